@@ -1,0 +1,27 @@
+// The domain's one error type: a kind that says what went wrong and a message a person can act on.
+// server/errors.ts is the one place that turns kinds into status codes.
+
+export type RegistryErrorKind =
+  | "invalidArgument"
+  | "notFound"
+  | "aborted"
+  | "unavailable"
+  | "resourceExhausted"
+  | "failedPrecondition";
+
+export class RegistryError extends Error {
+  constructor(
+    readonly kind: RegistryErrorKind,
+    message: string,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+    this.name = "RegistryError";
+  }
+}
+
+export const invalidArgument = (field: string, rule: string): RegistryError =>
+  new RegistryError("invalidArgument", `${field}: ${rule}`);
+
+export const agentNotFound = (id: string): RegistryError =>
+  new RegistryError("notFound", `no agent with id ${id}; register it first`);

@@ -1,0 +1,327 @@
+// The registry: the in-memory map of agents, the rules for registering, beating and leaving, liveness
+// (through the LivenessTracker) and persistence (through the Store port). Knows nothing of wire formats,
+// files or real time.
+
+import { type AgentId, newAgentId } from "./agent-id.js";
+import type { AgentRecord, AgentStatus, AgentView } from "./agent.js";
+import { type ListQuery, type Page, compareAgents, matches, pageOf } from "./agent-query.js";
+import { type Clock, type Timer, systemClock } from "./clock.js";
+import { LivenessTracker } from "./liveness-tracker.js";
+import type { Registration } from "./registration.js";
+import { RegistryError, agentNotFound } from "./registry-error.js";
+import { type Store, type StoreChange, StoreError } from "./store.js";
+
+/** Where the registry reports state changes; pino's logger fits. */
+export interface RegistryLog {
+  info(fields: object, message: string): void;
+  warn(fields: object, message: string): void;
+  error(fields: object, message: string): void;
+}
+
+const silentLog: RegistryLog = { info() {}, warn() {}, error() {} };
+
+export interface RegistryOptions {
+  readonly store: Store;
+  readonly heartbeatIntervalMs: number;
+  readonly agentTimeoutMs: number;
+  readonly clock?: Clock;
+  /** Heartbeat-only changes are written at most once per this many ms (default 1000). */
+  readonly flushIntervalMs?: number;
+  readonly newId?: () => AgentId;
+  readonly log?: RegistryLog;
+}
+
+/** One beat as the registry sees it: only what may change state. */
+export interface Beat {
+  readonly ollamaVersion?: string | undefined;
+  readonly draining?: boolean | undefined;
+  readonly leaving: boolean;
+}
+
+export interface BeatResult {
+  readonly serverTime: number;
+  readonly status: AgentStatus;
+}
+
+/** The registry's side of one open Heartbeat stream. */
+export interface HeartbeatSession {
+  readonly agentId: AgentId;
+  /** Applies one beat; resolves after the change is durable when the status changed. */
+  beat(beat: Beat): BeatResult | Promise<BeatResult>;
+  /** The transport closed (without `leaving`, this is not a leave: the agent keeps its deadline). */
+  close(): void;
+}
+
+interface Entry {
+  record: AgentRecord;
+  /** Missed beats and the deadline count from here: the last beat, or start-up if that was later. */
+  since: number;
+  session: Session | undefined;
+}
+
+export class Registry {
+  private readonly entries = new Map<AgentId, Entry>();
+  private readonly tracker: LivenessTracker<AgentId>;
+  private readonly clock: Clock;
+  private readonly store: Store;
+  private readonly log: RegistryLog;
+  private readonly newId: () => AgentId;
+  private readonly flushIntervalMs: number;
+  /** Agents whose heartbeat-only changes wait for the next lazy flush. */
+  private readonly dirty = new Set<AgentId>();
+  private flushTimer: Timer | undefined;
+  private sorted: AgentRecord[] | undefined;
+
+  readonly heartbeatIntervalMs: number;
+  readonly agentTimeoutMs: number;
+
+  private constructor(options: RegistryOptions) {
+    this.store = options.store;
+    this.clock = options.clock ?? systemClock;
+    this.log = options.log ?? silentLog;
+    this.newId = options.newId ?? newAgentId;
+    this.flushIntervalMs = options.flushIntervalMs ?? 1000;
+    this.heartbeatIntervalMs = options.heartbeatIntervalMs;
+    this.agentTimeoutMs = options.agentTimeoutMs;
+    this.tracker = new LivenessTracker(this.clock, (id, deadline) => this.expire(id, deadline));
+  }
+
+  /**
+   * Loads the store and starts tracking. Agents restored as online get a grace of one timeout from now:
+   * a restart never marks the fleet offline.
+   */
+  static async open(options: RegistryOptions): Promise<Registry> {
+    const records = await options.store.load();
+    const registry = new Registry(options);
+    const start = registry.clock.now();
+    for (const record of records) {
+      const since = Math.max(record.lastHeartbeat, start);
+      registry.entries.set(record.id, { record, since, session: undefined });
+      if (record.status === "online") registry.tracker.expireAt(record.id, since + registry.agentTimeoutMs);
+    }
+    return registry;
+  }
+
+  get size(): number {
+    return this.entries.size;
+  }
+
+  /** Creates or updates an agent; resolves once it is durable. `peerAddress` fills an empty ip_address. */
+  async register(registration: Registration, peerAddress: string | undefined): Promise<AgentView> {
+    const ipAddress = registration.ipAddress ?? peerAddress;
+    if (ipAddress === undefined) {
+      throw new RegistryError(
+        "invalidArgument",
+        "ip_address: is required when the server cannot see the caller's address (e.g. behind a proxy)",
+      );
+    }
+    const id = registration.id ?? this.newId();
+    const now = this.clock.now();
+    const existing = this.entries.get(id);
+    const record: AgentRecord = {
+      id,
+      hostname: registration.hostname,
+      ipAddress,
+      port: registration.port,
+      ollamaVersion: registration.ollamaVersion,
+      labels: registration.labels,
+      draining: existing?.record.draining ?? false,
+      status: "online",
+      lastHeartbeat: now,
+      registeredAt: existing?.record.registeredAt ?? now,
+    };
+    if (existing?.record.hostname !== record.hostname) this.sorted = undefined;
+    const entry: Entry = existing ?? { record, since: now, session: undefined };
+    entry.record = record;
+    entry.since = now;
+    this.entries.set(id, entry);
+    this.dirty.delete(id);
+    this.tracker.expireAt(id, now + this.agentTimeoutMs);
+
+    await this.commit([{ put: record }]);
+
+    // Liveness counts from the acknowledgement, so a slow disk never eats into the node's first interval.
+    const ackedAt = this.clock.now();
+    if (this.entries.get(id) === entry && entry.record.status === "online") {
+      entry.record = { ...entry.record, lastHeartbeat: ackedAt };
+      entry.since = ackedAt;
+      this.tracker.expireAt(id, ackedAt + this.agentTimeoutMs);
+    }
+    this.log.info(
+      { agentId: id, hostname: record.hostname, address: `${record.ipAddress}:${record.port}` },
+      existing === undefined ? "agent registered" : "agent re-registered",
+    );
+    return this.view(entry, ackedAt);
+  }
+
+  get(id: AgentId): AgentView {
+    const entry = this.entries.get(id);
+    if (entry === undefined) throw agentNotFound(id);
+    return this.view(entry, this.clock.now());
+  }
+
+  list(query: ListQuery): { agents: AgentView[]; nextPageToken: string } {
+    this.sorted ??= [...this.entries.values()].map((entry) => entry.record).sort(compareAgents);
+    // `sorted` holds the records of its time; statuses and labels are read from the live entries.
+    const live = this.sorted.map((record) => (this.entries.get(record.id) as Entry).record);
+    const page: Page = pageOf(
+      live.filter((record) => matches(record, query)),
+      query,
+    );
+    const now = this.clock.now();
+    return {
+      agents: page.agents.map((record) => this.view(this.entries.get(record.id) as Entry, now)),
+      nextPageToken: page.nextPageToken,
+    };
+  }
+
+  /** Removes an agent; resolves once durable. Its open stream ends with notFound. */
+  async deregister(id: AgentId): Promise<void> {
+    const entry = this.entries.get(id);
+    if (entry === undefined) throw agentNotFound(id);
+    this.entries.delete(id);
+    this.sorted = undefined;
+    this.dirty.delete(id);
+    this.tracker.forget(id);
+    entry.session?.end(new RegistryError("notFound", `agent ${id} was deregistered; register again to rejoin`));
+    entry.session = undefined;
+    await this.commit([{ delete: id }]);
+    this.log.info({ agentId: id, hostname: entry.record.hostname }, "agent deregistered");
+  }
+
+  /**
+   * Opens the registry's side of a Heartbeat stream. A previous stream of the same agent is superseded:
+   * `end` of that one is called with an aborted error. `end` of this one is called if the registry ends
+   * it (superseded, deregistered).
+   */
+  openHeartbeat(id: AgentId, end: (reason: RegistryError) => void): HeartbeatSession {
+    const entry = this.entries.get(id);
+    if (entry === undefined) throw agentNotFound(id);
+    const previous = entry.session;
+    const session = new Session(this, id, end);
+    entry.session = session;
+    if (previous !== undefined) {
+      this.log.info({ agentId: id }, "heartbeat stream superseded by a newer one");
+      previous.end(
+        new RegistryError("aborted", `superseded by a newer Heartbeat stream for agent ${id}; only the newest is kept`),
+      );
+    }
+    return session;
+  }
+
+  /** @internal Called by Session. */
+  applyBeat(session: Session, beat: Beat): BeatResult | Promise<BeatResult> {
+    const entry = this.entries.get(session.agentId);
+    if (entry === undefined || entry.session !== session) {
+      throw entry === undefined
+        ? agentNotFound(session.agentId)
+        : new RegistryError("aborted", `this Heartbeat stream for agent ${session.agentId} was superseded`);
+    }
+    const now = this.clock.now();
+    const before = entry.record;
+    const status: AgentStatus = beat.leaving ? "offline" : "online";
+    entry.record = {
+      ...before,
+      ollamaVersion: beat.ollamaVersion ?? before.ollamaVersion,
+      draining: beat.draining ?? before.draining,
+      status,
+      lastHeartbeat: now,
+    };
+    entry.since = now;
+    if (beat.leaving) this.tracker.forget(session.agentId);
+    else this.tracker.expireAt(session.agentId, now + this.agentTimeoutMs);
+
+    if (before.status === status) {
+      this.markDirty(session.agentId);
+      return { serverTime: now, status };
+    }
+    this.log.info(
+      { agentId: session.agentId, hostname: before.hostname, from: before.status, to: status },
+      beat.leaving ? "agent left" : "agent back online",
+    );
+    this.dirty.delete(session.agentId);
+    return this.commit([{ put: entry.record }]).then(() => ({ serverTime: now, status }));
+  }
+
+  /** @internal Called by Session. */
+  detach(session: Session): void {
+    const entry = this.entries.get(session.agentId);
+    if (entry?.session === session) entry.session = undefined;
+  }
+
+  /** Stops timers and writes what the lazy flush still holds. */
+  async close(): Promise<void> {
+    this.tracker.close();
+    this.flushTimer?.cancel();
+    this.flushTimer = undefined;
+    if (this.dirty.size > 0) await this.commit([]);
+  }
+
+  private expire(id: AgentId, deadline: number): void {
+    const entry = this.entries.get(id);
+    if (entry === undefined || entry.record.status !== "online") return;
+    entry.record = { ...entry.record, status: "offline" };
+    this.dirty.delete(id);
+    this.log.info(
+      { agentId: id, hostname: entry.record.hostname, reason: "timeout", lateMs: this.clock.now() - deadline },
+      `agent offline: no heartbeat for ${this.agentTimeoutMs / 1000} s`,
+    );
+    this.commit([{ put: entry.record }]).catch((error: unknown) => {
+      this.log.error({ agentId: id, err: error }, "could not persist offline status; will retry with the next write");
+    });
+  }
+
+  private view(entry: Entry, now: number): AgentView {
+    return {
+      ...entry.record,
+      streamConnected: entry.session !== undefined,
+      missedHeartbeats: Math.max(0, Math.floor((now - entry.since) / this.heartbeatIntervalMs)),
+    };
+  }
+
+  private markDirty(id: AgentId): void {
+    this.dirty.add(id);
+    this.flushTimer ??= this.clock.setTimer(this.flushIntervalMs, () => {
+      this.flushTimer = undefined;
+      this.commit([]).catch((error: unknown) => {
+        this.log.error({ err: error }, "could not persist heartbeats; will retry with the next write");
+      });
+    });
+  }
+
+  /** Commits `changes` together with every pending heartbeat-only change. */
+  private async commit(changes: StoreChange[]): Promise<void> {
+    const pending: StoreChange[] = [];
+    for (const id of this.dirty) {
+      const entry = this.entries.get(id);
+      if (entry !== undefined) pending.push({ put: entry.record });
+    }
+    this.dirty.clear();
+    try {
+      await this.store.commit([...pending, ...changes]);
+    } catch (error) {
+      if (!(error instanceof StoreError)) throw error;
+      throw new RegistryError(
+        "unavailable",
+        `${error.message}; the change was not acknowledged: retry once the store is writable`,
+        { cause: error },
+      );
+    }
+  }
+}
+
+class Session implements HeartbeatSession {
+  constructor(
+    private readonly registry: Registry,
+    readonly agentId: AgentId,
+    readonly end: (reason: RegistryError) => void,
+  ) {}
+
+  beat(beat: Beat): BeatResult | Promise<BeatResult> {
+    return this.registry.applyBeat(this, beat);
+  }
+
+  close(): void {
+    this.registry.detach(this);
+  }
+}

@@ -1,0 +1,36 @@
+// The one place where failures become status codes (the same for gRPC and Connect: their codes are the
+// same numbers). Unexpected errors are logged in full and reach the client only as a short INTERNAL.
+
+import { Code, ConnectError } from "@connectrpc/connect";
+import { RegistryError, type RegistryErrorKind } from "../registry/registry-error.js";
+
+const CODES: Record<RegistryErrorKind, Code> = {
+  invalidArgument: Code.InvalidArgument,
+  notFound: Code.NotFound,
+  aborted: Code.Aborted,
+  unavailable: Code.Unavailable,
+  resourceExhausted: Code.ResourceExhausted,
+  failedPrecondition: Code.FailedPrecondition,
+};
+
+export interface Status {
+  readonly code: Code;
+  readonly message: string;
+}
+
+export interface ErrorLog {
+  error(fields: object, message: string): void;
+}
+
+export function toStatus(error: unknown, log: ErrorLog): Status {
+  if (error instanceof RegistryError) return { code: CODES[error.kind], message: error.message };
+  if (error instanceof ConnectError) return { code: error.code, message: error.rawMessage };
+  log.error({ err: error }, "unexpected error while serving a request");
+  return { code: Code.Internal, message: "internal error in the registry; the server log has the details" };
+}
+
+export function toConnectError(error: unknown, log: ErrorLog): ConnectError {
+  if (error instanceof ConnectError) return error;
+  const status = toStatus(error, log);
+  return new ConnectError(status.message, status.code);
+}

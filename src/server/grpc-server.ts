@@ -1,0 +1,119 @@
+// The gRPC listener: a @grpc/grpc-js server (the Heartbeat hot path) serving AgentRegistry through the
+// shared handlers. It only moves messages and maps errors; it sends keepalive pings so a half-open
+// connection is noticed and its stream closed.
+
+import * as grpc from "@grpc/grpc-js";
+import type { Message } from "@bufbuild/protobuf";
+import {
+  AgentRegistry,
+  type DeregisterRequest,
+  type GetAgentRequest,
+  type HeartbeatRequest,
+  type HeartbeatResponse,
+  type ListAgentsRequest,
+  type RegisterRequest,
+} from "../../gen/registry/v1/registry_pb.js";
+import { grpcServiceDefinition } from "../grpc-service-definition.js";
+import { type ErrorLog, toStatus } from "./errors.js";
+import type { RegistryHandlers } from "./registry-handlers.js";
+import { hostOfPeer } from "./wire.js";
+
+export interface GrpcServerOptions {
+  /** How long a connection may be idle before the server pings it. */
+  readonly keepaliveTimeMs: number;
+  /** How long to wait for the ping's answer before closing the connection. */
+  readonly keepaliveTimeoutMs: number;
+}
+
+export function createGrpcServer(handlers: RegistryHandlers, log: ErrorLog, options: GrpcServerOptions): grpc.Server {
+  const server = new grpc.Server({
+    "grpc.keepalive_time_ms": options.keepaliveTimeMs,
+    "grpc.keepalive_timeout_ms": options.keepaliveTimeoutMs,
+  });
+  const fail = (error: unknown): Partial<grpc.StatusObject> => {
+    const status = toStatus(error, log);
+    return { code: status.code as number as grpc.status, details: status.message };
+  };
+  const unary =
+    <Req extends Message, Res extends Message>(handle: (request: Req, call: grpc.ServerUnaryCall<Req, Res>) => Res | Promise<Res>) =>
+    (call: grpc.ServerUnaryCall<Req, Res>, callback: grpc.sendUnaryData<Res>): void => {
+      // Promise.resolve().then turns a synchronous throw into a rejection, so both reach the callback.
+      Promise.resolve()
+        .then(() => handle(call.request, call))
+        .then(
+          (response) => callback(null, response),
+          (error: unknown) => callback(fail(error)),
+        );
+    };
+
+  server.addService(grpcServiceDefinition(AgentRegistry), {
+    Register: unary((request: RegisterRequest, call) => handlers.register(request, hostOfPeer(call.getPeer()))),
+    ListAgents: unary((request: ListAgentsRequest) => handlers.listAgents(request)),
+    GetAgent: unary((request: GetAgentRequest) => handlers.getAgent(request)),
+    Deregister: unary((request: DeregisterRequest) => handlers.deregister(request)),
+    Heartbeat: (call: grpc.ServerDuplexStream<HeartbeatRequest, HeartbeatResponse>) => serveHeartbeat(call, handlers, fail),
+    WatchAgents: (call: grpc.ServerWritableStream<Message, Message>) =>
+      call.emit("error", { code: grpc.status.UNIMPLEMENTED, details: "WatchAgents is not available in this version" }),
+  });
+  return server;
+}
+
+function serveHeartbeat(
+  call: grpc.ServerDuplexStream<HeartbeatRequest, HeartbeatResponse>,
+  handlers: RegistryHandlers,
+  fail: (error: unknown) => Partial<grpc.StatusObject>,
+): void {
+  let ended = false;
+  const endWith = (error: unknown): void => {
+    if (ended) return;
+    ended = true;
+    heartbeat.close();
+    call.emit("error", fail(error));
+  };
+  const heartbeat = handlers.heartbeat(endWith);
+  // Acks leave in the order beats came: once one beat waits (for a durable status change), the ones after
+  // it queue behind it. Most beats answer synchronously and never allocate a promise.
+  let queue: Promise<void> | undefined;
+  const process = (request: HeartbeatRequest): void | Promise<void> => {
+    if (ended) return;
+    try {
+      const response = heartbeat.handle(request);
+      if (!(response instanceof Promise)) {
+        call.write(response);
+        return;
+      }
+      return response.then((ack) => {
+        if (!ended) call.write(ack);
+      }, endWith);
+    } catch (error) {
+      endWith(error);
+    }
+  };
+  call.on("data", (request: HeartbeatRequest) => {
+    if (queue !== undefined) {
+      queue = queue.then(() => process(request));
+      return;
+    }
+    const pending = process(request);
+    if (pending !== undefined) {
+      const tail: Promise<void> = pending.then(() => {
+        if (queue === tail) queue = undefined;
+      });
+      queue = tail;
+    }
+  });
+  const finish = (): void => {
+    heartbeat.close();
+    if (ended) return;
+    ended = true;
+    const done = () => call.end();
+    if (queue === undefined) done();
+    else void queue.then(done);
+  };
+  call.on("end", finish);
+  call.on("cancelled", () => {
+    ended = true;
+    heartbeat.close();
+  });
+  call.on("error", () => heartbeat.close());
+}

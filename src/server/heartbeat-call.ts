@@ -1,0 +1,76 @@
+// One Heartbeat stream, whatever the transport: opens the registry session on the first message, turns
+// each beat into one ack echoing its seq, and ends the stream when the registry or a shutdown says so.
+// The transports (grpc-server.ts, connect-routes.ts) only move messages.
+
+import { create } from "@bufbuild/protobuf";
+import { timestampFromMs } from "@bufbuild/protobuf/wkt";
+import {
+  type HeartbeatRequest,
+  type HeartbeatResponse,
+  HeartbeatResponseSchema,
+} from "../../gen/registry/v1/registry_pb.js";
+import { parseAgentId } from "../registry/agent-id.js";
+import { parseOllamaVersion } from "../registry/registration.js";
+import { RegistryError, invalidArgument } from "../registry/registry-error.js";
+import type { BeatResult, HeartbeatSession, Registry } from "../registry/registry.js";
+import { durationFromMs, statusToWire } from "./wire.js";
+
+export class HeartbeatCall {
+  private session: HeartbeatSession | undefined;
+  private closed = false;
+  private readonly onShutdown = () =>
+    this.finish(new RegistryError("unavailable", "the registry server is shutting down; reconnect with backoff"));
+
+  /** `end` is called at most once, when the server ends the stream (superseded, deregistered, shutdown). */
+  constructor(
+    private readonly registry: Registry,
+    private readonly shutdown: AbortSignal,
+    private readonly end: (reason: RegistryError) => void,
+  ) {
+    if (shutdown.aborted) queueMicrotask(this.onShutdown);
+    else shutdown.addEventListener("abort", this.onShutdown, { once: true });
+  }
+
+  /** Applies one beat. Throws (or rejects with) a RegistryError that should end the stream. */
+  handle(request: HeartbeatRequest): HeartbeatResponse | Promise<HeartbeatResponse> {
+    if (this.closed) throw new RegistryError("unavailable", "this Heartbeat stream has ended; open a new one");
+    if (this.session === undefined) {
+      if (request.agentId === "") throw invalidArgument("agent_id", "is required in the first message of a Heartbeat stream");
+      this.session = this.registry.openHeartbeat(parseAgentId(request.agentId), (reason) => this.finish(reason));
+    } else if (request.agentId !== "" && request.agentId.toLowerCase() !== this.session.agentId) {
+      throw invalidArgument(
+        "agent_id",
+        `must stay ${this.session.agentId} for the whole stream, got ${request.agentId}; open one stream per agent`,
+      );
+    }
+    const result = this.session.beat({
+      ollamaVersion: request.ollamaVersion === undefined ? undefined : parseOllamaVersion(request.ollamaVersion),
+      draining: request.draining,
+      leaving: request.leaving,
+    });
+    return result instanceof Promise ? result.then((done) => this.ack(request.seq, done)) : this.ack(request.seq, result);
+  }
+
+  /** The transport is gone (client finished, cancelled, or the connection broke). */
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.shutdown.removeEventListener("abort", this.onShutdown);
+    this.session?.close();
+  }
+
+  private finish(reason: RegistryError): void {
+    if (this.closed) return;
+    this.close();
+    this.end(reason);
+  }
+
+  private ack(seq: bigint, result: BeatResult): HeartbeatResponse {
+    return create(HeartbeatResponseSchema, {
+      seq,
+      serverTime: timestampFromMs(result.serverTime),
+      status: statusToWire(result.status),
+      heartbeatInterval: durationFromMs(this.registry.heartbeatIntervalMs),
+    });
+  }
+}

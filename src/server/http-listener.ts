@@ -1,0 +1,68 @@
+// The HTTP listener: one port that serves HTTP/1.1 (Connect unary and server streams, gRPC-Web; what
+// curl speaks) and h2c with prior knowledge (Connect and gRPC bidi streams). Node's plaintext http2
+// server does not serve HTTP/1.1 clients, so each connection is routed by its first bytes.
+
+import * as http from "node:http";
+import * as http2 from "node:http2";
+import * as net from "node:net";
+
+const H2_PREFACE = Buffer.from("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n");
+
+export type RequestHandler = (
+  request: http.IncomingMessage | http2.Http2ServerRequest,
+  response: http.ServerResponse | http2.Http2ServerResponse,
+) => void;
+
+export interface HttpListener {
+  readonly server: net.Server;
+  /** Stops accepting, lets open requests finish for `graceMs`, then closes every connection. */
+  close(graceMs: number): Promise<void>;
+}
+
+export function createHttpListener(handler: RequestHandler): HttpListener {
+  const h1 = http.createServer(handler as http.RequestListener);
+  const h2 = http2.createServer(handler as (request: http2.Http2ServerRequest, response: http2.Http2ServerResponse) => void);
+  const sessions = new Set<http2.ServerHttp2Session>();
+  h2.on("session", (session) => {
+    sessions.add(session);
+    session.on("close", () => sessions.delete(session));
+  });
+  const sockets = new Set<net.Socket>();
+  const server = net.createServer((socket) => {
+    sockets.add(socket);
+    socket.on("close", () => sockets.delete(socket));
+    route(socket, (isH2) => (isH2 ? h2 : h1).emit("connection", socket));
+  });
+  return {
+    server,
+    async close(graceMs) {
+      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+      h1.closeIdleConnections();
+      for (const session of sessions) session.close();
+      const force = setTimeout(() => {
+        h1.closeAllConnections();
+        for (const socket of sockets) socket.destroy();
+      }, graceMs);
+      await closed;
+      clearTimeout(force);
+    },
+  };
+}
+
+/** Reads until the bytes are known to start (or not) with the HTTP/2 preface, then hands the socket on. */
+function route(socket: net.Socket, to: (isH2: boolean) => void): void {
+  let seen = Buffer.alloc(0);
+  const onData = (chunk: Buffer): void => {
+    seen = Buffer.concat([seen, chunk]);
+    const length = Math.min(seen.length, H2_PREFACE.length);
+    const isPrefix = seen.subarray(0, length).equals(H2_PREFACE.subarray(0, length));
+    if (isPrefix && seen.length < H2_PREFACE.length) return;
+    socket.off("data", onData);
+    socket.pause();
+    socket.unshift(seen);
+    to(isPrefix);
+    socket.resume();
+  };
+  socket.on("data", onData);
+  socket.on("error", () => socket.destroy());
+}

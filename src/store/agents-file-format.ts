@@ -1,0 +1,159 @@
+// The agents.json format: a bare JSON array in the Rust prototype's shape (snake_case keys, status as
+// "Online"/"Offline", RFC 3339 UTC times), with extra keys allowed. Decoding validates everything and
+// names the entry and field at fault; unknown keys are kept so a rewrite never drops them.
+
+import { isAgentId } from "../registry/agent-id.js";
+import type { AgentId } from "../registry/agent-id.js";
+import type { AgentRecord } from "../registry/agent.js";
+
+/** Keys this server does not know, kept per agent so they survive a rewrite. */
+export type ExtraKeys = Readonly<Record<string, unknown>>;
+
+export interface DecodedAgent {
+  readonly record: AgentRecord;
+  readonly extra: ExtraKeys;
+}
+
+const KNOWN_KEYS = new Set([
+  "id",
+  "hostname",
+  "ip_address",
+  "port",
+  "ollama_version",
+  "status",
+  "last_heartbeat",
+  "registered_at",
+  "labels",
+  "draining",
+]);
+
+// RFC 3339 with a zone; the prototype (chrono) writes up to nine fractional digits.
+const RFC3339 = /^(\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2})(\.\d{1,9})?([Zz]|[+-]\d{2}:\d{2})$/;
+
+export function encodeAgents(agents: Iterable<DecodedAgent>): string {
+  const rows = [];
+  for (const { record, extra } of agents) {
+    rows.push({
+      ...extra,
+      id: record.id,
+      hostname: record.hostname,
+      ip_address: record.ipAddress,
+      port: record.port,
+      ollama_version: record.ollamaVersion,
+      status: record.status === "online" ? "Online" : "Offline",
+      last_heartbeat: new Date(record.lastHeartbeat).toISOString(),
+      registered_at: new Date(record.registeredAt).toISOString(),
+      labels: record.labels,
+      draining: record.draining,
+    });
+  }
+  return `${JSON.stringify(rows, null, 2)}\n`;
+}
+
+/** Parses the file's text; throws an Error whose message says what is wrong and where (not which file). */
+export function decodeAgents(text: string): DecodedAgent[] {
+  if (text.trim() === "") throw new Error("the file is empty (a valid empty registry is `[]`)");
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text);
+  } catch (error) {
+    throw new Error(`not valid JSON: ${(error as Error).message}`);
+  }
+  if (!Array.isArray(parsed)) throw new Error(`expected a JSON array of agents, found ${typeName(parsed)}`);
+  const seen = new Set<string>();
+  return parsed.map((row: unknown, index) => {
+    const agent = decodeAgent(row, `agent #${index + 1}`);
+    if (seen.has(agent.record.id)) throw new Error(`agent #${index + 1}: id ${agent.record.id} appears more than once`);
+    seen.add(agent.record.id);
+    return agent;
+  });
+}
+
+function decodeAgent(row: unknown, where: string): DecodedAgent {
+  if (typeof row !== "object" || row === null || Array.isArray(row)) {
+    throw new Error(`${where}: expected an object, found ${typeName(row)}`);
+  }
+  const fields = row as Record<string, unknown>;
+  const id = field(fields, "id", where, "string");
+  if (!isAgentId(id)) throw new Error(`${where}: "id" must be a UUID, got ${JSON.stringify(id)}`);
+  const at = `${where} (id ${id})`;
+  const port = field(fields, "port", at, "number");
+  if (!Number.isInteger(port) || port < 0 || port > 65535) {
+    throw new Error(`${at}: "port" must be an integer from 0 to 65535, got ${port}`);
+  }
+  const status = field(fields, "status", at, "string");
+  if (status !== "Online" && status !== "Offline") {
+    throw new Error(`${at}: "status" must be "Online" or "Offline", got ${JSON.stringify(status)}`);
+  }
+  const extra = Object.fromEntries(Object.entries(fields).filter(([key]) => !KNOWN_KEYS.has(key)));
+  return {
+    record: {
+      id: id.toLowerCase() as AgentId,
+      hostname: field(fields, "hostname", at, "string"),
+      ipAddress: field(fields, "ip_address", at, "string"),
+      port,
+      ollamaVersion: optionalField(fields, "ollama_version", at, "string") ?? "",
+      status: status === "Online" ? "online" : "offline",
+      lastHeartbeat: timestamp(fields, "last_heartbeat", at),
+      registeredAt: timestamp(fields, "registered_at", at),
+      labels: labels(fields, at),
+      draining: optionalField(fields, "draining", at, "boolean") ?? false,
+    },
+    extra,
+  };
+}
+
+type Primitive = { string: string; number: number; boolean: boolean };
+
+function field<T extends keyof Primitive>(
+  fields: Record<string, unknown>,
+  key: string,
+  where: string,
+  type: T,
+): Primitive[T] {
+  const value = optionalField(fields, key, where, type);
+  if (value === undefined) throw new Error(`${where}: "${key}" is missing`);
+  return value;
+}
+
+/** Absent and null both read as undefined (the prototype writes null for an unknown version). */
+function optionalField<T extends keyof Primitive>(
+  fields: Record<string, unknown>,
+  key: string,
+  where: string,
+  type: T,
+): Primitive[T] | undefined {
+  const value = fields[key];
+  if (value === undefined || value === null) return undefined;
+  if (typeof value !== type) throw new Error(`${where}: "${key}" must be a ${type}, found ${typeName(value)}`);
+  return value as Primitive[T];
+}
+
+function timestamp(fields: Record<string, unknown>, key: string, where: string): number {
+  const text = field(fields, key, where, "string");
+  const match = RFC3339.exec(text);
+  // Date.parse takes at most millisecond precision: drop the digits past it.
+  const ms = match === null ? NaN : Date.parse(`${match[1]}${(match[2] ?? "").slice(0, 4)}${match[3]}`);
+  if (Number.isNaN(ms)) {
+    throw new Error(`${where}: "${key}" must be an RFC 3339 time such as 2024-05-01T12:00:00Z, got ${JSON.stringify(text)}`);
+  }
+  return ms;
+}
+
+function labels(fields: Record<string, unknown>, where: string): Record<string, string> {
+  const value = fields["labels"];
+  if (value === undefined || value === null) return {};
+  if (typeof value !== "object" || Array.isArray(value)) {
+    throw new Error(`${where}: "labels" must be an object of strings, found ${typeName(value)}`);
+  }
+  for (const [key, label] of Object.entries(value)) {
+    if (typeof label !== "string") throw new Error(`${where}: label "${key}" must be a string, found ${typeName(label)}`);
+  }
+  return value as Record<string, string>;
+}
+
+function typeName(value: unknown): string {
+  if (value === null) return "null";
+  if (Array.isArray(value)) return "an array";
+  return typeof value === "object" ? "an object" : `a ${typeof value} (${JSON.stringify(value)?.slice(0, 40)})`;
+}
