@@ -71,6 +71,7 @@ export class Registry {
   private readonly dirty = new Set<AgentId>();
   private flushTimer: Timer | undefined;
   private sorted: AgentRecord[] | undefined;
+  private closed = false;
 
   readonly heartbeatIntervalMs: number;
   readonly agentTimeoutMs: number;
@@ -251,6 +252,7 @@ export class Registry {
 
   /** Stops timers and writes what the lazy flush still holds. */
   async close(): Promise<void> {
+    this.closed = true;
     this.tracker.close();
     this.flushTimer?.cancel();
     this.flushTimer = undefined;
@@ -281,8 +283,11 @@ export class Registry {
 
   private markDirty(id: AgentId): void {
     this.dirty.add(id);
+    if (this.closed) return;
     this.flushTimer ??= this.clock.setTimer(this.flushIntervalMs, () => {
       this.flushTimer = undefined;
+      // A status change may have written the pending beats already.
+      if (this.dirty.size === 0) return;
       this.commit([]).catch((error: unknown) => {
         this.log.error({ err: error }, "could not persist heartbeats; will retry with the next write");
       });

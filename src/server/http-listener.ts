@@ -61,7 +61,9 @@ function route(socket: net.Socket, to: (isH2: boolean) => void): void {
     socket.pause();
     socket.unshift(seen);
     to(isPrefix);
-    socket.resume();
+    // The http2 session reads what is already buffered on its next tick; resuming now would let those
+    // bytes flow past it. The HTTP/1.1 parser reads from the flowing stream.
+    if (!isPrefix) socket.resume();
   };
   socket.on("data", onData);
   socket.on("error", () => socket.destroy());

@@ -1,0 +1,123 @@
+import { describe, expect, it } from "vitest";
+import { LivenessTracker } from "../../src/registry/liveness-tracker.js";
+import { FakeClock } from "../support/fake-clock.js";
+
+/** A tracker on fake time that records each expiry with the time it fired. */
+function track(): {
+  clock: FakeClock;
+  tracker: LivenessTracker<string>;
+  fired: Array<{ key: string; deadline: number; at: number }>;
+} {
+  const clock = new FakeClock();
+  const fired: Array<{ key: string; deadline: number; at: number }> = [];
+  const tracker = new LivenessTracker<string>(clock, (key, deadline) => fired.push({ key, deadline, at: clock.now() }));
+  return { clock, tracker, fired };
+}
+
+describe("LivenessTracker", () => {
+  it("does not expire a key at its deadline, only once the clock is past it", () => {
+    const { clock, tracker, fired } = track();
+    const deadline = clock.now() + 60_000;
+    tracker.expireAt("a", deadline);
+
+    clock.advanceTo(deadline);
+    expect(fired).toEqual([]);
+
+    clock.advance(1);
+    expect(fired).toEqual([{ key: "a", deadline, at: deadline + 1 }]);
+    expect(tracker.size).toBe(0);
+  });
+
+  it("expires a key only once", () => {
+    const { clock, tracker, fired } = track();
+    tracker.expireAt("a", clock.now() + 1000);
+    clock.advance(10_000);
+    clock.advance(10_000);
+    expect(fired.map((f) => f.key)).toEqual(["a"]);
+    expect(clock.pendingTimers).toBe(0);
+  });
+
+  it("postpones the expiry when a deadline is moved later", () => {
+    const { clock, tracker, fired } = track();
+    const start = clock.now();
+    tracker.expireAt("a", start + 60_000);
+    clock.advance(30_000);
+    tracker.expireAt("a", start + 90_000);
+
+    clock.advanceTo(start + 90_000);
+    expect(fired).toEqual([]);
+    clock.advance(1);
+    expect(fired).toEqual([{ key: "a", deadline: start + 90_000, at: start + 90_001 }]);
+  });
+
+  it("brings the expiry forward when a deadline is moved earlier", () => {
+    const { clock, tracker, fired } = track();
+    const start = clock.now();
+    tracker.expireAt("a", start + 60_000);
+    tracker.expireAt("a", start + 10_000);
+    clock.advance(10_001);
+    expect(fired).toEqual([{ key: "a", deadline: start + 10_000, at: start + 10_001 }]);
+  });
+
+  it("never expires a forgotten key", () => {
+    const { clock, tracker, fired } = track();
+    tracker.expireAt("a", clock.now() + 60_000);
+    tracker.expireAt("b", clock.now() + 70_000);
+    tracker.forget("a");
+    clock.advance(120_000);
+    expect(fired.map((f) => f.key)).toEqual(["b"]);
+    expect(tracker.size).toBe(0);
+  });
+
+  it("expires many keys in deadline order, each at its own deadline", () => {
+    const { clock, tracker, fired } = track();
+    const start = clock.now();
+    const offsets = [500, 100, 900, 300, 700, 200, 800, 400, 600, 1000];
+    offsets.forEach((offset, i) => tracker.expireAt(`k${i}`, start + offset));
+
+    clock.advance(2000);
+
+    const expected = offsets
+      .map((offset, i) => ({ key: `k${i}`, deadline: start + offset, at: start + offset + 1 }))
+      .sort((a, b) => a.deadline - b.deadline);
+    expect(fired).toEqual(expected);
+  });
+
+  it("expires at once a key whose deadline has already passed", () => {
+    const { clock, tracker, fired } = track();
+    tracker.expireAt("a", clock.now() - 5000);
+    clock.advance(0);
+    expect(fired.map((f) => f.key)).toEqual(["a"]);
+  });
+
+  it("keeps a single timer however many keys it tracks", () => {
+    const { clock, tracker } = track();
+    for (let i = 0; i < 1000; i++) tracker.expireAt(`k${i}`, clock.now() + 60_000 + i);
+    expect(clock.pendingTimers).toBe(1);
+  });
+
+  it("expires a key whose deadline is set from inside an expiry", () => {
+    const clock = new FakeClock();
+    const fired: string[] = [];
+    const tracker: LivenessTracker<string> = new LivenessTracker<string>(clock, (key) => {
+      fired.push(key);
+      if (key === "a") tracker.expireAt("b", clock.now() + 1000);
+    });
+    tracker.expireAt("a", clock.now() + 1000);
+    clock.advance(5000);
+    expect(fired).toEqual(["a", "b"]);
+  });
+
+  it("cancels everything on close, leaving no timer behind", () => {
+    const { clock, tracker, fired } = track();
+    tracker.expireAt("a", clock.now() + 1000);
+    tracker.expireAt("b", clock.now() + 2000);
+    tracker.close();
+    expect(clock.pendingTimers).toBe(0);
+
+    tracker.expireAt("c", clock.now() + 500);
+    clock.advance(10_000);
+    expect(fired).toEqual([]);
+    expect(clock.pendingTimers).toBe(0);
+  });
+});

@@ -1,0 +1,180 @@
+// The two ways callers reach the registry, behind one interface so the same tests run against both:
+// @grpc/grpc-js on the gRPC port (how node daemons talk) and a Connect client on the HTTP port (how
+// internal services talk). Errors are normalised to { code, message }.
+
+import * as grpc from "@grpc/grpc-js";
+import { create, type MessageInitShape } from "@bufbuild/protobuf";
+import { ConnectError, createClient } from "@connectrpc/connect";
+import { createConnectTransport, Http2SessionManager } from "@connectrpc/connect-node";
+import {
+  AgentRegistry,
+  type DeregisterResponse,
+  type GetAgentResponse,
+  HeartbeatRequestSchema,
+  type HeartbeatRequest,
+  type HeartbeatResponse,
+  ListAgentsRequestSchema,
+  type ListAgentsResponse,
+  RegisterRequestSchema,
+  type RegisterResponse,
+  DeregisterRequestSchema,
+  GetAgentRequestSchema,
+} from "../../gen/registry/v1/registry_pb.js";
+import { grpcServiceDefinition } from "../../src/grpc-service-definition.js";
+
+export class RpcError extends Error {
+  constructor(
+    readonly code: number,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+export interface BeatStream {
+  send(request: MessageInitShape<typeof HeartbeatRequestSchema>): void;
+  /** The next ack; rejects with an RpcError once the stream has ended with one. */
+  recv(): Promise<HeartbeatResponse>;
+  /** Half-closes the stream (the client is done sending). */
+  end(): void;
+  /** Cuts the stream without a goodbye, as a broken connection would. */
+  cancel(): void;
+  /** The final status: code 0 when it ended cleanly. */
+  readonly closed: Promise<RpcError>;
+}
+
+export interface RegistryClient {
+  readonly transport: string;
+  register(request: MessageInitShape<typeof RegisterRequestSchema>): Promise<RegisterResponse>;
+  listAgents(request?: MessageInitShape<typeof ListAgentsRequestSchema>): Promise<ListAgentsResponse>;
+  getAgent(agentId: string): Promise<GetAgentResponse>;
+  deregister(agentId: string): Promise<DeregisterResponse>;
+  heartbeat(): BeatStream;
+  close(): void;
+}
+
+/** A queue of values or a terminal error, read one at a time. */
+class Inbox<T> {
+  private readonly values: T[] = [];
+  private readonly waiters: Array<{ resolve(value: T): void; reject(error: unknown): void }> = [];
+  private failure: RpcError | undefined;
+
+  push(value: T): void {
+    const waiter = this.waiters.shift();
+    if (waiter !== undefined) waiter.resolve(value);
+    else this.values.push(value);
+  }
+
+  fail(error: RpcError): void {
+    this.failure ??= error;
+    for (const waiter of this.waiters.splice(0)) waiter.reject(error);
+  }
+
+  next(): Promise<T> {
+    if (this.values.length > 0) return Promise.resolve(this.values.shift() as T);
+    if (this.failure !== undefined) return Promise.reject(this.failure);
+    return new Promise((resolve, reject) => this.waiters.push({ resolve, reject }));
+  }
+}
+
+function fromGrpc(error: grpc.ServiceError | grpc.StatusObject): RpcError {
+  return new RpcError(error.code, "details" in error ? error.details : "");
+}
+
+export function grpcClient(address: string): RegistryClient {
+  const Client = grpc.makeGenericClientConstructor(grpcServiceDefinition(AgentRegistry), "AgentRegistry");
+  // A private subchannel pool: each client its own connection, as daemons on separate hosts have.
+  const client = new Client(address, grpc.credentials.createInsecure(), { "grpc.use_local_subchannel_pool": 1 });
+  const unary = <Res>(method: string, request: unknown): Promise<Res> =>
+    new Promise((resolve, reject) => {
+      const call = (client as unknown as Record<string, (...args: unknown[]) => void>)[method] as (
+        request: unknown,
+        callback: (error: grpc.ServiceError | null, response: Res) => void,
+      ) => void;
+      call.call(client, request, (error, response) => (error === null ? resolve(response) : reject(fromGrpc(error))));
+    });
+  return {
+    transport: "grpc-js",
+    register: (request) => unary("Register", create(RegisterRequestSchema, request)),
+    listAgents: (request = {}) => unary("ListAgents", create(ListAgentsRequestSchema, request)),
+    getAgent: (agentId) => unary("GetAgent", create(GetAgentRequestSchema, { agentId })),
+    deregister: (agentId) => unary("Deregister", create(DeregisterRequestSchema, { agentId })),
+    heartbeat() {
+      const call = (client as unknown as { Heartbeat(): grpc.ClientDuplexStream<HeartbeatRequest, HeartbeatResponse> }).Heartbeat();
+      const inbox = new Inbox<HeartbeatResponse>();
+      const closed = new Promise<RpcError>((resolve) =>
+        call.on("status", (status: grpc.StatusObject) => {
+          const result = fromGrpc(status);
+          inbox.fail(status.code === grpc.status.OK ? new RpcError(0, "stream ended") : result);
+          resolve(result);
+        }),
+      );
+      call.on("data", (response: HeartbeatResponse) => inbox.push(response));
+      call.on("error", () => {}); // reported through "status"
+      return {
+        send: (request) => call.write(create(HeartbeatRequestSchema, request)),
+        recv: () => inbox.next(),
+        end: () => call.end(),
+        cancel: () => call.cancel(),
+        closed,
+      };
+    },
+    close: () => client.close(),
+  };
+}
+
+/** `httpUrl` is the server's HTTP listener; HTTP/2 (h2c) so that the bidi Heartbeat works too. */
+export function connectClient(httpUrl: string): RegistryClient {
+  const sessions = new Http2SessionManager(httpUrl);
+  const client = createClient(
+    AgentRegistry,
+    createConnectTransport({ baseUrl: httpUrl, httpVersion: "2", sessionManager: sessions }),
+  );
+  const mapped = async <T>(run: () => Promise<T>): Promise<T> => {
+    try {
+      return await run();
+    } catch (error) {
+      const connectError = ConnectError.from(error);
+      throw new RpcError(connectError.code, connectError.rawMessage);
+    }
+  };
+  return {
+    transport: "connect",
+    register: (request) => mapped(() => client.register(request)),
+    listAgents: (request = {}) => mapped(() => client.listAgents(request)),
+    getAgent: (agentId) => mapped(() => client.getAgent({ agentId })),
+    deregister: (agentId) => mapped(() => client.deregister({ agentId })),
+    heartbeat() {
+      const outbox = new Inbox<HeartbeatRequest | undefined>();
+      const abort = new AbortController();
+      async function* requests(): AsyncGenerator<HeartbeatRequest> {
+        for (;;) {
+          const next = await outbox.next();
+          if (next === undefined) return;
+          yield next;
+        }
+      }
+      const inbox = new Inbox<HeartbeatResponse>();
+      const closed = (async () => {
+        try {
+          for await (const response of client.heartbeat(requests(), { signal: abort.signal })) inbox.push(response);
+          inbox.fail(new RpcError(0, "stream ended"));
+          return new RpcError(0, "");
+        } catch (error) {
+          const connectError = ConnectError.from(error);
+          const result = new RpcError(connectError.code, connectError.rawMessage);
+          inbox.fail(result);
+          return result;
+        }
+      })();
+      return {
+        send: (request) => outbox.push(create(HeartbeatRequestSchema, request)),
+        recv: () => inbox.next(),
+        end: () => outbox.push(undefined),
+        cancel: () => abort.abort(),
+        closed,
+      };
+    },
+    close: () => sessions.abort(),
+  };
+}

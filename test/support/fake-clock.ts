@@ -1,0 +1,70 @@
+// A Clock for tests: time stands still until `advance` moves it, firing due timers in deadline order with
+// `now` set to each timer's own time. Not a scheduler of promises: tests settle those themselves.
+
+import type { Clock, Timer } from "../../src/registry/clock.js";
+
+export const FAKE_EPOCH = Date.parse("2026-01-01T00:00:00Z");
+
+interface Scheduled {
+  readonly at: number;
+  /** Ties on `at` fire in the order they were scheduled, as real timers do. */
+  readonly order: number;
+  readonly fn: () => void;
+}
+
+export class FakeClock implements Clock {
+  private current: number;
+  private readonly timers = new Set<Scheduled>();
+  private scheduled = 0;
+
+  constructor(start = FAKE_EPOCH) {
+    this.current = start;
+  }
+
+  now(): number {
+    return this.current;
+  }
+
+  setTimer(delayMs: number, fn: () => void): Timer {
+    // A negative or zero delay fires at the current instant, on the next advance (even advance(0)).
+    const timer: Scheduled = { at: this.current + Math.max(0, delayMs), order: this.scheduled++, fn };
+    this.timers.add(timer);
+    return { cancel: () => this.timers.delete(timer) };
+  }
+
+  /** Timers scheduled and neither fired nor cancelled. */
+  get pendingTimers(): number {
+    return this.timers.size;
+  }
+
+  /**
+   * Moves time forward by `ms`, firing every timer due by then (including ones scheduled while advancing)
+   * in deadline order, with `now()` equal to each timer's deadline while it runs.
+   */
+  advance(ms: number): void {
+    if (ms < 0) throw new RangeError(`cannot advance a clock backwards (${ms} ms)`);
+    const until = this.current + ms;
+    for (let next = this.nextDue(until); next !== undefined; next = this.nextDue(until)) {
+      this.timers.delete(next);
+      this.current = next.at;
+      next.fn();
+    }
+    this.current = until;
+  }
+
+  /** Advances to an absolute time. */
+  advanceTo(time: number): void {
+    this.advance(time - this.current);
+  }
+
+  private nextDue(until: number): Scheduled | undefined {
+    let earliest: Scheduled | undefined;
+    for (const timer of this.timers) {
+      if (timer.at > until) continue;
+      if (earliest === undefined || timer.at < earliest.at || (timer.at === earliest.at && timer.order < earliest.order)) {
+        earliest = timer;
+      }
+    }
+    return earliest;
+  }
+}

@@ -1,0 +1,43 @@
+// Starts a real server in this process on ephemeral loopback ports with its own temp data directory.
+
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { type ServerConfig } from "../../src/config.js";
+import { type ServerDeps, type ServerHandle, startServer } from "../../src/server/server.js";
+
+export interface TestServer extends ServerHandle {
+  readonly dataDir: string;
+  readonly config: ServerConfig;
+  /** Closes the server and removes its data directory. */
+  dispose(): Promise<void>;
+}
+
+export async function makeDataDir(): Promise<string> {
+  return mkdtemp(join(tmpdir(), "agent-registry-test-"));
+}
+
+export async function startTestServer(
+  overrides: Partial<ServerConfig> = {},
+  deps: ServerDeps = {},
+): Promise<TestServer> {
+  const config: ServerConfig = {
+    heartbeatIntervalMs: 30_000,
+    agentTimeoutMs: 60_000,
+    grpcListen: { host: "127.0.0.1", port: 0 },
+    httpListen: { host: "127.0.0.1", port: 0 },
+    dataDir: overrides.dataDir ?? (await makeDataDir()),
+    ...overrides,
+  };
+  const server = await startServer(config, deps);
+  return {
+    ...server,
+    close: () => server.close(),
+    dataDir: config.dataDir,
+    config,
+    async dispose() {
+      await server.close();
+      await rm(config.dataDir, { recursive: true, force: true });
+    },
+  };
+}
