@@ -88,12 +88,15 @@ export function loadServerConfig(env: NodeJS.ProcessEnv, flags: ServerFlags = {}
 
 function parseSeconds({ name, value }: Setting): number {
   const seconds = /^\s*\d+(\.\d+)?\s*$/.test(value) ? Number(value) : NaN;
-  if (!(seconds > 0 && seconds <= MAX_SECONDS)) {
+  // Checked after rounding to whole milliseconds: 0.0001 s would become 0 ms, and the registry divides by
+  // the interval.
+  const ms = Math.round(seconds * 1000);
+  if (!(ms >= 1 && seconds <= MAX_SECONDS)) {
     throw new ConfigError(
-      `${name} must be a number of seconds greater than 0 and at most ${MAX_SECONDS} (fractions allowed, e.g. 0.5), got ${JSON.stringify(value)}`,
+      `${name} must be a number of seconds from 0.001 to ${MAX_SECONDS} (fractions allowed, e.g. 0.5), got ${JSON.stringify(value)}`,
     );
   }
-  return Math.round(seconds * 1000);
+  return ms;
 }
 
 /** `host:port` or `[v6]:port`; port 0 picks a free port. The host is required: no implicit 0.0.0.0. */

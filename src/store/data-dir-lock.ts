@@ -2,10 +2,15 @@
 // process that no longer runs (kill -9) is taken over, so a crash never blocks the restart.
 
 import { open, readFile, rm } from "node:fs/promises";
-import { join } from "node:path";
+import { join, resolve } from "node:path";
 import { StoreError } from "../registry/store.js";
 
 export const LOCK_FILE = "agents.json.lock";
+
+// The pid in the file cannot tell this process's own lock from a stale one left by an earlier process that
+// had the same pid (pid 1 in a restarted container), so the process remembers the locks it holds or is
+// taking: a second store on the same directory in this process is refused, not let in.
+const heldByThisProcess = new Set<string>();
 
 export interface DataDirLock {
   readonly path: string;
@@ -14,6 +19,28 @@ export interface DataDirLock {
 
 export async function lockDataDir(dataDir: string): Promise<DataDirLock> {
   const path = join(dataDir, LOCK_FILE);
+  const key = resolve(path);
+  if (heldByThisProcess.has(key)) throw anotherServer(process.pid, dataDir);
+  heldByThisProcess.add(key);
+  try {
+    await takeLockFile(path, dataDir);
+  } catch (error) {
+    heldByThisProcess.delete(key);
+    throw error;
+  }
+  let released = false;
+  return {
+    path,
+    release: async () => {
+      if (released) return;
+      released = true;
+      await rm(path, { force: true });
+      heldByThisProcess.delete(key);
+    },
+  };
+}
+
+async function takeLockFile(path: string, dataDir: string): Promise<void> {
   for (let attempt = 0; attempt < 2; attempt++) {
     try {
       const file = await open(path, "wx", 0o600);
@@ -23,7 +50,7 @@ export async function lockDataDir(dataDir: string): Promise<DataDirLock> {
       } finally {
         await file.close();
       }
-      return { path, release: () => rm(path, { force: true }) };
+      return;
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code !== "EEXIST") {
         throw new StoreError(`cannot create the lock file ${path}: ${(error as Error).message}`, { cause: error });
@@ -31,15 +58,19 @@ export async function lockDataDir(dataDir: string): Promise<DataDirLock> {
     }
     // A lock file that vanished or holds no pid meanwhile is stale like one whose owner is gone.
     const owner = Number.parseInt((await readFile(path, "utf8").catch(() => "")).trim(), 10);
-    if (Number.isInteger(owner) && owner !== process.pid && isRunning(owner)) {
-      throw new StoreError(
-        `another agent-registry server (pid ${owner}) is using ${dataDir}; stop it, or give this one its own REGISTRY_DATA_DIR`,
-      );
+    if (Number.isInteger(owner) && owner > 0 && owner !== process.pid && isRunning(owner)) {
+      throw anotherServer(owner, dataDir);
     }
-    // Stale: its owner is gone. Remove it and try once more.
+    // Stale: its owner is gone (or was an earlier process with our pid). Remove it and try once more.
     await rm(path, { force: true });
   }
   throw new StoreError(`cannot take the lock file ${path}: another server is starting on ${dataDir}; try again`);
+}
+
+function anotherServer(pid: number, dataDir: string): StoreError {
+  return new StoreError(
+    `another agent-registry server (pid ${pid}) is using ${dataDir}; stop it, or give this one its own REGISTRY_DATA_DIR`,
+  );
 }
 
 function isRunning(pid: number): boolean {

@@ -34,6 +34,8 @@ export class JsonFileStore implements Store {
   private waiting: Waiter[] = [];
   private writing: Promise<void> | undefined;
   private closed = false;
+  /** Commits are refused until load() succeeded: a file that failed to load is never overwritten. */
+  private loaded = false;
 
   private constructor(
     private readonly dataDir: string,
@@ -67,11 +69,13 @@ export class JsonFileStore implements Store {
     }
     this.agents.clear();
     for (const agent of decoded) this.agents.set(agent.record.id, agent);
+    this.loaded = true;
     return decoded.map((agent) => agent.record);
   }
 
   commit(changes: readonly StoreChange[]): Promise<void> {
     if (this.closed) return Promise.reject(new StoreError(`the store ${this.location} is closed`));
+    if (!this.loaded) return Promise.reject(new StoreError(`${this.location} was not loaded; refusing to overwrite it`));
     for (const change of changes) {
       if ("put" in change) {
         const extra = this.agents.get(change.put.id)?.extra ?? {};
@@ -138,7 +142,13 @@ export class JsonFileStore implements Store {
   /** Temp files are only ever left by a crash mid-write; they never hold acknowledged state alone. */
   private async removeStaleTempFiles(): Promise<void> {
     const prefix = `${AGENTS_FILE}${TEMP_MARKER}`;
-    for (const name of await readdir(this.dataDir)) {
+    let names: string[];
+    try {
+      names = await readdir(this.dataDir);
+    } catch (error) {
+      throw new StoreError(`cannot list the data directory ${this.dataDir}: ${(error as Error).message}`, { cause: error });
+    }
+    for (const name of names) {
       if (name.startsWith(prefix)) await rm(join(this.dataDir, name), { force: true });
     }
   }

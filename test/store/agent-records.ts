@@ -1,0 +1,41 @@
+// Small builders for the store tests: agent records and temp data directories.
+
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { v4 } from "uuid";
+import type { AgentId } from "../../src/registry/agent-id.js";
+import type { AgentRecord } from "../../src/registry/agent.js";
+
+export const PROTOTYPE_FILE = new URL("../fixtures/prototype-agents.json", import.meta.url);
+
+export function anAgent(overrides: Partial<AgentRecord> = {}): AgentRecord {
+  return {
+    id: v4() as AgentId,
+    hostname: "gpu-node-01",
+    ipAddress: "10.0.0.11",
+    port: 11434,
+    ollamaVersion: "0.1.32",
+    status: "online",
+    lastHeartbeat: Date.parse("2024-05-01T12:00:00.123Z"),
+    registeredAt: Date.parse("2024-04-30T08:15:42.987Z"),
+    labels: {},
+    draining: false,
+    ...overrides,
+  };
+}
+
+/** Temp directories made by one test file; `removeAll` in afterEach. */
+export class TempDirs {
+  private readonly made: string[] = [];
+
+  async make(): Promise<string> {
+    const dir = await mkdtemp(join(tmpdir(), "agent-registry-store-"));
+    this.made.push(dir);
+    return dir;
+  }
+
+  async removeAll(): Promise<void> {
+    for (const dir of this.made.splice(0)) await rm(dir, { recursive: true, force: true });
+  }
+}

@@ -1,0 +1,8 @@
+// Vitest global setup: builds dist/ once per run, so tests that start the real `agent-registry` binary
+// as a child process run what the source says now.
+
+import { execFileSync } from "node:child_process";
+
+export default function setup(): void {
+  execFileSync("npx", ["tsc", "-p", "tsconfig.build.json"], { stdio: "inherit" });
+}

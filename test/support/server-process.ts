@@ -1,0 +1,74 @@
+// Runs the built `agent-registry serve` as a child process (for crash, signal and start-up tests), on
+// ephemeral loopback ports, and reads the addresses from its start line.
+
+import { type ChildProcess, spawn } from "node:child_process";
+import { fileURLToPath } from "node:url";
+
+export const CLI = fileURLToPath(new URL("../../dist/src/cli/main.js", import.meta.url));
+
+export interface ServerProcess {
+  readonly child: ChildProcess;
+  readonly grpcAddress: string;
+  readonly httpUrl: string;
+  /** Resolves with the exit code (or signal) once the process is gone. */
+  readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+  stderr(): string;
+}
+
+export interface RunResult {
+  readonly code: number | null;
+  readonly stdout: string;
+  readonly stderr: string;
+}
+
+function serverEnv(dataDir: string, env: Record<string, string>): NodeJS.ProcessEnv {
+  return {
+    PATH: process.env["PATH"],
+    HOME: process.env["HOME"],
+    REGISTRY_DATA_DIR: dataDir,
+    REGISTRY_GRPC_LISTEN: "127.0.0.1:0",
+    REGISTRY_HTTP_LISTEN: "127.0.0.1:0",
+    LOG_LEVEL: "warn",
+    ...env,
+  };
+}
+
+/** Starts the server and waits for its start line. */
+export function startServerProcess(dataDir: string, env: Record<string, string> = {}): Promise<ServerProcess> {
+  const child = spawn(process.execPath, [CLI, "serve"], { env: serverEnv(dataDir, env), stdio: ["ignore", "pipe", "pipe"] });
+  let stdout = "";
+  let stderr = "";
+  child.stderr.on("data", (chunk: Buffer) => (stderr += chunk.toString()));
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
+    child.once("exit", (code, signal) => resolve({ code, signal })),
+  );
+  return new Promise((resolve, reject) => {
+    child.stdout.on("data", (chunk: Buffer) => {
+      stdout += chunk.toString();
+      const match = /gRPC on (\S+) and HTTP on (\S+?);/.exec(stdout);
+      if (match !== null) {
+        resolve({ child, grpcAddress: match[1] as string, httpUrl: match[2] as string, exited, stderr: () => stderr });
+      }
+    });
+    void exited.then(({ code }) => reject(new Error(`server exited with ${code} before serving: ${stderr}`)));
+  });
+}
+
+/** Runs `agent-registry serve` expecting it to stop by itself (bad config, bad file). */
+export function runServerToExit(dataDir: string, env: Record<string, string> = {}, timeoutMs = 10_000): Promise<RunResult> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [CLI, "serve"], { env: serverEnv(dataDir, env), stdio: ["ignore", "pipe", "pipe"] });
+    let stdout = "";
+    let stderr = "";
+    child.stdout.on("data", (chunk: Buffer) => (stdout += chunk.toString()));
+    child.stderr.on("data", (chunk: Buffer) => (stderr += chunk.toString()));
+    const timer = setTimeout(() => {
+      child.kill("SIGKILL");
+      reject(new Error(`server did not exit within ${timeoutMs} ms; stdout: ${stdout}`));
+    }, timeoutMs);
+    child.once("exit", (code) => {
+      clearTimeout(timer);
+      resolve({ code, stdout, stderr });
+    });
+  });
+}
