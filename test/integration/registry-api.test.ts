@@ -80,6 +80,18 @@ describe.each(transports)("AgentRegistry over $name", ({ connect }) => {
       expect(response.agentTimeout?.seconds).toBe(60n);
     });
 
+    it("shares file writes among concurrent registrations (group commit)", async () => {
+      const writesBefore = server.store.stats.writes;
+      const responses = await Promise.all(
+        Array.from({ length: 200 }, (_, i) => client.register({ hostname: `gpu-${i}`, ipAddress: "10.0.0.7" })),
+      );
+      const writes = server.store.stats.writes - writesBefore;
+      expect(writes).toBeGreaterThan(0);
+      expect(writes).toBeLessThan(50);
+      const file = JSON.parse(await readFile(server.dataFile, "utf8")) as Array<{ id: string }>;
+      expect(new Set(file.map((agent) => agent.id))).toEqual(new Set(responses.map((response) => response.agent?.id)));
+    });
+
     it("acknowledges only once the agent is in the data file", async () => {
       const { agent } = await client.register({ hostname: "gpu-1", ipAddress: "10.0.0.7" });
       const file = JSON.parse(await readFile(server.dataFile, "utf8")) as Array<{ id: string; status: string }>;
