@@ -1,0 +1,41 @@
+// `agent-registry serve`: flags -> ServerConfig -> startServer, one start line, clean exit on signals.
+
+import { type Command, Option } from "commander";
+import { pino } from "pino";
+import { loadServerConfig } from "../config.js";
+import { startServer } from "../server/server.js";
+import { logLevelOption, onlyGivenFlags } from "./options.js";
+
+export function addServeCommand(program: Command): void {
+  program
+    .command("serve")
+    .description("run the registry server: gRPC (node daemons) and HTTP (Connect, curl) listeners over one registry")
+    .addOption(new Option("--heartbeat-interval <seconds>", "seconds between beats, told to agents").env("HEARTBEAT_INTERVAL"))
+    .addOption(new Option("--agent-timeout <seconds>", "seconds without a beat before an agent is OFFLINE").env("AGENT_TIMEOUT"))
+    .addOption(new Option("--grpc-listen <host:port>", "gRPC listener address").env("REGISTRY_GRPC_LISTEN"))
+    .addOption(new Option("--http-listen <host:port>", "HTTP listener address (Connect, gRPC-Web)").env("REGISTRY_HTTP_LISTEN"))
+    .addOption(new Option("--data-dir <dir>", "directory holding agents.json").env("REGISTRY_DATA_DIR"))
+    .addOption(logLevelOption())
+    .action(async (options: Record<string, string | undefined>, command: Command) => {
+      const config = loadServerConfig(process.env, onlyGivenFlags(options, command));
+      const log = pino({ level: options["logLevel"] ?? "info", base: { service: "agent-registry" } }, pino.destination(2));
+      const server = await startServer(config, { log });
+      process.stdout.write(
+        `agent-registry serving gRPC on ${server.grpcAddress} and HTTP on ${server.httpUrl}; ` +
+          `data file ${server.dataFile}; heartbeat interval ${config.heartbeatIntervalMs / 1000} s, ` +
+          `agent timeout ${config.agentTimeoutMs / 1000} s\n`,
+      );
+      const stop = (signal: string): void => {
+        log.info({ signal }, "shutting down");
+        server.close().then(
+          () => process.exit(0),
+          (error: unknown) => {
+            log.error({ err: error }, "shutdown failed");
+            process.exit(1);
+          },
+        );
+      };
+      process.once("SIGTERM", stop);
+      process.once("SIGINT", stop);
+    });
+}
