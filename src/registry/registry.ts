@@ -4,12 +4,14 @@
 
 import { type AgentId, newAgentId } from "./agent-id.js";
 import type { AgentRecord, AgentStatus, AgentView } from "./agent.js";
-import { type ListQuery, type Page, compareAgents, matches, pageOf } from "./agent-query.js";
+import { type AgentFilter, type ListQuery, type Page, compareAgents, matches, pageOf } from "./agent-query.js";
 import { type Clock, type Timer, systemClock } from "./clock.js";
 import { LivenessTracker } from "./liveness-tracker.js";
 import type { Registration } from "./registration.js";
 import { RegistryError, agentNotFound } from "./registry-error.js";
 import { type Store, type StoreChange, StoreError } from "./store.js";
+
+import { Watcher, changeType } from "./watcher.js";
 
 /** Where the registry reports state changes; pino's logger fits. */
 export interface RegistryLog {
@@ -29,6 +31,8 @@ export interface RegistryOptions {
   readonly flushIntervalMs?: number;
   readonly newId?: () => AgentId;
   readonly log?: RegistryLog;
+  /** Events a watcher may fall behind before it is cut off (default 1024). */
+  readonly watchQueueLimit?: number;
 }
 
 /** One beat as the registry sees it: only what may change state. */
@@ -72,6 +76,10 @@ export class Registry {
   private flushTimer: Timer | undefined;
   private sorted: AgentRecord[] | undefined;
   private closed = false;
+  private readonly watchers = new Set<Watcher>();
+  private readonly watchQueueLimit: number;
+  /** Counts visible changes; every watch event carries the revision it made. */
+  private revision = 0;
 
   readonly heartbeatIntervalMs: number;
   readonly agentTimeoutMs: number;
@@ -82,6 +90,7 @@ export class Registry {
     this.log = options.log ?? silentLog;
     this.newId = options.newId ?? newAgentId;
     this.flushIntervalMs = options.flushIntervalMs ?? 1000;
+    this.watchQueueLimit = options.watchQueueLimit ?? 1024;
     this.heartbeatIntervalMs = options.heartbeatIntervalMs;
     this.agentTimeoutMs = options.agentTimeoutMs;
     this.tracker = new LivenessTracker(this.clock, (id, deadline) => this.expire(id, deadline));
@@ -119,6 +128,7 @@ export class Registry {
     const id = registration.id ?? this.newId();
     const now = this.clock.now();
     const existing = this.entries.get(id);
+    const before = existing === undefined ? undefined : this.view(existing, now);
     const record: AgentRecord = {
       id,
       hostname: registration.hostname,
@@ -138,6 +148,7 @@ export class Registry {
     this.entries.set(id, entry);
     this.dirty.delete(id);
     this.tracker.expireAt(id, now + this.agentTimeoutMs);
+    this.publish(before, this.view(entry, now));
 
     await this.commit([{ put: record }]);
 
@@ -162,13 +173,7 @@ export class Registry {
   }
 
   list(query: ListQuery): { agents: AgentView[]; nextPageToken: string } {
-    this.sorted ??= [...this.entries.values()].map((entry) => entry.record).sort(compareAgents);
-    // `sorted` holds the records of its time; statuses and labels are read from the live entries.
-    const live = this.sorted.map((record) => (this.entries.get(record.id) as Entry).record);
-    const page: Page = pageOf(
-      live.filter((record) => matches(record, query)),
-      query,
-    );
+    const page: Page = pageOf(this.sortedMatching(query), query);
     const now = this.clock.now();
     return {
       agents: page.agents.map((record) => this.view(this.entries.get(record.id) as Entry, now)),
@@ -176,16 +181,34 @@ export class Registry {
     };
   }
 
+  /**
+   * Subscribes to visible changes of the agents matching `filter`: first the current snapshot (as added
+   * events), then one event per change. Close the watcher (or stop iterating) to unsubscribe.
+   */
+  watch(filter: AgentFilter): Watcher {
+    const watcher = new Watcher(filter, this.watchQueueLimit, (ended) => this.watchers.delete(ended));
+    const now = this.clock.now();
+    watcher.begin(
+      this.sortedMatching(filter).map((record) => this.view(this.entries.get(record.id) as Entry, now)),
+      this.revision,
+    );
+    if (this.closed) watcher.fail(new RegistryError("unavailable", "the registry is shutting down; watch again"));
+    else this.watchers.add(watcher);
+    return watcher;
+  }
+
   /** Removes an agent; resolves once durable. Its open stream ends with notFound. */
   async deregister(id: AgentId): Promise<void> {
     const entry = this.entries.get(id);
     if (entry === undefined) throw agentNotFound(id);
+    const before = this.view(entry, this.clock.now());
     this.entries.delete(id);
     this.sorted = undefined;
     this.dirty.delete(id);
     this.tracker.forget(id);
     entry.session?.end(new RegistryError("notFound", `agent ${id} was deregistered; register again to rejoin`));
     entry.session = undefined;
+    this.publish(before, undefined);
     await this.commit([{ delete: id }]);
     this.log.info({ agentId: id, hostname: entry.record.hostname }, "agent deregistered");
   }
@@ -199,8 +222,10 @@ export class Registry {
     const entry = this.entries.get(id);
     if (entry === undefined) throw agentNotFound(id);
     const previous = entry.session;
+    const before = previous === undefined ? this.view(entry, this.clock.now()) : undefined;
     const session = new Session(this, id, end);
     entry.session = session;
+    if (before !== undefined) this.publish(before, this.view(entry, this.clock.now()));
     if (previous !== undefined) {
       this.log.info({ agentId: id }, "heartbeat stream superseded by a newer one");
       previous.end(
@@ -221,6 +246,11 @@ export class Registry {
     const now = this.clock.now();
     const before = entry.record;
     const status: AgentStatus = beat.leaving ? "offline" : "online";
+    const visible =
+      before.status !== status ||
+      (beat.ollamaVersion !== undefined && beat.ollamaVersion !== before.ollamaVersion) ||
+      (beat.draining !== undefined && beat.draining !== before.draining);
+    const beforeView = visible ? this.view(entry, now) : undefined;
     entry.record = {
       ...before,
       ollamaVersion: beat.ollamaVersion ?? before.ollamaVersion,
@@ -231,6 +261,7 @@ export class Registry {
     entry.since = now;
     if (beat.leaving) this.tracker.forget(session.agentId);
     else this.tracker.expireAt(session.agentId, now + this.agentTimeoutMs);
+    if (beforeView !== undefined) this.publish(beforeView, this.view(entry, now));
 
     if (before.status === status) {
       this.markDirty(session.agentId);
@@ -247,12 +278,19 @@ export class Registry {
   /** @internal Called by Session. */
   detach(session: Session): void {
     const entry = this.entries.get(session.agentId);
-    if (entry?.session === session) entry.session = undefined;
+    if (entry?.session !== session) return;
+    const now = this.clock.now();
+    const before = this.view(entry, now);
+    entry.session = undefined;
+    this.publish(before, this.view(entry, now));
   }
 
   /** Stops timers and writes what the lazy flush still holds. */
   async close(): Promise<void> {
     this.closed = true;
+    for (const watcher of [...this.watchers]) {
+      watcher.fail(new RegistryError("unavailable", "the registry is shutting down; watch again"));
+    }
     this.tracker.close();
     this.flushTimer?.cancel();
     this.flushTimer = undefined;
@@ -262,7 +300,10 @@ export class Registry {
   private expire(id: AgentId, deadline: number): void {
     const entry = this.entries.get(id);
     if (entry === undefined || entry.record.status !== "online") return;
+    const now = this.clock.now();
+    const before = this.view(entry, now);
     entry.record = { ...entry.record, status: "offline" };
+    this.publish(before, this.view(entry, now));
     this.dirty.delete(id);
     this.log.info(
       { agentId: id, hostname: entry.record.hostname, reason: "timeout", lateMs: this.clock.now() - deadline },
@@ -271,6 +312,27 @@ export class Registry {
     this.commit([{ put: entry.record }]).catch((error: unknown) => {
       this.log.error({ agentId: id, err: error }, "could not persist offline status; will retry with the next write");
     });
+  }
+
+  /** Records matching `filter`, sorted by hostname then id. */
+  private sortedMatching(filter: AgentFilter): AgentRecord[] {
+    this.sorted ??= [...this.entries.values()].map((entry) => entry.record).sort(compareAgents);
+    // `sorted` holds the records of its time (hostnames only change through register, which resets it);
+    // statuses and labels are read from the live entries.
+    const matching: AgentRecord[] = [];
+    for (const stale of this.sorted) {
+      const record = (this.entries.get(stale.id) as Entry).record;
+      if (matches(record, filter)) matching.push(record);
+    }
+    return matching;
+  }
+
+  /** Tells every watcher about a visible change (and nothing when the change is not visible). */
+  private publish(before: AgentView | undefined, after: AgentView | undefined): void {
+    const type = changeType(before, after);
+    if (type === undefined) return;
+    this.revision++;
+    for (const watcher of this.watchers) watcher.offer(before, after, type, this.revision);
   }
 
   private view(entry: Entry, now: number): AgentView {

@@ -1,10 +1,11 @@
 // AgentRegistry over Connect (JSON and binary), gRPC-Web and gRPC for the HTTP listener, via
 // @connectrpc/connect-node and the shared handlers. Only moves messages and maps errors.
 
-import { Code, ConnectError, type ConnectRouter, type ServiceImpl, createContextKey } from "@connectrpc/connect";
+import { type ConnectRouter, type ServiceImpl, createContextKey } from "@connectrpc/connect";
 import { AgentRegistry, type HeartbeatRequest, type HeartbeatResponse } from "../../gen/registry/v1/registry_pb.js";
 import { type ErrorLog, toConnectError } from "./errors.js";
 import type { RegistryHandlers } from "./registry-handlers.js";
+import { watchEventToWire } from "./wire.js";
 
 /** The caller's address, set per request by the HTTP listener. */
 export const peerHostKey = createContextKey<string | undefined>(undefined, { description: "peer host" });
@@ -23,9 +24,24 @@ export function connectRoutes(handlers: RegistryHandlers, log: ErrorLog): (route
     getAgent: (request) => mapped(() => handlers.getAgent(request)),
     deregister: (request) => mapped(() => handlers.deregister(request)),
     heartbeat: (requests) => heartbeat(requests, handlers, log),
-    // eslint-disable-next-line require-yield
-    async *watchAgents() {
-      throw new ConnectError("WatchAgents is not available in this version", Code.Unimplemented);
+    async *watchAgents(request, context) {
+      let watcher;
+      try {
+        watcher = handlers.watchAgents(request);
+      } catch (error) {
+        throw toConnectError(error, log);
+      }
+      // The client may leave while no event is due: stop waiting then, not at the next event.
+      const leave = () => watcher.close();
+      context.signal.addEventListener("abort", leave, { once: true });
+      try {
+        for await (const event of watcher) yield watchEventToWire(event);
+      } catch (error) {
+        throw toConnectError(error, log);
+      } finally {
+        context.signal.removeEventListener("abort", leave);
+        watcher.close();
+      }
     },
   };
   return (router) => router.service(AgentRegistry, service);

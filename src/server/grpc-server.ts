@@ -12,11 +12,13 @@ import {
   type HeartbeatResponse,
   type ListAgentsRequest,
   type RegisterRequest,
+  type WatchAgentsRequest,
+  type WatchAgentsResponse,
 } from "../../gen/registry/v1/registry_pb.js";
 import { grpcServiceDefinition } from "../grpc-service-definition.js";
 import { type ErrorLog, toStatus } from "./errors.js";
 import type { RegistryHandlers } from "./registry-handlers.js";
-import { hostOfPeer } from "./wire.js";
+import { hostOfPeer, watchEventToWire } from "./wire.js";
 
 export interface GrpcServerOptions {
   /** How long a connection may be idle before the server pings it. */
@@ -52,10 +54,52 @@ export function createGrpcServer(handlers: RegistryHandlers, log: ErrorLog, opti
     GetAgent: unary((request: GetAgentRequest) => handlers.getAgent(request)),
     Deregister: unary((request: DeregisterRequest) => handlers.deregister(request)),
     Heartbeat: (call: grpc.ServerDuplexStream<HeartbeatRequest, HeartbeatResponse>) => serveHeartbeat(call, handlers, fail),
-    WatchAgents: (call: grpc.ServerWritableStream<Message, Message>) =>
-      call.emit("error", { code: grpc.status.UNIMPLEMENTED, details: "WatchAgents is not available in this version" }),
+    WatchAgents: (call: grpc.ServerWritableStream<WatchAgentsRequest, WatchAgentsResponse>) =>
+      void serveWatch(call, handlers, fail),
   });
   return server;
+}
+
+async function serveWatch(
+  call: grpc.ServerWritableStream<WatchAgentsRequest, WatchAgentsResponse>,
+  handlers: RegistryHandlers,
+  fail: (error: unknown) => Partial<grpc.StatusObject>,
+): Promise<void> {
+  let watcher;
+  try {
+    watcher = handlers.watchAgents(call.request);
+  } catch (error) {
+    call.emit("error", fail(error));
+    return;
+  }
+  let gone = false;
+  const leave = (): void => {
+    gone = true;
+    watcher.close();
+  };
+  call.on("cancelled", leave);
+  call.on("close", leave);
+  try {
+    for await (const event of watcher) {
+      if (gone) return;
+      // Respect HTTP/2 flow control: while the client does not read, events wait in the watcher's bounded
+      // queue, which cuts the watcher off when it overflows.
+      if (!call.write(watchEventToWire(event))) {
+        await new Promise<void>((resolve) => {
+          const done = (): void => {
+            call.off("drain", done);
+            call.off("close", done);
+            resolve();
+          };
+          call.on("drain", done);
+          call.on("close", done);
+        });
+      }
+    }
+    if (!gone) call.end();
+  } catch (error) {
+    if (!gone) call.emit("error", fail(error));
+  }
 }
 
 function serveHeartbeat(

@@ -6,6 +6,8 @@ import * as http from "node:http";
 import * as http2 from "node:http2";
 import * as net from "node:net";
 
+/** How long shutdown waits for clients to take the last bytes and hang up before it cuts connections. */
+const FLUSH_MS = 200;
 const H2_PREFACE = Buffer.from("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n");
 
 export type RequestHandler = (
@@ -20,31 +22,62 @@ export interface HttpListener {
 }
 
 export function createHttpListener(handler: RequestHandler): HttpListener {
-  const h1 = http.createServer(handler as http.RequestListener);
-  const h2 = http2.createServer(handler as (request: http2.Http2ServerRequest, response: http2.Http2ServerResponse) => void);
+  // Requests in flight: shutdown waits for them (up to a grace period), then cuts every connection. Idle
+  // keep-alive connections are not waited for: HTTP/2 clients may keep a connection open after GOAWAY.
+  let inFlight = 0;
+  let drained: (() => void) | undefined;
+  const counted: RequestHandler = (request, response) => {
+    inFlight++;
+    response.once("close", () => {
+      inFlight--;
+      if (inFlight === 0) drained?.();
+    });
+    handler(request, response);
+  };
+  const h1 = http.createServer(counted as http.RequestListener);
+  const h2 = http2.createServer(counted as (request: http2.Http2ServerRequest, response: http2.Http2ServerResponse) => void);
   const sessions = new Set<http2.ServerHttp2Session>();
   h2.on("session", (session) => {
     sessions.add(session);
     session.on("close", () => sessions.delete(session));
   });
   const sockets = new Set<net.Socket>();
+  let allClosed: (() => void) | undefined;
   const server = net.createServer((socket) => {
     sockets.add(socket);
-    socket.on("close", () => sockets.delete(socket));
+    socket.on("close", () => {
+      sockets.delete(socket);
+      if (sockets.size === 0) allClosed?.();
+    });
     route(socket, (isH2) => (isH2 ? h2 : h1).emit("connection", socket));
   });
   return {
     server,
     async close(graceMs) {
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+      if (inFlight > 0) {
+        await new Promise<void>((resolve) => {
+          const timer = setTimeout(resolve, graceMs);
+          drained = () => {
+            clearTimeout(timer);
+            resolve();
+          };
+        });
+      }
+      // Let the last responses and GOAWAY frames reach the clients, then cut what is still open.
       h1.closeIdleConnections();
       for (const session of sessions) session.close();
-      const force = setTimeout(() => {
-        h1.closeAllConnections();
-        for (const socket of sockets) socket.destroy();
-      }, graceMs);
+      if (sockets.size > 0) {
+        await new Promise<void>((resolve) => {
+          const timer = setTimeout(resolve, FLUSH_MS);
+          allClosed = () => {
+            clearTimeout(timer);
+            resolve();
+          };
+        });
+      }
+      for (const socket of sockets) socket.destroy();
       await closed;
-      clearTimeout(force);
     },
   };
 }
@@ -61,9 +94,11 @@ function route(socket: net.Socket, to: (isH2: boolean) => void): void {
     socket.pause();
     socket.unshift(seen);
     to(isPrefix);
-    // The http2 session reads what is already buffered on its next tick; resuming now would let those
-    // bytes flow past it. The HTTP/1.1 parser reads from the flowing stream.
-    if (!isPrefix) socket.resume();
+    // The HTTP/1.1 parser reads from the flowing stream. The http2 session takes what is buffered on its
+    // next tick (resuming before that would let those bytes flow past it); the socket must flow again
+    // after that, or its end is never seen and a gracefully closed session keeps its socket open.
+    if (isPrefix) setImmediate(() => socket.resume());
+    else socket.resume();
   };
   socket.on("data", onData);
   socket.on("error", () => socket.destroy());

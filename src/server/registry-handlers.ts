@@ -16,13 +16,15 @@ import {
   type RegisterRequest,
   type RegisterResponse,
   RegisterResponseSchema,
+  type WatchAgentsRequest,
 } from "../../gen/registry/v1/registry_pb.js";
+import type { Watcher } from "../registry/watcher.js";
 import { parseAgentId } from "../registry/agent-id.js";
 import { parseIpAddress } from "../registry/registration.js";
 import type { Registry } from "../registry/registry.js";
 import { HeartbeatCall } from "./heartbeat-call.js";
-import { agentToWire, durationFromMs, listQueryFromWire, registrationFromWire } from "./wire.js";
-import type { RegistryError } from "../registry/registry-error.js";
+import { agentToWire, durationFromMs, filterFromWire, listQueryFromWire, registrationFromWire } from "./wire.js";
+import { RegistryError } from "../registry/registry-error.js";
 
 export class RegistryHandlers {
   constructor(
@@ -58,6 +60,16 @@ export class RegistryHandlers {
   async deregister(request: DeregisterRequest): Promise<DeregisterResponse> {
     await this.registry.deregister(parseAgentId(request.agentId));
     return create(DeregisterResponseSchema);
+  }
+
+  /** Starts a watch; it ends with UNAVAILABLE when the server shuts down. Close it when the caller leaves. */
+  watchAgents(request: WatchAgentsRequest): Watcher {
+    const watcher = this.registry.watch(filterFromWire(request));
+    const onShutdown = () =>
+      watcher.fail(new RegistryError("unavailable", "the registry server is shutting down; watch again with backoff"));
+    if (this.shutdown.aborted) onShutdown();
+    else this.shutdown.addEventListener("abort", onShutdown, { once: true });
+    return watcher;
   }
 
   heartbeat(end: (reason: RegistryError) => void): HeartbeatCall {

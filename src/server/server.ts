@@ -29,6 +29,8 @@ export interface ServerHandle {
 export interface ServerDeps {
   readonly clock?: Clock;
   readonly log?: RegistryLog;
+  /** Events a watcher may fall behind before it is cut off (default 1024). */
+  readonly watchQueueLimit?: number;
 }
 
 const SHUTDOWN_GRACE_MS = 2000;
@@ -47,6 +49,7 @@ export async function startServer(config: ServerConfig, deps: ServerDeps = {}): 
       heartbeatIntervalMs: config.heartbeatIntervalMs,
       agentTimeoutMs: config.agentTimeoutMs,
       ...(deps.clock === undefined ? {} : { clock: deps.clock }),
+      ...(deps.watchQueueLimit === undefined ? {} : { watchQueueLimit: deps.watchQueueLimit }),
       log,
     });
     cleanup.push(() => registry.close());

@@ -9,7 +9,11 @@ import {
   AgentStatus,
   type ListAgentsRequest,
   type RegisterRequest,
+  WatchEventType,
+  type WatchAgentsResponse,
+  WatchAgentsResponseSchema,
 } from "../../gen/registry/v1/registry_pb.js";
+import type { WatchEvent } from "../registry/watcher.js";
 import type { AgentStatus as DomainStatus, AgentView } from "../registry/agent.js";
 import { type AgentFilter, type ListQuery, parseLabelSelector, parsePageSize, parsePageToken } from "../registry/agent-query.js";
 import { type Registration, parseRegistration } from "../registry/registration.js";
@@ -29,6 +33,22 @@ export function agentToWire(agent: AgentView): Agent {
     streamConnected: agent.streamConnected,
     missedHeartbeats: agent.missedHeartbeats,
     draining: agent.draining,
+  });
+}
+
+const EVENT_TYPES = {
+  added: WatchEventType.ADDED,
+  updated: WatchEventType.UPDATED,
+  statusChanged: WatchEventType.STATUS_CHANGED,
+  removed: WatchEventType.REMOVED,
+} as const;
+
+export function watchEventToWire(event: WatchEvent): WatchAgentsResponse {
+  return create(WatchAgentsResponseSchema, {
+    type: EVENT_TYPES[event.type],
+    agent: agentToWire(event.agent),
+    revision: BigInt(event.revision),
+    snapshot: event.snapshot,
   });
 }
 

@@ -19,6 +19,9 @@ import {
   type RegisterResponse,
   DeregisterRequestSchema,
   GetAgentRequestSchema,
+  WatchAgentsRequestSchema,
+  type WatchAgentsRequest,
+  type WatchAgentsResponse,
 } from "../../gen/registry/v1/registry_pb.js";
 import { grpcServiceDefinition } from "../../src/grpc-service-definition.js";
 
@@ -43,6 +46,15 @@ export interface BeatStream {
   readonly closed: Promise<RpcError>;
 }
 
+export interface WatchStream {
+  /** The next event; rejects with an RpcError (code 0 when the stream ended cleanly). */
+  recv(): Promise<WatchAgentsResponse>;
+  /** Stops reading (gRPC: pauses the stream), so the server sees a slow watcher. */
+  pause(): void;
+  resume(): void;
+  cancel(): void;
+}
+
 export interface RegistryClient {
   readonly transport: string;
   register(request: MessageInitShape<typeof RegisterRequestSchema>): Promise<RegisterResponse>;
@@ -50,6 +62,7 @@ export interface RegistryClient {
   getAgent(agentId: string): Promise<GetAgentResponse>;
   deregister(agentId: string): Promise<DeregisterResponse>;
   heartbeat(): BeatStream;
+  watch(request?: MessageInitShape<typeof WatchAgentsRequestSchema>): WatchStream;
   close(): void;
 }
 
@@ -119,6 +132,21 @@ export function grpcClient(address: string): RegistryClient {
         closed,
       };
     },
+    watch(request = {}) {
+      const call = (
+        client as unknown as { WatchAgents(request: WatchAgentsRequest): grpc.ClientReadableStream<WatchAgentsResponse> }
+      ).WatchAgents(create(WatchAgentsRequestSchema, request));
+      const inbox = new Inbox<WatchAgentsResponse>();
+      call.on("data", (response: WatchAgentsResponse) => inbox.push(response));
+      call.on("status", (status: grpc.StatusObject) => inbox.fail(fromGrpc(status)));
+      call.on("error", () => {}); // reported through "status"
+      return {
+        recv: () => inbox.next(),
+        pause: () => call.pause(),
+        resume: () => call.resume(),
+        cancel: () => call.cancel(),
+      };
+    },
     close: () => client.close(),
   };
 }
@@ -173,6 +201,21 @@ export function connectClient(httpUrl: string): RegistryClient {
         end: () => outbox.push(undefined),
         cancel: () => abort.abort(),
         closed,
+      };
+    },
+    watch(request = {}) {
+      const abort = new AbortController();
+      // Read on demand only: an unread stream is a slow watcher, as the server sees it.
+      const events = client.watchAgents(request, { signal: abort.signal })[Symbol.asyncIterator]();
+      return {
+        recv: async () => {
+          const next = await mapped(() => events.next());
+          if (next.done === true) throw new RpcError(0, "stream ended");
+          return next.value;
+        },
+        pause: () => {},
+        resume: () => {},
+        cancel: () => abort.abort(),
       };
     },
     close: () => sessions.abort(),
