@@ -6,6 +6,9 @@ import { loadServerConfig } from "../config.js";
 import { startServer } from "../server/server.js";
 import { logLevelOption, onlyGivenFlags } from "./options.js";
 
+/** After a clean shutdown the process must end by itself within this long. */
+const LEAK_WATCHDOG_MS = 3000;
+
 export function addServeCommand(program: Command): void {
   program
     .command("serve")
@@ -28,7 +31,15 @@ export function addServeCommand(program: Command): void {
       const stop = (signal: string): void => {
         log.info({ signal }, "shutting down");
         server.close().then(
-          () => process.exit(0),
+          () => {
+            log.info({}, "stopped");
+            // Every listener, stream and timer is closed now, so the process ends by itself. If something
+            // still holds it open, say what and exit anyway: a process manager waits for us.
+            setTimeout(() => {
+              log.error({ handles: process.getActiveResourcesInfo() }, "handles left open after shutdown");
+              process.exit(1);
+            }, LEAK_WATCHDOG_MS).unref();
+          },
           (error: unknown) => {
             log.error({ err: error }, "shutdown failed");
             process.exit(1);

@@ -22,6 +22,29 @@ export interface RegistryLog {
 
 const silentLog: RegistryLog = { info() {}, warn() {}, error() {} };
 
+export type TransitionReason = "registered" | "heartbeat" | "leaving" | "timeout" | "deregistered";
+
+/** A change of an agent's status; "absent" is not being in the registry. */
+export interface Transition {
+  readonly from: AgentStatus | "absent";
+  readonly to: AgentStatus | "absent";
+  readonly reason: TransitionReason;
+  /** For timeouts: how long after the deadline the transition fired. */
+  readonly lateMs?: number;
+}
+
+/** Counters and gauges the registry feeds (metrics live outside the domain). */
+export interface RegistryObserver {
+  transition(transition: Transition): void;
+}
+
+export interface RegistryStats {
+  readonly online: number;
+  readonly offline: number;
+  readonly streams: number;
+  readonly watchers: number;
+}
+
 export interface RegistryOptions {
   readonly store: Store;
   readonly heartbeatIntervalMs: number;
@@ -33,6 +56,7 @@ export interface RegistryOptions {
   readonly log?: RegistryLog;
   /** Events a watcher may fall behind before it is cut off (default 1024). */
   readonly watchQueueLimit?: number;
+  readonly observer?: RegistryObserver;
 }
 
 /** One beat as the registry sees it: only what may change state. */
@@ -78,6 +102,7 @@ export class Registry {
   private closed = false;
   private readonly watchers = new Set<Watcher>();
   private readonly watchQueueLimit: number;
+  private readonly observer: RegistryObserver | undefined;
   /** Counts visible changes; every watch event carries the revision it made. */
   private revision = 0;
 
@@ -91,6 +116,7 @@ export class Registry {
     this.newId = options.newId ?? newAgentId;
     this.flushIntervalMs = options.flushIntervalMs ?? 1000;
     this.watchQueueLimit = options.watchQueueLimit ?? 1024;
+    this.observer = options.observer;
     this.heartbeatIntervalMs = options.heartbeatIntervalMs;
     this.agentTimeoutMs = options.agentTimeoutMs;
     this.tracker = new LivenessTracker(this.clock, (id, deadline) => this.expire(id, deadline));
@@ -114,6 +140,17 @@ export class Registry {
 
   get size(): number {
     return this.entries.size;
+  }
+
+  /** Counts for gauges; a scan of the fleet, meant for a scrape now and then, not for a hot path. */
+  stats(): RegistryStats {
+    let online = 0;
+    let streams = 0;
+    for (const entry of this.entries.values()) {
+      if (entry.record.status === "online") online++;
+      if (entry.session !== undefined) streams++;
+    }
+    return { online, offline: this.entries.size - online, streams, watchers: this.watchers.size };
   }
 
   /** Creates or updates an agent; resolves once it is durable. `peerAddress` fills an empty ip_address. */
@@ -163,6 +200,8 @@ export class Registry {
       { agentId: id, hostname: record.hostname, address: `${record.ipAddress}:${record.port}` },
       existing === undefined ? "agent registered" : "agent re-registered",
     );
+    const from = before?.status ?? "absent";
+    if (from !== "online") this.observer?.transition({ from, to: "online", reason: "registered" });
     return this.view(entry, ackedAt);
   }
 
@@ -209,6 +248,7 @@ export class Registry {
     entry.session?.end(new RegistryError("notFound", `agent ${id} was deregistered; register again to rejoin`));
     entry.session = undefined;
     this.publish(before, undefined);
+    this.observer?.transition({ from: before.status, to: "absent", reason: "deregistered" });
     await this.commit([{ delete: id }]);
     this.log.info({ agentId: id, hostname: entry.record.hostname }, "agent deregistered");
   }
@@ -271,6 +311,7 @@ export class Registry {
       { agentId: session.agentId, hostname: before.hostname, from: before.status, to: status },
       beat.leaving ? "agent left" : "agent back online",
     );
+    this.observer?.transition({ from: before.status, to: status, reason: beat.leaving ? "leaving" : "heartbeat" });
     this.dirty.delete(session.agentId);
     return this.commit([{ put: entry.record }]).then(() => ({ serverTime: now, status }));
   }
@@ -305,13 +346,13 @@ export class Registry {
     entry.record = { ...entry.record, status: "offline" };
     this.publish(before, this.view(entry, now));
     this.dirty.delete(id);
+    const lateMs = now - deadline;
     this.log.info(
-      { agentId: id, hostname: entry.record.hostname, reason: "timeout", lateMs: this.clock.now() - deadline },
+      { agentId: id, hostname: entry.record.hostname, reason: "timeout", lateMs },
       `agent offline: no heartbeat for ${this.agentTimeoutMs / 1000} s`,
     );
-    this.commit([{ put: entry.record }]).catch((error: unknown) => {
-      this.log.error({ agentId: id, err: error }, "could not persist offline status; will retry with the next write");
-    });
+    this.observer?.transition({ from: "online", to: "offline", reason: "timeout", lateMs });
+    this.commitInBackground([{ put: entry.record }]);
   }
 
   /** Records matching `filter`, sorted by hostname then id. */
@@ -350,9 +391,14 @@ export class Registry {
       this.flushTimer = undefined;
       // A status change may have written the pending beats already.
       if (this.dirty.size === 0) return;
-      this.commit([]).catch((error: unknown) => {
-        this.log.error({ err: error }, "could not persist heartbeats; will retry with the next write");
-      });
+      this.commitInBackground([]);
+    });
+  }
+
+  /** A commit nobody waits for; a failure is logged by commit() and retried with the next write. */
+  private commitInBackground(changes: StoreChange[]): void {
+    this.commit(changes).catch((error: unknown) => {
+      if (!(error instanceof RegistryError)) this.log.error({ err: error }, "unexpected error while writing the store");
     });
   }
 
@@ -368,6 +414,7 @@ export class Registry {
       await this.store.commit([...pending, ...changes]);
     } catch (error) {
       if (!(error instanceof StoreError)) throw error;
+      this.log.error({ err: error, changes: changes.length }, "store write failed; the changes stay pending");
       throw new RegistryError(
         "unavailable",
         `${error.message}; the change was not acknowledged: retry once the store is writable`,

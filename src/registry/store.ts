@@ -23,6 +23,11 @@ export interface Store {
   close(): Promise<void>;
 }
 
+/** Told about every write a store makes (metrics, health). */
+export interface StoreObserver {
+  written(outcome: { readonly ok: boolean; readonly durationMs: number; readonly bytes: number; readonly error?: Error }): void;
+}
+
 /** The store cannot read or write its data; the message names the location and what to do. */
 export class StoreError extends Error {
   constructor(message: string, options?: { cause?: unknown }) {

@@ -1,48 +1,68 @@
 // AgentRegistry over Connect (JSON and binary), gRPC-Web and gRPC for the HTTP listener, via
 // @connectrpc/connect-node and the shared handlers. Only moves messages and maps errors.
 
-import { type ConnectRouter, type ServiceImpl, createContextKey } from "@connectrpc/connect";
+import { Code, type ConnectRouter, type ServiceImpl, createContextKey } from "@connectrpc/connect";
 import { AgentRegistry, type HeartbeatRequest, type HeartbeatResponse } from "../../gen/registry/v1/registry_pb.js";
 import { type ErrorLog, toConnectError } from "./errors.js";
+import type { ServerMetrics } from "./metrics.js";
 import type { RegistryHandlers } from "./registry-handlers.js";
 import { watchEventToWire } from "./wire.js";
 
 /** The caller's address, set per request by the HTTP listener. */
 export const peerHostKey = createContextKey<string | undefined>(undefined, { description: "peer host" });
 
-export function connectRoutes(handlers: RegistryHandlers, log: ErrorLog): (router: ConnectRouter) => void {
-  const mapped = async <T>(run: () => T | Promise<T>): Promise<T> => {
+export function connectRoutes(
+  handlers: RegistryHandlers,
+  log: ErrorLog,
+  metrics: ServerMetrics,
+): (router: ConnectRouter) => void {
+  const unary = async <T>(method: string, run: () => T | Promise<T>): Promise<T> => {
+    const started = performance.now();
+    let code: number = Code.Unknown;
     try {
-      return await run();
+      const response = await run();
+      code = 0; // OK
+      return response;
     } catch (error) {
-      throw toConnectError(error, log);
+      const connectError = toConnectError(error, log);
+      code = connectError.code;
+      throw connectError;
+    } finally {
+      metrics.rpc(method, "http", code, (performance.now() - started) / 1000);
     }
   };
+  /** Runs a streaming handler, mapping its error and recording how it ended. */
+  async function* streaming<T>(method: string, signal: AbortSignal, run: () => AsyncIterable<T>): AsyncIterable<T> {
+    let code = 0; // OK
+    try {
+      yield* run();
+    } catch (error) {
+      const connectError = toConnectError(error, log);
+      code = connectError.code;
+      throw connectError;
+    } finally {
+      metrics.rpc(method, "http", signal.aborted && code === 0 ? Code.Canceled : code);
+    }
+  }
   const service: ServiceImpl<typeof AgentRegistry> = {
-    register: (request, context) => mapped(() => handlers.register(request, context.values.get(peerHostKey))),
-    listAgents: (request) => mapped(() => handlers.listAgents(request)),
-    getAgent: (request) => mapped(() => handlers.getAgent(request)),
-    deregister: (request) => mapped(() => handlers.deregister(request)),
-    heartbeat: (requests) => heartbeat(requests, handlers, log),
-    async *watchAgents(request, context) {
-      let watcher;
-      try {
-        watcher = handlers.watchAgents(request);
-      } catch (error) {
-        throw toConnectError(error, log);
-      }
-      // The client may leave while no event is due: stop waiting then, not at the next event.
-      const leave = () => watcher.close();
-      context.signal.addEventListener("abort", leave, { once: true });
-      try {
-        for await (const event of watcher) yield watchEventToWire(event);
-      } catch (error) {
-        throw toConnectError(error, log);
-      } finally {
-        context.signal.removeEventListener("abort", leave);
-        watcher.close();
-      }
-    },
+    register: (request, context) => unary("Register", () => handlers.register(request, context.values.get(peerHostKey))),
+    listAgents: (request) => unary("ListAgents", () => handlers.listAgents(request)),
+    getAgent: (request) => unary("GetAgent", () => handlers.getAgent(request)),
+    deregister: (request) => unary("Deregister", () => handlers.deregister(request)),
+    heartbeat: (requests, context) => streaming("Heartbeat", context.signal, () => heartbeat(requests, handlers)),
+    watchAgents: (request, context) =>
+      streaming("WatchAgents", context.signal, async function* () {
+        const watcher = handlers.watchAgents(request);
+        // The client may leave while no event is due: stop waiting then, not at the next event.
+        const leave = () => watcher.close();
+        context.signal.addEventListener("abort", leave, { once: true });
+        try {
+          for await (const event of watcher) yield watchEventToWire(event);
+        } finally {
+          context.signal.removeEventListener("abort", leave);
+          watcher.close();
+        }
+      }),
   };
   return (router) => router.service(AgentRegistry, service);
 }
@@ -50,7 +70,6 @@ export function connectRoutes(handlers: RegistryHandlers, log: ErrorLog): (route
 async function* heartbeat(
   requests: AsyncIterable<HeartbeatRequest>,
   handlers: RegistryHandlers,
-  log: ErrorLog,
 ): AsyncIterable<HeartbeatResponse> {
   // The registry may end the stream while we wait for the client's next beat: race every wait against it.
   let endStream: (reason: unknown) => void = () => {};
@@ -63,8 +82,6 @@ async function* heartbeat(
       if (next.done === true) return;
       yield await Promise.race([call.handle(next.value), ended]);
     }
-  } catch (error) {
-    throw toConnectError(error, log);
   } finally {
     call.close();
   }

@@ -17,6 +17,7 @@ import {
 } from "../../gen/registry/v1/registry_pb.js";
 import { grpcServiceDefinition } from "../grpc-service-definition.js";
 import { type ErrorLog, toStatus } from "./errors.js";
+import type { ServerMetrics } from "./metrics.js";
 import type { RegistryHandlers } from "./registry-handlers.js";
 import { hostOfPeer, watchEventToWire } from "./wire.js";
 
@@ -27,7 +28,15 @@ export interface GrpcServerOptions {
   readonly keepaliveTimeoutMs: number;
 }
 
-export function createGrpcServer(handlers: RegistryHandlers, log: ErrorLog, options: GrpcServerOptions): grpc.Server {
+/** Records how an RPC ended; `code` 0 is OK. */
+type Done = (code: grpc.status) => void;
+
+export function createGrpcServer(
+  handlers: RegistryHandlers,
+  log: ErrorLog,
+  metrics: ServerMetrics,
+  options: GrpcServerOptions,
+): grpc.Server {
   const server = new grpc.Server({
     "grpc.keepalive_time_ms": options.keepaliveTimeMs,
     "grpc.keepalive_timeout_ms": options.keepaliveTimeoutMs,
@@ -37,25 +46,46 @@ export function createGrpcServer(handlers: RegistryHandlers, log: ErrorLog, opti
     return { code: status.code as number as grpc.status, details: status.message };
   };
   const unary =
-    <Req extends Message, Res extends Message>(handle: (request: Req, call: grpc.ServerUnaryCall<Req, Res>) => Res | Promise<Res>) =>
+    <Req extends Message, Res extends Message>(
+      method: string,
+      handle: (request: Req, call: grpc.ServerUnaryCall<Req, Res>) => Res | Promise<Res>,
+    ) =>
     (call: grpc.ServerUnaryCall<Req, Res>, callback: grpc.sendUnaryData<Res>): void => {
+      const started = performance.now();
+      const done = (code: grpc.status): void => metrics.rpc(method, "grpc", code as number, (performance.now() - started) / 1000);
       // Promise.resolve().then turns a synchronous throw into a rejection, so both reach the callback.
       Promise.resolve()
         .then(() => handle(call.request, call))
         .then(
-          (response) => callback(null, response),
-          (error: unknown) => callback(fail(error)),
+          (response) => {
+            done(grpc.status.OK);
+            callback(null, response);
+          },
+          (error: unknown) => {
+            const status = fail(error);
+            done(status.code ?? grpc.status.UNKNOWN);
+            callback(status);
+          },
         );
     };
+  const stream = (method: string): Done => {
+    let recorded = false;
+    return (code) => {
+      if (recorded) return;
+      recorded = true;
+      metrics.rpc(method, "grpc", code as number);
+    };
+  };
 
   server.addService(grpcServiceDefinition(AgentRegistry), {
-    Register: unary((request: RegisterRequest, call) => handlers.register(request, hostOfPeer(call.getPeer()))),
-    ListAgents: unary((request: ListAgentsRequest) => handlers.listAgents(request)),
-    GetAgent: unary((request: GetAgentRequest) => handlers.getAgent(request)),
-    Deregister: unary((request: DeregisterRequest) => handlers.deregister(request)),
-    Heartbeat: (call: grpc.ServerDuplexStream<HeartbeatRequest, HeartbeatResponse>) => serveHeartbeat(call, handlers, fail),
+    Register: unary("Register", (request: RegisterRequest, call) => handlers.register(request, hostOfPeer(call.getPeer()))),
+    ListAgents: unary("ListAgents", (request: ListAgentsRequest) => handlers.listAgents(request)),
+    GetAgent: unary("GetAgent", (request: GetAgentRequest) => handlers.getAgent(request)),
+    Deregister: unary("Deregister", (request: DeregisterRequest) => handlers.deregister(request)),
+    Heartbeat: (call: grpc.ServerDuplexStream<HeartbeatRequest, HeartbeatResponse>) =>
+      serveHeartbeat(call, handlers, fail, stream("Heartbeat")),
     WatchAgents: (call: grpc.ServerWritableStream<WatchAgentsRequest, WatchAgentsResponse>) =>
-      void serveWatch(call, handlers, fail),
+      void serveWatch(call, handlers, fail, stream("WatchAgents")),
   });
   return server;
 }
@@ -64,16 +94,23 @@ async function serveWatch(
   call: grpc.ServerWritableStream<WatchAgentsRequest, WatchAgentsResponse>,
   handlers: RegistryHandlers,
   fail: (error: unknown) => Partial<grpc.StatusObject>,
+  done: Done,
 ): Promise<void> {
+  const end = (error: unknown): void => {
+    const status = fail(error);
+    done(status.code ?? grpc.status.UNKNOWN);
+    call.emit("error", status);
+  };
   let watcher;
   try {
     watcher = handlers.watchAgents(call.request);
   } catch (error) {
-    call.emit("error", fail(error));
+    end(error);
     return;
   }
   let gone = false;
   const leave = (): void => {
+    if (!gone) done(grpc.status.CANCELLED);
     gone = true;
     watcher.close();
   };
@@ -96,9 +133,12 @@ async function serveWatch(
         });
       }
     }
-    if (!gone) call.end();
+    if (!gone) {
+      done(grpc.status.OK);
+      call.end();
+    }
   } catch (error) {
-    if (!gone) call.emit("error", fail(error));
+    if (!gone) end(error);
   }
 }
 
@@ -106,13 +146,16 @@ function serveHeartbeat(
   call: grpc.ServerDuplexStream<HeartbeatRequest, HeartbeatResponse>,
   handlers: RegistryHandlers,
   fail: (error: unknown) => Partial<grpc.StatusObject>,
+  done: Done,
 ): void {
   let ended = false;
   const endWith = (error: unknown): void => {
     if (ended) return;
     ended = true;
     heartbeat.close();
-    call.emit("error", fail(error));
+    const status = fail(error);
+    done(status.code ?? grpc.status.UNKNOWN);
+    call.emit("error", status);
   };
   const heartbeat = handlers.heartbeat(endWith);
   // Acks leave in the order beats came: once one beat waits (for a durable status change), the ones after
@@ -150,12 +193,14 @@ function serveHeartbeat(
     heartbeat.close();
     if (ended) return;
     ended = true;
-    const done = () => call.end();
-    if (queue === undefined) done();
-    else void queue.then(done);
+    done(grpc.status.OK);
+    const end = () => call.end();
+    if (queue === undefined) end();
+    else void queue.then(end);
   };
   call.on("end", finish);
   call.on("cancelled", () => {
+    if (!ended) done(grpc.status.CANCELLED);
     ended = true;
     heartbeat.close();
   });

@@ -26,6 +26,7 @@ export class HeartbeatCall {
     private readonly registry: Registry,
     private readonly shutdown: AbortSignal,
     private readonly end: (reason: RegistryError) => void,
+    private readonly metrics: { beat(): void },
   ) {
     if (shutdown.aborted) queueMicrotask(this.onShutdown);
     else shutdown.addEventListener("abort", this.onShutdown, { once: true });
@@ -34,6 +35,7 @@ export class HeartbeatCall {
   /** Applies one beat. Throws (or rejects with) a RegistryError that should end the stream. */
   handle(request: HeartbeatRequest): HeartbeatResponse | Promise<HeartbeatResponse> {
     if (this.closed) throw new RegistryError("unavailable", "this Heartbeat stream has ended; open a new one");
+    this.metrics.beat();
     if (this.session === undefined) {
       if (request.agentId === "") throw invalidArgument("agent_id", "is required in the first message of a Heartbeat stream");
       this.session = this.registry.openHeartbeat(parseAgentId(request.agentId), (reason) => this.finish(reason));

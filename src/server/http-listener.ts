@@ -26,7 +26,14 @@ export function createHttpListener(handler: RequestHandler): HttpListener {
   // keep-alive connections are not waited for: HTTP/2 clients may keep a connection open after GOAWAY.
   let inFlight = 0;
   let drained: (() => void) | undefined;
+  let closing = false;
   const counted: RequestHandler = (request, response) => {
+    if (closing) {
+      // In the Connect protocol's error shape; a person reading it with curl understands it too.
+      response.writeHead(503, { "content-type": "application/json", connection: "close" });
+      response.end(JSON.stringify({ code: "unavailable", message: "the registry server is shutting down; retry with backoff" }));
+      return;
+    }
     inFlight++;
     response.once("close", () => {
       inFlight--;
@@ -54,6 +61,7 @@ export function createHttpListener(handler: RequestHandler): HttpListener {
   return {
     server,
     async close(graceMs) {
+      closing = true;
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));
       if (inFlight > 0) {
         await new Promise<void>((resolve) => {

@@ -31,6 +31,7 @@ export class RegistryHandlers {
     readonly registry: Registry,
     /** Aborted when the server shuts down: open streams then end with UNAVAILABLE. */
     private readonly shutdown: AbortSignal,
+    private readonly metrics: { beat(): void },
   ) {}
 
   /** `peerHost` is the caller's address as the transport saw it, used when ip_address is empty. */
@@ -73,6 +74,6 @@ export class RegistryHandlers {
   }
 
   heartbeat(end: (reason: RegistryError) => void): HeartbeatCall {
-    return new HeartbeatCall(this.registry, this.shutdown, end);
+    return new HeartbeatCall(this.registry, this.shutdown, end, this.metrics);
   }
 }

@@ -12,7 +12,11 @@ import { JsonFileStore } from "../store/json-file-store.js";
 import { connectRoutes, peerHostKey } from "./connect-routes.js";
 import { createGrpcServer } from "./grpc-server.js";
 import { createHttpListener } from "./http-listener.js";
+import { probeRoutes } from "./http-probes.js";
+import { ServerMetrics } from "./metrics.js";
+import { addReflection } from "./reflection.js";
 import { RegistryHandlers } from "./registry-handlers.js";
+import { ServingState } from "./serving-state.js";
 
 export interface ServerHandle {
   /** host:port the gRPC listener is bound to (the real port when 0 was asked). */
@@ -22,6 +26,8 @@ export interface ServerHandle {
   readonly dataFile: string;
   readonly registry: Registry;
   readonly store: JsonFileStore;
+  readonly metrics: ServerMetrics;
+  readonly serving: ServingState;
   /** Ends open streams with UNAVAILABLE, stops both listeners, writes what is pending, releases the lock. */
   close(): Promise<void>;
 }
@@ -37,7 +43,19 @@ const SHUTDOWN_GRACE_MS = 2000;
 
 export async function startServer(config: ServerConfig, deps: ServerDeps = {}): Promise<ServerHandle> {
   const log = deps.log ?? { info() {}, warn() {}, error() {} };
-  const store = await JsonFileStore.open(config.dataDir);
+  let registryForStats: Registry | undefined;
+  const metrics = new ServerMetrics(
+    () => registryForStats?.stats() ?? { online: 0, offline: 0, streams: 0, watchers: 0 },
+  );
+  const serving = new ServingState();
+  const store = await JsonFileStore.open(config.dataDir, {
+    observer: {
+      written(outcome) {
+        metrics.written(outcome);
+        serving.written(outcome);
+      },
+    },
+  });
   const cleanup: Array<() => Promise<void>> = [() => store.close()];
   const unwind = async (error: unknown): Promise<never> => {
     for (const step of cleanup.reverse()) await step();
@@ -51,21 +69,29 @@ export async function startServer(config: ServerConfig, deps: ServerDeps = {}): 
       ...(deps.clock === undefined ? {} : { clock: deps.clock }),
       ...(deps.watchQueueLimit === undefined ? {} : { watchQueueLimit: deps.watchQueueLimit }),
       log,
+      observer: metrics,
     });
+    registryForStats = registry;
     cleanup.push(() => registry.close());
     const shutdown = new AbortController();
-    const handlers = new RegistryHandlers(registry, shutdown.signal);
+    const handlers = new RegistryHandlers(registry, shutdown.signal, metrics);
 
     // Ping a connection idle for one heartbeat interval (bounded to 1-30 s), so a half-open one is closed
     // and its agent stops showing stream_connected well before its deadline.
     const keepaliveTimeMs = Math.min(Math.max(config.heartbeatIntervalMs, 1000), 30_000);
-    const grpcServer = createGrpcServer(handlers, log, { keepaliveTimeMs, keepaliveTimeoutMs: Math.min(keepaliveTimeMs, 20_000) });
+    const grpcServer = createGrpcServer(handlers, log, metrics, {
+      keepaliveTimeMs,
+      keepaliveTimeoutMs: Math.min(keepaliveTimeMs, 20_000),
+    });
+    serving.health.addToServer(grpcServer);
+    addReflection(grpcServer);
     const grpcPort = await bindGrpc(grpcServer, formatAddress(config.grpcListen));
     cleanup.push(() => new Promise((resolve) => grpcServer.tryShutdown(() => resolve())));
 
     const http = createHttpListener(
       connectNodeAdapter({
-        routes: connectRoutes(handlers, log),
+        routes: connectRoutes(handlers, log, metrics),
+        fallback: probeRoutes(serving, metrics, log),
         // Strict input (an unknown field or enum name is INVALID_ARGUMENT, not silently "any"), and full
         // output: curl users see streamConnected: false rather than a missing key.
         jsonOptions: { ignoreUnknownFields: false, alwaysEmitImplicit: true },
@@ -82,8 +108,13 @@ export async function startServer(config: ServerConfig, deps: ServerDeps = {}): 
       dataFile: store.location,
       registry,
       store,
+      metrics,
+      serving,
       close: () =>
         (closing ??= (async () => {
+          // Health first (load balancers stop sending), then end streams with UNAVAILABLE, refuse new
+          // calls while unary ones finish, and write what is pending.
+          serving.shutdown();
           shutdown.abort();
           await Promise.all([shutdownGrpc(grpcServer), http.close(SHUTDOWN_GRACE_MS)]);
           await registry.close();

@@ -5,7 +5,7 @@
 import { lstat, mkdir, readFile, readdir, rm } from "node:fs/promises";
 import { join } from "node:path";
 import type { AgentId } from "../registry/agent-id.js";
-import { type Store, type StoreChange, StoreError } from "../registry/store.js";
+import { type Store, type StoreChange, StoreError, type StoreObserver } from "../registry/store.js";
 import type { AgentRecord } from "../registry/agent.js";
 import { type DecodedAgent, decodeAgents, encodeAgents } from "./agents-file-format.js";
 import { type AtomicWriteFs, TEMP_MARKER, writeFileAtomic } from "./atomic-write.js";
@@ -41,19 +41,20 @@ export class JsonFileStore implements Store {
     private readonly dataDir: string,
     private readonly lock: DataDirLock,
     private readonly fs: AtomicWriteFs | undefined,
+    private readonly observer: StoreObserver | undefined,
   ) {
     this.location = join(dataDir, AGENTS_FILE);
   }
 
   /** Creates the data directory if needed (mode 0700) and takes its lock. */
-  static async open(dataDir: string, options: { fs?: AtomicWriteFs } = {}): Promise<JsonFileStore> {
+  static async open(dataDir: string, options: { fs?: AtomicWriteFs; observer?: StoreObserver } = {}): Promise<JsonFileStore> {
     try {
       await mkdir(dataDir, { recursive: true, mode: 0o700 });
     } catch (error) {
       throw new StoreError(`cannot create the data directory ${dataDir}: ${(error as Error).message}`, { cause: error });
     }
     const lock = await lockDataDir(dataDir);
-    return new JsonFileStore(dataDir, lock, options.fs);
+    return new JsonFileStore(dataDir, lock, options.fs, options.observer);
   }
 
   async load(): Promise<AgentRecord[]> {
@@ -102,15 +103,19 @@ export class JsonFileStore implements Store {
     while (this.waiting.length > 0) {
       const batch = this.waiting;
       this.waiting = [];
+      const started = performance.now();
       const text = encodeAgents(this.agents.values());
+      const bytes = Buffer.byteLength(text);
       try {
         await writeFileAtomic(this.location, text, this.fs === undefined ? {} : { fs: this.fs });
         this.stats.writes++;
-        this.stats.bytesWritten += Buffer.byteLength(text);
+        this.stats.bytesWritten += bytes;
+        this.observer?.written({ ok: true, durationMs: performance.now() - started, bytes });
         for (const waiter of batch) waiter.resolve();
       } catch (error) {
         this.stats.failures++;
         const failure = new StoreError(`cannot write ${this.location}: ${(error as Error).message}`, { cause: error });
+        this.observer?.written({ ok: false, durationMs: performance.now() - started, bytes, error: failure });
         for (const waiter of batch) waiter.reject(failure);
       }
     }

@@ -1,0 +1,49 @@
+// The HTTP listener's non-RPC paths: /healthz (the process answers), /readyz (it should get traffic: not
+// shutting down, store writable), /metrics (Prometheus text). Everything else is a 404 that says where
+// the RPCs are.
+
+import type { connectNodeAdapter } from "@connectrpc/connect-node";
+import type { ErrorLog } from "./errors.js";
+import type { ServerMetrics } from "./metrics.js";
+import type { ServingState } from "./serving-state.js";
+
+/** What connect-node hands its fallback: an HTTP/1.1 or HTTP/2 request and response. */
+type Fallback = NonNullable<Parameters<typeof connectNodeAdapter>[0]["fallback"]>;
+type Request = Parameters<Fallback>[0];
+type Response = Parameters<Fallback>[1];
+
+export function probeRoutes(serving: ServingState, metrics: ServerMetrics, log: ErrorLog): (request: Request, response: Response) => void {
+  const send = (response: Response, status: number, body: string, contentType = "text/plain; charset=utf-8"): void => {
+    response.writeHead(status, { "content-type": contentType, "cache-control": "no-store" });
+    response.end(body);
+  };
+  return (request, response) => {
+    const path = (request.url ?? "/").split("?", 1)[0];
+    if (request.method !== "GET" && request.method !== "HEAD") {
+      send(response, 404, `no such path: ${request.method ?? ""} ${path ?? ""}; RPCs are POST /registry.v1.AgentRegistry/<Method>\n`);
+      return;
+    }
+    switch (path) {
+      case "/healthz":
+        send(response, 200, "ok\n");
+        return;
+      case "/readyz": {
+        const reason = serving.notReadyReason;
+        if (reason === undefined) send(response, 200, "ok\n");
+        else send(response, 503, `not ready: ${reason}\n`);
+        return;
+      }
+      case "/metrics":
+        metrics.text().then(
+          ({ contentType, body }) => send(response, 200, body, contentType),
+          (error: unknown) => {
+            log.error({ err: error }, "cannot render metrics");
+            send(response, 500, "cannot render metrics; the server log has the details\n");
+          },
+        );
+        return;
+      default:
+        send(response, 404, `no such path: ${path ?? ""}; try /healthz, /readyz, /metrics or POST /registry.v1.AgentRegistry/<Method>\n`);
+    }
+  };
+}
