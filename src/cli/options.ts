@@ -9,6 +9,10 @@ export function logLevelOption(): Option {
     .env("LOG_LEVEL");
 }
 
+export function logFormatOption(): Option {
+  return new Option("--log-format <format>", "json lines, or pretty for people").choices(["json", "pretty"]).default("json").env("LOG_FORMAT");
+}
+
 /**
  * The options the user gave as flags. Commander also fills options from env; config.ts reads env itself,
  * so that its messages name the variable or the flag the user actually set.

@@ -1,10 +1,10 @@
 // `agent-registry serve`: flags -> ServerConfig -> startServer, one start line, clean exit on signals.
 
 import { type Command, Option } from "commander";
-import { pino } from "pino";
 import { loadServerConfig } from "../config.js";
 import { startServer } from "../server/server.js";
-import { logLevelOption, onlyGivenFlags } from "./options.js";
+import { type LogFormat, createLogger } from "./logger.js";
+import { logFormatOption, logLevelOption, onlyGivenFlags } from "./options.js";
 
 /** After a clean shutdown the process must end by itself within this long. */
 const LEAK_WATCHDOG_MS = 3000;
@@ -19,9 +19,10 @@ export function addServeCommand(program: Command): void {
     .addOption(new Option("--http-listen <host:port>", "HTTP listener address (Connect, gRPC-Web)").env("REGISTRY_HTTP_LISTEN"))
     .addOption(new Option("--data-dir <dir>", "directory holding agents.json").env("REGISTRY_DATA_DIR"))
     .addOption(logLevelOption())
+    .addOption(logFormatOption())
     .action(async (options: Record<string, string | undefined>, command: Command) => {
       const config = loadServerConfig(process.env, onlyGivenFlags(options, command));
-      const log = pino({ level: options["logLevel"] ?? "info", base: { service: "agent-registry" } }, pino.destination(2));
+      const log = createLogger("agent-registry", options["logLevel"] ?? "info", (options["logFormat"] ?? "json") as LogFormat);
       const server = await startServer(config, { log });
       process.stdout.write(
         `agent-registry serving gRPC on ${server.grpcAddress} and HTTP on ${server.httpUrl}; ` +
