@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { LivenessTracker } from "../../src/registry/liveness-tracker.js";
+import { DEFAULT_STALL_POLICY, LivenessTracker } from "../../src/registry/liveness-tracker.js";
 import { FakeClock } from "../support/fake-clock.js";
 
 /** A tracker on fake time that records each expiry with the time it fired. */
@@ -119,5 +119,37 @@ describe("LivenessTracker", () => {
     clock.advance(10_000);
     expect(fired).toEqual([]);
     expect(clock.pendingTimers).toBe(0);
+  });
+});
+
+describe("after an event-loop stall", () => {
+  it("lets beats that arrived during the stall count before judging deadlines", () => {
+    const clock = new FakeClock();
+    const expired: string[] = [];
+    const tracker = new LivenessTracker<string>(clock, (key) => expired.push(key));
+    tracker.expireAt("beating", clock.now() + 1000);
+    tracker.expireAt("silent", clock.now() + 1000);
+    clock.advance(900);
+    // The loop blocks for 2 s; the "beating" agent's beat sits unread in a socket buffer meanwhile.
+    clock.stall(2000);
+    clock.advance(0); // the overdue timer fires, 1.9 s late
+    expect(expired).toEqual([]);
+    tracker.expireAt("beating", clock.now() + 1000); // I/O runs: the buffered beat is read
+    clock.advance(DEFAULT_STALL_POLICY.recheckMs);
+    expect(expired).toEqual(["silent"]);
+    tracker.close();
+  });
+
+  it("still expires silent keys when the loop keeps stalling", () => {
+    const clock = new FakeClock();
+    const expired: string[] = [];
+    const tracker = new LivenessTracker<string>(clock, (key) => expired.push(key));
+    tracker.expireAt("silent", clock.now() + 1000);
+    for (let stalls = 0; stalls <= DEFAULT_STALL_POLICY.maxRechecks + 1 && expired.length === 0; stalls++) {
+      clock.stall(1000);
+      clock.advance(0);
+    }
+    expect(expired).toEqual(["silent"]);
+    tracker.close();
   });
 });

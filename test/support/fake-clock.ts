@@ -46,10 +46,20 @@ export class FakeClock implements Clock {
     const until = this.current + ms;
     for (let next = this.nextDue(until); next !== undefined; next = this.nextDue(until)) {
       this.timers.delete(next);
-      this.current = next.at;
+      // A timer overdue after a stall runs now, late, as a real one would.
+      this.current = Math.max(this.current, next.at);
       next.fn();
     }
     this.current = until;
+  }
+
+  /**
+   * A stalled event loop: time moves on by `ms` but no timer runs. The timers that fell due meanwhile
+   * fire late, at the next advance.
+   */
+  stall(ms: number): void {
+    if (ms < 0) throw new RangeError(`cannot stall a clock backwards (${ms} ms)`);
+    this.current += ms;
   }
 
   /** Advances to an absolute time. */
