@@ -48,11 +48,16 @@ export async function startServer(config: ServerConfig, deps: ServerDeps = {}): 
     () => registryForStats?.stats() ?? { online: 0, offline: 0, streams: 0, watchers: 0 },
   );
   const serving = new ServingState();
+  let storeFailing = false;
   const store = await JsonFileStore.open(config.dataDir, {
     observer: {
       written(outcome) {
         metrics.written(outcome);
         serving.written(outcome);
+        // One line when writes start failing and one when they recover, not one per retry.
+        if (!outcome.ok && !storeFailing) log.error({ err: outcome.error }, "store writes failing: not serving until they recover");
+        if (outcome.ok && storeFailing) log.info({}, "store writes recovered: serving again");
+        storeFailing = !outcome.ok;
       },
     },
   });

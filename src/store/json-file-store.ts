@@ -14,6 +14,8 @@ import { type DataDirLock, lockDataDir } from "./data-dir-lock.js";
 export const AGENTS_FILE = "agents.json";
 /** Far beyond any fleet this store is meant for (10 000 agents take about 3 MB). */
 export const MAX_FILE_BYTES = 64 * 1024 * 1024;
+const RETRY_MIN_MS = 250;
+const RETRY_MAX_MS = 5000;
 
 export interface JsonFileStoreStats {
   writes: number;
@@ -34,6 +36,9 @@ export class JsonFileStore implements Store {
   private waiting: Waiter[] = [];
   private writing: Promise<void> | undefined;
   private closed = false;
+  /** After a failed write, the store retries by itself so it recovers once the disk does. */
+  private retryTimer: NodeJS.Timeout | undefined;
+  private retryDelayMs = RETRY_MIN_MS;
   /** Commits are refused until load() succeeded: a file that failed to load is never overwritten. */
   private loaded = false;
 
@@ -93,6 +98,7 @@ export class JsonFileStore implements Store {
 
   async close(): Promise<void> {
     this.closed = true;
+    clearTimeout(this.retryTimer);
     await this.writing;
     await this.lock.release();
   }
@@ -111,15 +117,29 @@ export class JsonFileStore implements Store {
         this.stats.writes++;
         this.stats.bytesWritten += bytes;
         this.observer?.written({ ok: true, durationMs: performance.now() - started, bytes });
+        this.retryDelayMs = RETRY_MIN_MS;
         for (const waiter of batch) waiter.resolve();
       } catch (error) {
         this.stats.failures++;
         const failure = new StoreError(`cannot write ${this.location}: ${(error as Error).message}`, { cause: error });
         this.observer?.written({ ok: false, durationMs: performance.now() - started, bytes, error: failure });
         for (const waiter of batch) waiter.reject(failure);
+        this.scheduleRetry();
       }
     }
     this.writing = undefined;
+  }
+
+  /** Writes the pending state again later (backing off up to 5 s) until a write succeeds. */
+  private scheduleRetry(): void {
+    if (this.closed || this.retryTimer !== undefined) return;
+    this.retryTimer = setTimeout(() => {
+      this.retryTimer = undefined;
+      // The outcome reaches the observer (health, metrics, log); a failure schedules the next retry.
+      this.commit([]).catch(() => undefined);
+    }, this.retryDelayMs);
+    this.retryTimer.unref();
+    this.retryDelayMs = Math.min(this.retryDelayMs * 2, RETRY_MAX_MS);
   }
 
   private async readFileText(): Promise<string | undefined> {

@@ -709,3 +709,15 @@ describe("the data directory lock", () => {
     expect([first.stats.writes, second.stats.writes]).toEqual([1, 1]);
   });
 });
+
+describe("recovery from a failing disk", () => {
+  it("writes the pending state by itself once the disk works again, without a new commit", async () => {
+    const { file, store } = await loadedStore({ fs: failingRenameFs(2) });
+    const agent = anAgent();
+    await expect(store.commit([{ put: agent }])).rejects.toBeInstanceOf(StoreError);
+    // Retries back off (0.25 s, then 0.5 s); the second succeeds.
+    await expect.poll(() => store.stats.writes, { timeout: 5000, interval: 50 }).toBe(1);
+    expect(store.stats.failures).toBe(2);
+    expect(idsIn(await readAgentsFile(file))).toEqual([agent.id]);
+  });
+});
