@@ -1,8 +1,11 @@
 // Configuration: environment variables and command-line flags (flags win) become one validated, typed
 // Config, or a ConfigError whose message names the variable or flag and what it accepts.
 
-import { homedir } from "node:os";
-import { join } from "node:path";
+import { isIP } from "node:net";
+import { homedir, hostname as osHostname } from "node:os";
+import { join, resolve } from "node:path";
+import { parseRegistration } from "./registry/registration.js";
+import { RegistryError } from "./registry/registry-error.js";
 
 export interface ListenAddress {
   readonly host: string;
@@ -113,4 +116,152 @@ export function parseListenAddress({ name, value }: Setting): ListenAddress {
 
 export function formatAddress({ host, port }: ListenAddress): string {
   return host.includes(":") ? `[${host}]:${port}` : `${host}:${port}`;
+}
+
+export interface ClientConfig {
+  /** The registry's HTTP listener (Connect), without a trailing slash, e.g. "http://127.0.0.1:50052". */
+  readonly url: string;
+}
+
+/** Flag values of the client commands (list, get, watch, deregister) as the CLI parsed them. */
+export interface ClientFlags {
+  url?: string | undefined;
+}
+
+export function loadClientConfig(env: NodeJS.ProcessEnv, flags: ClientFlags = {}): ClientConfig {
+  const { name, value } = setting(env, "REGISTRY_URL", "--url", flags.url) ?? {
+    name: "REGISTRY_URL",
+    value: DEFAULTS.REGISTRY_URL,
+  };
+  const url = URL.canParse(value.trim()) ? new URL(value.trim()) : undefined;
+  if (url === undefined || (url.protocol !== "http:" && url.protocol !== "https:") || url.search !== "" || url.hash !== "") {
+    throw new ConfigError(
+      `${name} must be the registry's HTTP address as an http:// or https:// URL, e.g. ${DEFAULTS.REGISTRY_URL}, got ${JSON.stringify(value)}`,
+    );
+  }
+  // Connect appends "/registry.v1.AgentRegistry/<Method>" to the base URL; a path prefix (a proxy) is kept.
+  return { url: url.href.replace(/\/+$/, "") };
+}
+
+// The node daemon, `agent-registry agent`: where the registry and Ollama are, and how the node registers.
+
+export interface AgentConfig {
+  /** host:port of the registry's gRPC listener. */
+  readonly registryAddress: string;
+  /** Ollama's base URL; the daemon probes `<url>/api/version`. */
+  readonly ollamaUrl: string;
+  readonly hostname: string;
+  /**
+   * The address registered for Ollama: the OLLAMA_URL host when it is an IP address other than loopback or
+   * 0.0.0.0/::. Otherwise empty, and the server uses the address the daemon connects from: Ollama on
+   * 127.0.0.1 is reached from other hosts through the node's own address, which is what the server sees.
+   */
+  readonly ipAddress: string;
+  /** Ollama's port: the OLLAMA_URL port, or the scheme's default (80, 443) as for any URL. */
+  readonly port: number;
+  readonly labels: Readonly<Record<string, string>>;
+  /** Where the node keeps its id: `$REGISTRY_DATA_DIR/agent-state.json` unless --state-file says otherwise. */
+  readonly stateFile: string;
+}
+
+/** Flag values as the CLI parsed them (unvalidated); absent means "not given". */
+export interface AgentFlags {
+  registryAddr?: string | undefined;
+  ollamaUrl?: string | undefined;
+  hostname?: string | undefined;
+  /** Each `--label key=value`, in order. */
+  label?: readonly string[] | undefined;
+  stateFile?: string | undefined;
+  dataDir?: string | undefined;
+}
+
+export const AGENT_DEFAULTS = {
+  OLLAMA_URL: "http://127.0.0.1:11434",
+  STATE_FILE_NAME: "agent-state.json",
+} as const;
+
+export function loadAgentConfig(env: NodeJS.ProcessEnv, flags: AgentFlags = {}): AgentConfig {
+  const addr = setting(env, "REGISTRY_ADDR", "--registry-addr", flags.registryAddr) ?? {
+    name: "REGISTRY_ADDR",
+    value: DEFAULTS.REGISTRY_ADDR,
+  };
+  const registry = parseRegistryAddress(addr);
+  const ollama = parseOllamaUrl(
+    setting(env, "OLLAMA_URL", "--ollama-url", flags.ollamaUrl) ?? { name: "OLLAMA_URL", value: AGENT_DEFAULTS.OLLAMA_URL },
+  );
+  const hostname = parseAgentHostname(flags.hostname);
+  const labels = parseLabelFlags(flags.label ?? []);
+  const dataDir = setting(env, "REGISTRY_DATA_DIR", "--data-dir", flags.dataDir)?.value ?? join(homedir(), ".ollama-router");
+  const stateFile = resolve(flags.stateFile ?? join(dataDir, AGENT_DEFAULTS.STATE_FILE_NAME));
+  return { registryAddress: formatAddress(registry), ...ollama, hostname, labels, stateFile };
+}
+
+function parseRegistryAddress(addr: Setting): ListenAddress {
+  const problem = `${addr.name} must be the registry's gRPC address as host:port, e.g. 127.0.0.1:50051 or [::1]:50051, got ${JSON.stringify(addr.value)}`;
+  let address: ListenAddress;
+  try {
+    address = parseListenAddress(addr);
+  } catch (error) {
+    if (error instanceof ConfigError) throw new ConfigError(problem);
+    throw error;
+  }
+  if (address.port === 0) throw new ConfigError(problem);
+  return address;
+}
+
+function parseOllamaUrl({ name, value }: Setting): { ollamaUrl: string; ipAddress: string; port: number } {
+  const url = URL.canParse(value.trim()) ? new URL(value.trim()) : undefined;
+  if (url === undefined || (url.protocol !== "http:" && url.protocol !== "https:") || url.hostname === "") {
+    throw new ConfigError(
+      `${name} must be Ollama's http:// or https:// URL, e.g. http://127.0.0.1:11434, got ${JSON.stringify(value)}`,
+    );
+  }
+  const host = url.hostname.replace(/^\[(.*)\]$/, "$1").toLowerCase();
+  const port = url.port === "" ? (url.protocol === "https:" ? 443 : 80) : Number(url.port);
+  return { ollamaUrl: url.href, ipAddress: advertisedAddress(host), port };
+}
+
+/** The OLLAMA_URL host as the address to register, or "" (the server then uses the daemon's own address). */
+function advertisedAddress(host: string): string {
+  const unmapped = host.startsWith("::ffff:") && isIP(host.slice(7)) === 4 ? host.slice(7) : host;
+  const version = isIP(unmapped);
+  if (version === 0) return ""; // a name such as localhost: the server sees the daemon's address
+  const loopback = version === 4 ? unmapped.startsWith("127.") : unmapped === "::1";
+  const unspecified = unmapped === "0.0.0.0" || unmapped === "::";
+  return loopback || unspecified ? "" : unmapped;
+}
+
+function parseAgentHostname(flag: string | undefined): string {
+  const hostname = flag ?? osHostname();
+  try {
+    parseRegistration({ agentId: "", hostname, ipAddress: "", port: 0, ollamaVersion: "", labels: {} });
+  } catch (error) {
+    if (!(error instanceof RegistryError)) throw error;
+    throw new ConfigError(
+      flag === undefined
+        ? `this machine's host name ${JSON.stringify(hostname)} cannot be registered (${error.message}); give one with --hostname`
+        : `--hostname: ${error.message.replace(/^hostname: /, "")}`,
+    );
+  }
+  return hostname;
+}
+
+function parseLabelFlags(flags: readonly string[]): Readonly<Record<string, string>> {
+  const labels: Record<string, string> = {};
+  for (const flag of flags) {
+    const equals = flag.indexOf("=");
+    if (equals <= 0) {
+      throw new ConfigError(`--label must be key=value, e.g. --label gpu=a100, got ${JSON.stringify(flag)}`);
+    }
+    const key = flag.slice(0, equals);
+    if (Object.hasOwn(labels, key)) throw new ConfigError(`--label ${key} is given more than once; give each key once`);
+    labels[key] = flag.slice(equals + 1);
+  }
+  try {
+    parseRegistration({ agentId: "", hostname: "node", ipAddress: "", port: 0, ollamaVersion: "", labels });
+  } catch (error) {
+    if (!(error instanceof RegistryError)) throw error;
+    throw new ConfigError(`--label: ${error.message.replace(/^labels: /, "")}`);
+  }
+  return labels;
 }

@@ -5,6 +5,8 @@
 import { Command } from "commander";
 import { ConfigError } from "../config.js";
 import { addServeCommand } from "./serve-command.js";
+import { addAgentCommand } from "./agent-command.js";
+import { addClientCommands } from "./client-commands.js";
 
 const program = new Command()
   .name("agent-registry")
@@ -12,6 +14,8 @@ const program = new Command()
   .showHelpAfterError();
 
 addServeCommand(program);
+addAgentCommand(program);
+addClientCommands(program);
 
 program.parseAsync(process.argv).catch((error: unknown) => {
   const message = error instanceof Error ? error.message : String(error);

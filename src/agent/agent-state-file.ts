@@ -1,0 +1,81 @@
+// The node daemon's own identity on disk: `agent-state.json` holding the agent id it generated on first start,
+// so a restarted daemon comes back as the same node. Written atomically with mode 0600 (it will hold the
+// node's secret too). A file that cannot be read or parsed stops the daemon and is never overwritten:
+// replacing it would silently turn the node into a new one.
+
+import { mkdir, readFile } from "node:fs/promises";
+import { dirname } from "node:path";
+import { v4, validate } from "uuid";
+import { writeFileAtomic } from "../store/atomic-write.js";
+
+export interface AgentState {
+  /** The node's UUID, lower case. */
+  readonly agentId: string;
+}
+
+export class AgentStateError extends Error {
+  override name = "AgentStateError";
+}
+
+/** The state in `path`, or undefined if there is no such file. */
+export async function loadAgentState(path: string): Promise<AgentState | undefined> {
+  let text: string;
+  try {
+    text = await readFile(path, "utf8");
+  } catch (error) {
+    if (isErrno(error) && error.code === "ENOENT") return undefined;
+    throw new AgentStateError(`cannot read the agent state file ${path}: ${describe(error)}`, { cause: error });
+  }
+  return parseAgentState(path, text);
+}
+
+/** Writes `state` atomically with mode 0600, creating the directory (mode 0700) if needed. */
+export async function saveAgentState(path: string, state: AgentState): Promise<void> {
+  try {
+    await mkdir(dirname(path), { recursive: true, mode: 0o700 });
+    await writeFileAtomic(path, `${JSON.stringify({ agent_id: state.agentId }, null, 2)}\n`, { mode: 0o600 });
+  } catch (error) {
+    throw new AgentStateError(`cannot write the agent state file ${path}: ${describe(error)}`, { cause: error });
+  }
+}
+
+/** Loads the state, or on first start makes a new UUID v4 and saves it before anything registers with it. */
+export async function loadOrCreateAgentState(
+  path: string,
+  newId: () => string = v4,
+): Promise<{ state: AgentState; created: boolean }> {
+  const existing = await loadAgentState(path);
+  if (existing !== undefined) return { state: existing, created: false };
+  const state = { agentId: newId().toLowerCase() };
+  await saveAgentState(path, state);
+  return { state, created: true };
+}
+
+function parseAgentState(path: string, text: string): AgentState {
+  const fix = "fix it, or remove it to register as a new node";
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch (error) {
+    throw new AgentStateError(`the agent state file ${path} is not valid JSON (${describe(error)}); ${fix}`);
+  }
+  if (typeof json !== "object" || json === null || Array.isArray(json)) {
+    throw new AgentStateError(`the agent state file ${path} must hold a JSON object like {"agent_id": "<uuid>"}; ${fix}`);
+  }
+  // Keys other than agent_id are allowed (and ignored), so a newer daemon's file still loads.
+  const id: unknown = (json as Record<string, unknown>)["agent_id"];
+  if (typeof id !== "string" || !validate(id)) {
+    throw new AgentStateError(
+      `the agent state file ${path} has no valid "agent_id" (a UUID), got ${JSON.stringify(id) ?? "nothing"}; ${fix}`,
+    );
+  }
+  return { agentId: id.toLowerCase() };
+}
+
+function isErrno(error: unknown): error is NodeJS.ErrnoException {
+  return error instanceof Error && "code" in error;
+}
+
+function describe(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}

@@ -1,0 +1,406 @@
+// The node daemon's lifecycle: load (or create) its id, probe Ollama, register, hold one Heartbeat stream,
+// and reconnect after any failure with full-jitter backoff; on stop, say `leaving` and wait for the ack.
+// Time, randomness, the Ollama probe and the connection are injected so the lifecycle can be tested.
+//
+// While Ollama does not answer, the node registers anyway, with the last version it knew (empty at first)
+// and `draining: true` in its beats, so the registry shows the box alive but no scheduler routes work to it;
+// the probe runs every heartbeat interval, and the first answer is sent at once in a beat with the version and
+// `draining: false`. The registry thus tells "the box is gone" (OFFLINE) from "its Ollama is down" (draining).
+
+import * as grpc from "@grpc/grpc-js";
+import { v4 } from "uuid";
+import type { RegisterResponse } from "../../gen/registry/v1/registry_pb.js";
+import type { Clock, Timer } from "../registry/clock.js";
+import { loadOrCreateAgentState } from "./agent-state-file.js";
+import { Backoff, type BackoffOptions } from "./backoff.js";
+import { HeartbeatStream, type NodeReport } from "./heartbeat-stream.js";
+import { type OllamaProbeResult, probeOllama } from "./ollama-probe.js";
+import {
+  type ConnectRegistry,
+  type RegistryConnection,
+  RpcFailure,
+  type StreamEnd,
+  connectRegistry,
+  durationMs,
+  statusName,
+} from "./registry-connection.js";
+
+/** Where the daemon reports state changes; pino's logger fits. */
+export interface AgentLog {
+  debug(fields: object, message: string): void;
+  info(fields: object, message: string): void;
+  warn(fields: object, message: string): void;
+  error(fields: object, message: string): void;
+}
+
+/** The node as it registers. */
+export interface NodeDescription {
+  readonly hostname: string;
+  /** Empty: the server uses the address the daemon connects from. */
+  readonly ipAddress: string;
+  /** Ollama's port. */
+  readonly port: number;
+  readonly labels: Readonly<Record<string, string>>;
+}
+
+export interface NodeAgentOptions {
+  /** host:port of the registry's gRPC listener. */
+  readonly registryAddress: string;
+  readonly ollamaUrl: string;
+  readonly stateFile: string;
+  readonly node: NodeDescription;
+}
+
+export interface NodeAgentDeps {
+  readonly log?: AgentLog;
+  /** Timers for beats, probes and backoff. The default's timers keep the process alive: it is a daemon. */
+  readonly clock?: Clock;
+  /** Uniform in [0, 1), for the backoff's jitter. */
+  readonly random?: () => number;
+  readonly backoff?: Omit<BackoffOptions, "random">;
+  readonly newId?: () => string;
+  readonly probe?: (signal: AbortSignal) => Promise<OllamaProbeResult>;
+  readonly connect?: ConnectRegistry;
+  /** How long to wait for the ack of the `leaving` beat on stop (default 2 s). */
+  readonly leaveTimeoutMs?: number;
+}
+
+/** How the daemon ended: stopped, or failed on something retrying cannot fix (the error says what). */
+export type AgentExit = { readonly kind: "stopped" } | { readonly kind: "failed"; readonly error: Error };
+
+export type AgentPhase = "idle" | "registering" | "connecting" | "connected" | "waiting" | "stopping" | "stopped";
+
+/** Until the server says otherwise (RegisterResponse.heartbeat_interval), the design's default. */
+const DEFAULT_INTERVAL_MS = 30_000;
+const REGISTER_DEADLINE_MS = 10_000;
+const DEFAULT_LEAVE_TIMEOUT_MS = 2000;
+
+/** Codes on which retrying the same Register cannot succeed: the node's own description is wrong. */
+const PERMANENT_REGISTER_FAILURES = new Set([grpc.status.INVALID_ARGUMENT, grpc.status.UNIMPLEMENTED]);
+
+const daemonClock: Clock = {
+  now: () => Date.now(),
+  setTimer(delayMs, fn) {
+    const handle = setTimeout(fn, Math.min(Math.max(0, delayMs), 2 ** 31 - 1));
+    return { cancel: () => clearTimeout(handle) };
+  },
+};
+
+const silentLog: AgentLog = { debug() {}, info() {}, warn() {}, error() {} };
+
+export class NodeAgent {
+  private readonly log: AgentLog;
+  private readonly clock: Clock;
+  private readonly backoff: Backoff;
+  private readonly connect: ConnectRegistry;
+  private readonly probe: (signal: AbortSignal) => Promise<OllamaProbeResult>;
+  private readonly newId: () => string;
+  private readonly leaveTimeoutMs: number;
+  /** Aborted on stop: cancels an Ollama probe in flight. */
+  private readonly stopping = new AbortController();
+
+  private currentPhase: AgentPhase = "idle";
+  private id: string | undefined;
+  private intervalMs = DEFAULT_INTERVAL_MS;
+  /** Whether the current registry is believed to know this id; a NOT_FOUND stream clears it. */
+  private registered = false;
+  /** Whether a failure was already logged since the stream last worked: one warning per outage. */
+  private outageLogged = false;
+  private connectedOnce = false;
+  private ollama: { reachable: boolean | undefined; version: string } = { reachable: undefined, version: "" };
+  private probeTimer: Timer | undefined;
+  private probing = false;
+  private connection: RegistryConnection | undefined;
+  private stream: HeartbeatStream | undefined;
+  private wake: (() => void) | undefined;
+  private running: Promise<AgentExit> | undefined;
+  private stopped: Promise<void> | undefined;
+
+  constructor(
+    private readonly options: NodeAgentOptions,
+    deps: NodeAgentDeps = {},
+  ) {
+    this.log = deps.log ?? silentLog;
+    this.clock = deps.clock ?? daemonClock;
+    this.backoff = new Backoff({ ...deps.backoff, ...(deps.random === undefined ? {} : { random: deps.random }) });
+    this.connect = deps.connect ?? connectRegistry;
+    this.probe = deps.probe ?? ((signal) => probeOllama(options.ollamaUrl, { signal }));
+    this.newId = deps.newId ?? v4;
+    this.leaveTimeoutMs = deps.leaveTimeoutMs ?? DEFAULT_LEAVE_TIMEOUT_MS;
+  }
+
+  get phase(): AgentPhase {
+    return this.currentPhase;
+  }
+
+  /** The node's id, once start() has loaded or created it. */
+  get agentId(): string | undefined {
+    return this.id;
+  }
+
+  /** Resolves once the daemon has ended (after stop(), or on a failure retrying cannot fix). */
+  get done(): Promise<AgentExit> {
+    if (this.running === undefined) throw new Error("NodeAgent.done: call start() first");
+    return this.running;
+  }
+
+  /**
+   * Loads the node's id from the state file (creating it on first start) and starts the connection loop in
+   * the background. Rejects if the state file cannot be read, parsed or written: the node would not know who
+   * it is. Resolves with the id; registration follows (and is retried) on its own.
+   */
+  async start(): Promise<string> {
+    if (this.currentPhase !== "idle") throw new Error("NodeAgent.start: already started");
+    const { state, created } = await loadOrCreateAgentState(this.options.stateFile, this.newId);
+    this.id = state.agentId;
+    this.log.info(
+      { agentId: this.id, stateFile: this.options.stateFile },
+      created ? "new agent id generated and saved" : "agent id loaded",
+    );
+    this.currentPhase = "registering";
+    this.running = this.run(this.id);
+    return this.id;
+  }
+
+  /**
+   * Stops: if the stream is up, sends `leaving` (the node turns OFFLINE at once) and waits for the ack, at most
+   * the leave timeout; then closes everything. Safe to call more than once.
+   */
+  stop(): Promise<void> {
+    this.stopped ??= (async () => {
+      const stream = this.stream;
+      const wasConnected = stream?.connected === true;
+      this.currentPhase = "stopping";
+      this.stopping.abort();
+      this.probeTimer?.cancel();
+      this.wake?.();
+      if (stream !== undefined && wasConnected) {
+        const acked = await stream.leave(this.leaveTimeoutMs);
+        if (acked) this.log.info({ agentId: this.id }, "left the registry: marked offline");
+        else {
+          this.log.warn(
+            { agentId: this.id, timeoutMs: this.leaveTimeoutMs },
+            "the registry did not acknowledge leaving in time; it will mark this node offline after its timeout",
+          );
+        }
+      } else if (this.running !== undefined) {
+        this.log.info(
+          { agentId: this.id },
+          "stopping while not connected; the registry will mark this node offline after its timeout",
+        );
+      }
+      this.connection?.close();
+      if (this.running !== undefined) await this.running;
+      this.currentPhase = "stopped";
+    })();
+    return this.stopped;
+  }
+
+  private get isStopping(): boolean {
+    return this.stopping.signal.aborted;
+  }
+
+  private async run(agentId: string): Promise<AgentExit> {
+    await this.probeOllama();
+    while (!this.isStopping) {
+      const failure = await this.attempt(agentId);
+      if (failure !== undefined) {
+        this.log.error({ agentId, err: failure }, "giving up: the registry rejected this node");
+        // Ends the probe loop as stop() would; there is no stream to leave.
+        this.stopping.abort();
+        this.probeTimer?.cancel();
+        this.currentPhase = "stopped";
+        return { kind: "failed", error: failure };
+      }
+      if (this.isStopping) break;
+      const delayMs = this.backoff.next();
+      this.log.debug({ delayMs }, "reconnecting after a pause");
+      this.currentPhase = "waiting";
+      await this.pause(delayMs);
+    }
+    return { kind: "stopped" };
+  }
+
+  /** One connection: register if needed, then hold the stream until it ends. Returns an error only if fatal. */
+  private async attempt(agentId: string): Promise<Error | undefined> {
+    const connection = this.connect(this.options.registryAddress);
+    this.connection = connection;
+    try {
+      if (!this.registered) {
+        this.currentPhase = "registering";
+        let response: RegisterResponse;
+        try {
+          response = await connection.register(
+            {
+              agentId,
+              hostname: this.options.node.hostname,
+              ipAddress: this.options.node.ipAddress,
+              port: this.options.node.port,
+              ollamaVersion: this.ollama.version,
+              labels: { ...this.options.node.labels },
+            },
+            REGISTER_DEADLINE_MS,
+          );
+        } catch (error) {
+          return this.registerFailed(error);
+        }
+        this.registered = true;
+        this.useInterval(durationMs(response.heartbeatInterval) ?? this.intervalMs);
+        this.log.info(
+          {
+            agentId,
+            hostname: this.options.node.hostname,
+            address: `${response.agent?.ipAddress ?? "?"}:${response.agent?.port ?? this.options.node.port}`,
+            ollamaVersion: this.ollama.version,
+            heartbeatIntervalMs: this.intervalMs,
+            registry: this.options.registryAddress,
+          },
+          "registered",
+        );
+      }
+      if (this.isStopping) return undefined;
+      this.currentPhase = "connecting";
+      this.streamEnded(await this.holdStream(agentId, connection));
+      return undefined;
+    } finally {
+      connection.close();
+      if (this.connection === connection) this.connection = undefined;
+    }
+  }
+
+  private holdStream(agentId: string, connection: RegistryConnection): Promise<StreamEnd> {
+    const stream = new HeartbeatStream(connection.heartbeat(), {
+      agentId,
+      intervalMs: this.intervalMs,
+      clock: this.clock,
+      report: () => this.report(),
+      onConnected: () => {
+        if (this.isStopping) return;
+        this.currentPhase = "connected";
+        this.log.info(
+          { agentId, registry: this.options.registryAddress, draining: this.report().draining },
+          this.connectedOnce ? "heartbeat stream reconnected" : "heartbeat stream connected",
+        );
+        this.connectedOnce = true;
+        this.outageLogged = false;
+      },
+      onHealthy: () => this.backoff.reset(),
+      onIntervalChanged: (intervalMs) => {
+        this.log.info({ heartbeatIntervalMs: intervalMs }, "the registry changed the heartbeat interval");
+        this.useInterval(intervalMs);
+      },
+    });
+    this.stream = stream;
+    stream.start();
+    return stream.ended.finally(() => {
+      if (this.stream === stream) this.stream = undefined;
+    });
+  }
+
+  private streamEnded(end: StreamEnd): void {
+    if (this.isStopping) return;
+    const fields = { agentId: this.id, code: statusName(end.code), details: end.details };
+    switch (end.code) {
+      case grpc.status.NOT_FOUND:
+        // Deregistered, or a registry that lost its file: come back with the same id.
+        this.registered = false;
+        this.log.warn(fields, "the registry does not know this agent; registering again with the same id");
+        break;
+      case grpc.status.ABORTED:
+        this.log.warn(
+          { ...fields, stateFile: this.options.stateFile },
+          "heartbeat stream superseded by a newer one for this agent id (a second daemon with the same state file?); reconnecting",
+        );
+        break;
+      default:
+        if (this.outageLogged) this.log.debug(fields, "heartbeat stream failed again; reconnecting with backoff");
+        else this.log.warn(fields, "heartbeat stream lost; reconnecting with backoff");
+    }
+    this.outageLogged = true;
+  }
+
+  private registerFailed(error: unknown): Error | undefined {
+    if (this.isStopping) return undefined;
+    if (!(error instanceof RpcFailure)) {
+      this.log.error({ err: error }, "Register failed unexpectedly; retrying with backoff");
+      return undefined;
+    }
+    if (PERMANENT_REGISTER_FAILURES.has(error.code)) {
+      return new Error(
+        `the registry at ${this.options.registryAddress} rejected this node's registration: ${error.details} (${statusName(error.code)})`,
+      );
+    }
+    const fields = { registry: this.options.registryAddress, code: statusName(error.code), details: error.details };
+    if (this.outageLogged) this.log.debug(fields, "cannot register yet; retrying with backoff");
+    else this.log.warn(fields, "cannot register with the registry; retrying with backoff");
+    this.outageLogged = true;
+    return undefined;
+  }
+
+  private report(): NodeReport {
+    // Unknown (never probed) counts as down: no work until Ollama has answered once.
+    return { ollamaVersion: this.ollama.version, draining: this.ollama.reachable !== true };
+  }
+
+  /** Probes Ollama once, logs a change of reachability, tells the registry at once, and re-arms the probe. */
+  private async probeOllama(): Promise<void> {
+    if (this.probing || this.isStopping) return;
+    this.probing = true;
+    let result: OllamaProbeResult;
+    try {
+      result = await this.probe(this.stopping.signal);
+    } catch (error) {
+      // The real probe reports failures as values; an injected one that throws means the same: no answer.
+      result = { reachable: false, reason: error instanceof Error ? error.message : String(error) };
+    } finally {
+      this.probing = false;
+    }
+    if (this.isStopping) return;
+    const before = this.ollama;
+    if (result.reachable) {
+      this.ollama = { reachable: true, version: result.version };
+      if (before.reachable !== true) {
+        this.log.info(
+          { ollamaUrl: this.options.ollamaUrl, ollamaVersion: result.version },
+          before.reachable === false ? "ollama is back" : "ollama answered",
+        );
+      } else if (before.version !== result.version) {
+        this.log.info({ ollamaVersion: result.version, previous: before.version }, "ollama version changed");
+      }
+    } else {
+      this.ollama = { reachable: false, version: before.version };
+      if (before.reachable !== false) {
+        this.log.warn(
+          { ollamaUrl: this.options.ollamaUrl, reason: result.reason, probeIntervalMs: this.intervalMs },
+          "ollama is unreachable; the node stays registered as draining and retries every heartbeat interval",
+        );
+      }
+    }
+    this.stream?.reportChanged();
+    this.armProbe();
+  }
+
+  private armProbe(): void {
+    this.probeTimer?.cancel();
+    if (this.isStopping) return;
+    this.probeTimer = this.clock.setTimer(this.intervalMs, () => void this.probeOllama());
+  }
+
+  private useInterval(intervalMs: number): void {
+    if (intervalMs === this.intervalMs) return;
+    this.intervalMs = intervalMs;
+    if (!this.probing) this.armProbe();
+  }
+
+  private pause(ms: number): Promise<void> {
+    return new Promise<void>((resolve) => {
+      const timer = this.clock.setTimer(ms, () => resolve());
+      this.wake = () => {
+        timer.cancel();
+        resolve();
+      };
+    }).finally(() => {
+      this.wake = undefined;
+    });
+  }
+}

@@ -1,0 +1,192 @@
+// `agent-registry list | get | deregister | watch`: the operator's commands. Each parses its flags, calls the
+// registry's HTTP listener over Connect (HTTP/1.1: enough for unary calls and server streams) and prints.
+// Formatting lives in agent-table.ts, agent-detail.ts and watch-line.ts; failure lines in client-errors.ts.
+
+import { create, toJsonString } from "@bufbuild/protobuf";
+import { type CallOptions, type Client, createClient } from "@connectrpc/connect";
+import { createConnectTransport } from "@connectrpc/connect-node";
+import { type Command, Option } from "commander";
+import {
+  type Agent,
+  AgentRegistry,
+  AgentStatus,
+  GetAgentResponseSchema,
+  ListAgentsResponseSchema,
+  WatchAgentsResponseSchema,
+} from "../../gen/registry/v1/registry_pb.js";
+import { DEFAULTS, loadClientConfig } from "../config.js";
+import { formatAgentDetail } from "./agent-detail.js";
+import { formatAgentTable } from "./agent-table.js";
+import { describeCallError } from "./client-errors.js";
+import { formatWatchLine } from "./watch-line.js";
+
+/** Agents per ListAgents call: big fleets come in several pages, each a small message. */
+const PAGE_SIZE = 500;
+/** Deadline of each unary call; a watch has none. */
+const CALL_TIMEOUT_MS = 15_000;
+
+interface ConnectionOptions {
+  url?: string;
+}
+
+interface FilterOptions extends ConnectionOptions {
+  status?: "online" | "offline";
+  selector?: string;
+}
+
+interface JsonOption {
+  json?: boolean;
+}
+
+export function addClientCommands(program: Command): void {
+  clientCommand(program, "list")
+    .description("list the agents, sorted by hostname then id (every page)")
+    .addOption(statusOption())
+    .addOption(selectorOption())
+    .option("--json", "print one ListAgentsResponse in protobuf JSON holding every agent, as curl would get it")
+    .action(async (options: FilterOptions & JsonOption, command: Command) => {
+      const registry = connect(options, command);
+      const agents = await listAll(registry, options);
+      if (options.json === true) {
+        print(toJsonString(ListAgentsResponseSchema, create(ListAgentsResponseSchema, { agents }), JSON_OPTIONS));
+      } else if (agents.length === 0) {
+        // On stderr, so that stdout stays a table (or nothing) for scripts that cut columns.
+        process.stderr.write(filtered(options) ? "no agents match\n" : "no agents registered\n");
+      } else {
+        process.stdout.write(formatAgentTable(agents, Date.now()));
+      }
+    });
+
+  clientCommand(program, "get")
+    .description("show one agent in detail")
+    .argument("<agent-id>", "the agent's id (a UUID, as `list` shows it)")
+    .option("--json", "print the GetAgentResponse in protobuf JSON, as curl would get it")
+    .action(async (agentId: string, options: ConnectionOptions & JsonOption, command: Command) => {
+      const registry = connect(options, command);
+      const response = await call(registry, "GetAgent", (client) => client.getAgent({ agentId }, unary()));
+      if (options.json === true) print(toJsonString(GetAgentResponseSchema, response, JSON_OPTIONS));
+      else if (response.agent === undefined) throw new Error(`the registry at ${registry.url} answered GetAgent without an agent`);
+      else process.stdout.write(formatAgentDetail(response.agent, Date.now()));
+    });
+
+  clientCommand(program, "deregister")
+    .description("remove an agent from the registry and its file (a running node daemon registers again)")
+    .argument("<agent-id>", "the agent's id (a UUID, as `list` shows it)")
+    .action(async (agentId: string, options: ConnectionOptions, command: Command) => {
+      const registry = connect(options, command);
+      await call(registry, "Deregister", (client) => client.deregister({ agentId }, unary()));
+      print(`deregistered ${agentId}`);
+    });
+
+  clientCommand(program, "watch")
+    .description("print the matching agents, then one line per change, until interrupted (Ctrl-C exits 0)")
+    .addOption(statusOption())
+    .addOption(selectorOption())
+    .option("--json", "print NDJSON: one WatchAgentsResponse in protobuf JSON per line")
+    .action(async (options: FilterOptions & JsonOption, command: Command) => {
+      await watch(connect(options, command), options);
+    });
+}
+
+/** Every field, defaults included, as the server's own JSON answers have them. */
+const JSON_OPTIONS = { alwaysEmitImplicit: true } as const;
+
+interface Registry {
+  readonly url: string;
+  readonly client: Client<typeof AgentRegistry>;
+}
+
+function connect(options: ConnectionOptions, command: Command): Registry {
+  // config.ts reads REGISTRY_URL itself, so that its error names the variable or the flag actually set.
+  const { url } = loadClientConfig(process.env, command.getOptionValueSource("url") === "cli" ? { url: options.url } : {});
+  return { url, client: createClient(AgentRegistry, createConnectTransport({ baseUrl: url, httpVersion: "1.1" })) };
+}
+
+/** Runs one call; a failure becomes an Error whose message is the one line to print. */
+async function call<T>(registry: Registry, method: string, run: (client: Registry["client"]) => Promise<T>): Promise<T> {
+  try {
+    return await run(registry.client);
+  } catch (error) {
+    throw new Error(describeCallError(error, { url: registry.url, method }), { cause: error });
+  }
+}
+
+const unary = (): CallOptions => ({ timeoutMs: CALL_TIMEOUT_MS });
+
+async function listAll(registry: Registry, options: FilterOptions): Promise<Agent[]> {
+  const agents: Agent[] = [];
+  let pageToken = "";
+  do {
+    const page = await call(registry, "ListAgents", (client) =>
+      client.listAgents({ ...filterRequest(options), pageSize: PAGE_SIZE, pageToken }, unary()),
+    );
+    agents.push(...page.agents);
+    pageToken = page.nextPageToken;
+  } while (pageToken !== "");
+  return agents;
+}
+
+async function watch(registry: Registry, options: FilterOptions & JsonOption): Promise<void> {
+  const stop = new AbortController();
+  const interrupt = (): void => stop.abort();
+  process.once("SIGINT", interrupt);
+  process.once("SIGTERM", interrupt);
+  // Output that can no longer be written ends the watch too (endQuietlyWhenStdoutCloses says why, if needed).
+  process.stdout.on("error", interrupt);
+  try {
+    await call(registry, "WatchAgents", async (client) => {
+      for await (const event of client.watchAgents(filterRequest(options), { signal: stop.signal })) {
+        print(options.json === true ? toJsonString(WatchAgentsResponseSchema, event, JSON_OPTIONS) : formatWatchLine(event, Date.now()));
+      }
+    });
+  } catch (error) {
+    // Interrupted on purpose: the call ends with CANCELED, which is how a watch is meant to end.
+    if (!stop.signal.aborted) throw error;
+  } finally {
+    process.off("SIGINT", interrupt);
+    process.off("SIGTERM", interrupt);
+    process.stdout.off("error", interrupt);
+  }
+  if (!stop.signal.aborted) throw new Error(`the registry at ${registry.url} ended the watch; watch again`);
+}
+
+function filterRequest(options: FilterOptions): { status: AgentStatus; labelSelector: string } {
+  const status = options.status === "online" ? AgentStatus.ONLINE : options.status === "offline" ? AgentStatus.OFFLINE : AgentStatus.UNSPECIFIED;
+  return { status, labelSelector: options.selector ?? "" };
+}
+
+function filtered(options: FilterOptions): boolean {
+  return options.status !== undefined || (options.selector ?? "") !== "";
+}
+
+/**
+ * A reader that goes away (`list | head -3`) does not want the rest: that is not a failure, and must not
+ * end in Node's unhandled-EPIPE stack trace. Any other stdout error is reported in one line.
+ */
+function endQuietlyWhenStdoutCloses(): void {
+  process.stdout.on("error", (error: NodeJS.ErrnoException) => {
+    if (error.code === "EPIPE") return;
+    process.stderr.write(`agent-registry: cannot write the output: ${error.message}\n`);
+    process.exitCode = 1;
+  });
+}
+
+function print(line: string): void {
+  process.stdout.write(`${line}\n`);
+}
+
+/** A subcommand that talks to the registry: --url, and quiet on a closed stdout. */
+function clientCommand(program: Command, name: string): Command {
+  return program
+    .command(name)
+    .addOption(new Option("--url <url>", "the registry's HTTP address").env("REGISTRY_URL").default(DEFAULTS.REGISTRY_URL))
+    .hook("preAction", endQuietlyWhenStdoutCloses);
+}
+
+function statusOption(): Option {
+  return new Option("--status <status>", "only agents with this status").choices(["online", "offline"]);
+}
+
+function selectorOption(): Option {
+  return new Option("--selector <k=v,...>", "only agents with all of these labels, e.g. gpu=a100,zone=eu");
+}
