@@ -326,6 +326,15 @@ export class Registry {
     this.publish(before, this.view(entry, now));
   }
 
+  /**
+   * Stops judging liveness: from here on no agent turns OFFLINE by timeout. The first step of a shutdown,
+   * since streams are about to end and agents cannot beat until they reach the next server, which gives
+   * them a fresh grace period.
+   */
+  stopLiveness(): void {
+    this.tracker.close();
+  }
+
   /** Stops timers and writes what the lazy flush still holds. */
   async close(): Promise<void> {
     this.closed = true;

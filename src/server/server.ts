@@ -11,6 +11,7 @@ import { Registry, type RegistryLog } from "../registry/registry.js";
 import { JsonFileStore } from "../store/json-file-store.js";
 import { connectRoutes, peerHostKey } from "./connect-routes.js";
 import { createGrpcServer } from "./grpc-server.js";
+import { addHealthService } from "./health-service.js";
 import { createHttpListener } from "./http-listener.js";
 import { probeRoutes } from "./http-probes.js";
 import { ServerMetrics } from "./metrics.js";
@@ -88,7 +89,7 @@ export async function startServer(config: ServerConfig, deps: ServerDeps = {}): 
       keepaliveTimeMs,
       keepaliveTimeoutMs: Math.min(keepaliveTimeMs, 20_000),
     });
-    serving.health.addToServer(grpcServer);
+    addHealthService(grpcServer, serving);
     addReflection(grpcServer);
     const grpcPort = await bindGrpc(grpcServer, formatAddress(config.grpcListen));
     cleanup.push(() => new Promise((resolve) => grpcServer.tryShutdown(() => resolve())));
@@ -117,9 +118,11 @@ export async function startServer(config: ServerConfig, deps: ServerDeps = {}): 
       serving,
       close: () =>
         (closing ??= (async () => {
-          // Health first (load balancers stop sending), then end streams with UNAVAILABLE, refuse new
-          // calls while unary ones finish, and write what is pending.
+          // Health first (load balancers stop sending); no more timeouts (agents cannot beat while they
+          // move to the next server); end streams with UNAVAILABLE, refuse new calls while unary ones
+          // finish, and write what is pending.
           serving.shutdown();
+          registry.stopLiveness();
           shutdown.abort();
           await Promise.all([shutdownGrpc(grpcServer), http.close(SHUTDOWN_GRACE_MS)]);
           await registry.close();

@@ -1,40 +1,53 @@
 // Whether the server should get traffic: SERVING unless it is shutting down or its store cannot write.
-// Feeds grpc.health.v1.Health (grpc-health-check) on the gRPC port and /readyz on the HTTP port.
+// Feeds grpc.health.v1.Health (health-service.ts) on the gRPC port and /readyz on the HTTP port.
 
-import { HealthImplementation, type ServingStatus } from "grpc-health-check";
 import type { StoreObserver } from "../registry/store.js";
 
-/** The names Health answers for: "" (the whole server) and the registry service. */
-const SERVICES = ["", "registry.v1.AgentRegistry"];
+export type ServingStatus = "SERVING" | "NOT_SERVING";
 
 export class ServingState implements StoreObserver {
-  readonly health: HealthImplementation;
   private storeError: string | undefined;
-  private shuttingDown = false;
+  private stopping = false;
+  private readonly listeners = new Set<() => void>();
 
-  constructor() {
-    this.health = new HealthImplementation(Object.fromEntries(SERVICES.map((service) => [service, "SERVING"])));
+  get status(): ServingStatus {
+    return this.notReadyReason === undefined ? "SERVING" : "NOT_SERVING";
+  }
+
+  get shuttingDown(): boolean {
+    return this.stopping;
   }
 
   /** Why the server is not ready, or undefined when it is. */
   get notReadyReason(): string | undefined {
-    if (this.shuttingDown) return "shutting down";
+    if (this.stopping) return "shutting down";
     if (this.storeError !== undefined) return `the store cannot write: ${this.storeError}`;
     return undefined;
   }
 
+  /**
+   * Calls `listener` after the state may have changed (a write failed or succeeded, shutdown began); it
+   * reads `status` itself. Returns the unsubscribe function.
+   */
+  subscribe(listener: () => void): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
   written(outcome: { ok: boolean; error?: Error }): void {
-    this.storeError = outcome.ok ? undefined : (outcome.error?.message ?? "write failed");
+    const storeError = outcome.ok ? undefined : (outcome.error?.message ?? "write failed");
+    if (storeError === this.storeError) return;
+    this.storeError = storeError;
     this.publish();
   }
 
   shutdown(): void {
-    this.shuttingDown = true;
+    if (this.stopping) return;
+    this.stopping = true;
     this.publish();
   }
 
   private publish(): void {
-    const status: ServingStatus = this.notReadyReason === undefined ? "SERVING" : "NOT_SERVING";
-    for (const service of SERVICES) this.health.setStatus(service, status);
+    for (const listener of [...this.listeners]) listener();
   }
 }
