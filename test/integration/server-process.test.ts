@@ -1,8 +1,8 @@
-// The real `agent-registry serve` binary as a user runs it: crash safety (kill -9), start-up refusals
+// The real `agent-registry serve` binary as a user runs it (crash safety: test/reliability/crash.test.ts): start-up refusals
 // (corrupt file, second server, bad config), the prototype's file, curl over HTTP/1.1, and SIGTERM.
 
 import { execFile } from "node:child_process";
-import { copyFile, readFile, rm, stat, writeFile } from "node:fs/promises";
+import { copyFile, readFile, readlink, rm, stat, symlink, truncate, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { Code } from "@connectrpc/connect";
@@ -13,6 +13,20 @@ import { type ServerProcess, runServerToExit, startServerProcess } from "../supp
 import { makeDataDir } from "../support/test-server.js";
 
 const run = promisify(execFile);
+
+/** One agent in the prototype's file shape, with `overrides` (which may be wrong on purpose). */
+function agentJson(overrides: Record<string, unknown>): string {
+  return JSON.stringify({
+    id: "9b2d7c4e-1a3f-4e8b-a6d5-0c7f2e9b1a48",
+    hostname: "a",
+    ip_address: "10.0.0.1",
+    port: 11434,
+    status: "Online",
+    last_heartbeat: "2024-05-01T12:00:00Z",
+    registered_at: "2024-05-01T12:00:00Z",
+    ...overrides,
+  });
+}
 
 let dataDir: string;
 const running: ServerProcess[] = [];
@@ -47,31 +61,6 @@ afterEach(async () => {
   await rm(dataDir, { recursive: true, force: true });
 });
 
-describe("crash safety", () => {
-  it("keeps every acknowledged registration across kill -9 and restart", async () => {
-    const acknowledged: string[] = [];
-    for (let round = 0; round < 5; round++) {
-      const server = await start();
-      const registry = client(() => grpcClient(server.grpcAddress));
-      // Registrations in flight when the kill lands may or may not survive; acknowledged ones must.
-      const before = acknowledged.length;
-      const inFlight = Array.from({ length: 200 }, (_, i) =>
-        registry.register({ hostname: `gpu-${round}-${i}` }).then(({ agent }) => acknowledged.push(agent?.id ?? "")),
-      );
-      // Kill as soon as the first acks are in, with most of the round still in flight.
-      await expect.poll(() => acknowledged.length - before, { interval: 1 }).toBeGreaterThan(0);
-      await kill9(server);
-      await Promise.allSettled(inFlight);
-    }
-    const server = await start();
-    const { agents } = await client(() => connectClient(server.httpUrl)).listAgents();
-    const ids = new Set(agents.map((agent) => agent.id));
-    expect(acknowledged.length).toBeGreaterThanOrEqual(3);
-    expect(acknowledged.filter((id) => !ids.has(id))).toEqual([]);
-    expect(agents.every((agent) => agent.status === AgentStatus.ONLINE)).toBe(true);
-  });
-});
-
 describe("start-up", () => {
   it("loads the prototype's agents.json as it is and leaves it unchanged", async () => {
     const fixture = new URL("../fixtures/prototype-agents.json", import.meta.url);
@@ -91,7 +80,11 @@ describe("start-up", () => {
   it.each([
     { what: "truncated JSON", text: '[{"id": "9b2d7c4e-1a3f-4e8b-a6d5-0c7f2e9b1a48", "hostn', problem: "not valid JSON" },
     { what: "an object instead of an array", text: '{"agents": []}', problem: "expected a JSON array" },
-    { what: "a port that is not a number", text: '[{"id":"9b2d7c4e-1a3f-4e8b-a6d5-0c7f2e9b1a48","hostname":"a","ip_address":"10.0.0.1","port":"x","status":"Online","last_heartbeat":"2024-05-01T12:00:00Z","registered_at":"2024-05-01T12:00:00Z"}]', problem: '"port"' },
+    { what: "a port that is not a number", text: `[${agentJson({ port: "x" })}]`, problem: '"port"' },
+    { what: "a duplicate id", text: `[${agentJson({})},${agentJson({ hostname: "b" })}]`, problem: "appears more than once" },
+    { what: "an invalid UUID", text: `[${agentJson({ id: "not-a-uuid" })}]`, problem: "must be a UUID" },
+    { what: "a status the prototype never wrote", text: `[${agentJson({ status: "Up" })}]`, problem: '"status"' },
+    { what: "a time that is not RFC 3339", text: `[${agentJson({ last_heartbeat: "yesterday" })}]`, problem: '"last_heartbeat"' },
   ])("refuses to start on $what, naming the file and the problem, and leaves the file unchanged", async ({ text, problem }) => {
     const file = join(dataDir, "agents.json");
     await writeFile(file, text);
@@ -103,6 +96,30 @@ describe("start-up", () => {
     expect(result.stderr).not.toMatch(/\n\s+at /); // no stack trace
     expect(await readFile(file, "utf8")).toBe(text);
     expect((await stat(file)).mtimeMs).toBe(before.mtimeMs);
+  });
+
+  it("refuses to start on a 100 MB agents.json, and leaves it unchanged", async () => {
+    const file = join(dataDir, "agents.json");
+    await writeFile(file, "");
+    await truncate(file, 100 * 1024 * 1024);
+    const before = await stat(file);
+    const result = await runServerToExit(dataDir);
+    expect(result.code).not.toBe(0);
+    expect(result.stderr).toContain(file);
+    expect(result.stderr).toContain("104857600 bytes");
+    const after = await stat(file);
+    expect([after.size, after.mtimeMs]).toEqual([before.size, before.mtimeMs]);
+  });
+
+  it("refuses to start when agents.json is a symbolic link, and leaves link and target alone", async () => {
+    const target = join(dataDir, "elsewhere.json");
+    await writeFile(target, "[]");
+    await symlink(target, join(dataDir, "agents.json"));
+    const result = await runServerToExit(dataDir);
+    expect(result.code).not.toBe(0);
+    expect(result.stderr).toContain("symbolic link");
+    expect(await readlink(join(dataDir, "agents.json"))).toBe(target);
+    expect(await readFile(target, "utf8")).toBe("[]");
   });
 
   it("refuses a second server on the same data directory", async () => {
