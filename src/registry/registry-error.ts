@@ -23,5 +23,6 @@ export class RegistryError extends Error {
 export const invalidArgument = (field: string, rule: string): RegistryError =>
   new RegistryError("invalidArgument", `${field}: ${rule}`);
 
-export const agentNotFound = (id: string): RegistryError =>
-  new RegistryError("notFound", `no agent with id ${id}; register it first`);
+/** `hint` says what the caller should do, where there is something to do (e.g. register first). */
+export const agentNotFound = (id: string, hint?: string): RegistryError =>
+  new RegistryError("notFound", `no agent with id ${id}${hint === undefined ? "" : `; ${hint}`}`);

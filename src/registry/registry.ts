@@ -187,7 +187,15 @@ export class Registry {
     this.tracker.expireAt(id, now + this.agentTimeoutMs);
     this.publish(before, this.view(entry, now));
 
-    await this.commit([{ put: record }]);
+    try {
+      await this.commit([{ put: record }]);
+    } catch (error) {
+      // A new agent whose registration was not acknowledged is taken back: a caller without an id never
+      // learned this one, and its retry must not leave an orphan behind. (An update of a known agent
+      // stays: retrying it with the same id changes nothing.)
+      if (existing === undefined && this.entries.get(id) === entry && entry.record === record) this.forgetNew(entry);
+      throw error;
+    }
 
     // Liveness counts from the acknowledgement, so a slow disk never eats into the node's first interval.
     const ackedAt = this.clock.now();
@@ -260,7 +268,7 @@ export class Registry {
    */
   openHeartbeat(id: AgentId, end: (reason: RegistryError) => void): HeartbeatSession {
     const entry = this.entries.get(id);
-    if (entry === undefined) throw agentNotFound(id);
+    if (entry === undefined) throw agentNotFound(id, "call Register (with the same id), then beat again");
     const previous = entry.session;
     const before = previous === undefined ? this.view(entry, this.clock.now()) : undefined;
     const session = new Session(this, id, end);
@@ -280,7 +288,7 @@ export class Registry {
     const entry = this.entries.get(session.agentId);
     if (entry === undefined || entry.session !== session) {
       throw entry === undefined
-        ? agentNotFound(session.agentId)
+        ? agentNotFound(session.agentId, "call Register (with the same id), then beat again")
         : new RegistryError("aborted", `this Heartbeat stream for agent ${session.agentId} was superseded`);
     }
     const now = this.clock.now();
@@ -409,6 +417,19 @@ export class Registry {
     this.commit(changes).catch((error: unknown) => {
       if (!(error instanceof RegistryError)) this.log.error({ err: error }, "unexpected error while writing the store");
     });
+  }
+
+  private forgetNew(entry: Entry): void {
+    const id = entry.record.id;
+    const before = this.view(entry, this.clock.now());
+    this.entries.delete(id);
+    this.sorted = undefined;
+    this.dirty.delete(id);
+    this.tracker.forget(id);
+    entry.session?.end(agentNotFound(id, "its registration was not written; register again"));
+    this.publish(before, undefined);
+    // The store still holds the put for its retry; the delete rides along with it.
+    this.commitInBackground([{ delete: id }]);
   }
 
   /** Commits `changes` together with every pending heartbeat-only change. */

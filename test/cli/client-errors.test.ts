@@ -35,7 +35,7 @@ describe("the one line for a failed call", () => {
   it.each([Code.NotFound, Code.InvalidArgument, Code.ResourceExhausted, Code.FailedPrecondition])(
     "passes the server's own message through for code %s",
     (code) => {
-      const message = "no agent with id 3f2b8c1e-6d4a-4f7e-9b1c-2a5d8e7f6c30; register it first";
+      const message = "no agent with id 3f2b8c1e-6d4a-4f7e-9b1c-2a5d8e7f6c30";
       expect(describeCallError(new ConnectError(message, code), context)).toBe(message);
     },
   );

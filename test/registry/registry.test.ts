@@ -212,12 +212,23 @@ describe("Registry", () => {
       expect(store.get(id(1))).toBeUndefined();
     });
 
-    it("writes a change the store failed to write with the next commit", async () => {
+    it("takes back a new agent whose registration was not written, so a retry leaves no orphan", async () => {
       const { store, registry } = await openRegistry();
       store.failNextCommits(1);
-      await rejectionOf(registry.register(registration({ agentId: id(1) }), PEER));
+      await rejectionOf(registry.register(registration({ hostname: "gpu-01" }), PEER));
+      const retried = await registry.register(registration({ hostname: "gpu-01" }), PEER);
+      await settle();
+      expect(registry.list(query()).agents.map((agent) => agent.id)).toEqual([retried.id]);
+      expect((await store.load()).map((record) => record.id)).toEqual([retried.id]);
+    });
+
+    it("writes a failed update of a known agent with the next commit", async () => {
+      const { store, registry } = await openRegistry();
+      await registry.register(registration({ agentId: id(1), hostname: "gpu-01" }), PEER);
+      store.failNextCommits(1);
+      await rejectionOf(registry.register(registration({ agentId: id(1), hostname: "gpu-01b" }), PEER));
       await registry.register(registration({ agentId: id(2), hostname: "gpu-02" }), PEER);
-      expect(store.get(id(1))?.hostname).toBe("gpu-01");
+      expect(store.get(id(1))?.hostname).toBe("gpu-01b");
       expect(store.get(id(2))?.hostname).toBe("gpu-02");
     });
   });
