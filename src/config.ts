@@ -4,8 +4,15 @@
 import { isIP } from "node:net";
 import { homedir, hostname as osHostname } from "node:os";
 import { join, resolve } from "node:path";
+import { ConfigError } from "./config-error.js";
+import { DEFAULT_LIMITS, type LimitsConfig, type LimitsFlags, loadLimitsConfig } from "./limits-config.js";
 import { parseRegistration } from "./registry/registration.js";
 import { RegistryError } from "./registry/registry-error.js";
+import { NO_SECURITY, type SecurityConfig, type SecurityFlags, loadSecurityConfig } from "./security-config.js";
+
+export { ConfigError } from "./config-error.js";
+export { DEFAULT_LIMITS, type LimitsConfig } from "./limits-config.js";
+export { NO_SECURITY, type SecurityConfig } from "./security-config.js";
 
 export interface ListenAddress {
   readonly host: string;
@@ -18,6 +25,8 @@ export interface ServerConfig {
   readonly grpcListen: ListenAddress;
   readonly httpListen: ListenAddress;
   readonly dataDir: string;
+  readonly security: SecurityConfig;
+  readonly limits: LimitsConfig;
 }
 
 /** Flag values as the CLI parsed them (strings, unvalidated); absent means "not given". */
@@ -27,11 +36,12 @@ export interface ServerFlags {
   grpcListen?: string | undefined;
   httpListen?: string | undefined;
   dataDir?: string | undefined;
+  security?: SecurityFlags;
+  limits?: LimitsFlags;
 }
 
-export class ConfigError extends Error {
-  override name = "ConfigError";
-}
+/** A ServerConfig's optional parts at their defaults: no authentication or TLS, default limits. */
+export const SERVER_DEFAULTS = { security: NO_SECURITY, limits: DEFAULT_LIMITS } as const;
 
 export const DEFAULTS = {
   HEARTBEAT_INTERVAL: "30",
@@ -86,7 +96,15 @@ export function loadServerConfig(env: NodeJS.ProcessEnv, flags: ServerFlags = {}
     },
   );
   const dataDir = setting(env, "REGISTRY_DATA_DIR", "--data-dir", flags.dataDir)?.value ?? join(homedir(), ".ollama-router");
-  return { heartbeatIntervalMs, agentTimeoutMs, grpcListen, httpListen, dataDir };
+  return {
+    heartbeatIntervalMs,
+    agentTimeoutMs,
+    grpcListen,
+    httpListen,
+    dataDir,
+    security: loadSecurityConfig(env, flags.security),
+    limits: loadLimitsConfig(env, flags.limits),
+  };
 }
 
 function parseSeconds({ name, value }: Setting): number {

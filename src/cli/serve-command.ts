@@ -4,13 +4,15 @@ import { type Command, Option } from "commander";
 import { loadServerConfig } from "../config.js";
 import { startServer } from "../server/server.js";
 import { type LogFormat, createLogger } from "./logger.js";
+import { addLimitsOptions, limitsFlags } from "./limits-options.js";
 import { logFormatOption, logLevelOption, onlyGivenFlags } from "./options.js";
+import { addSecurityOptions, securityFlags } from "./security-options.js";
 
 /** After a clean shutdown the process must end by itself within this long. */
 const LEAK_WATCHDOG_MS = 3000;
 
 export function addServeCommand(program: Command): void {
-  program
+  const serve = program
     .command("serve")
     .description("run the registry server: gRPC (node daemons) and HTTP (Connect, curl) listeners over one registry")
     .addOption(new Option("--heartbeat-interval <seconds>", "seconds between beats, told to agents").env("HEARTBEAT_INTERVAL"))
@@ -19,35 +21,41 @@ export function addServeCommand(program: Command): void {
     .addOption(new Option("--http-listen <host:port>", "HTTP listener address (Connect, gRPC-Web)").env("REGISTRY_HTTP_LISTEN"))
     .addOption(new Option("--data-dir <dir>", "directory holding agents.json").env("REGISTRY_DATA_DIR"))
     .addOption(logLevelOption())
-    .addOption(logFormatOption())
-    .action(async (options: Record<string, string | undefined>, command: Command) => {
-      const config = loadServerConfig(process.env, onlyGivenFlags(options, command));
-      const log = createLogger("agent-registry", options["logLevel"] ?? "info", (options["logFormat"] ?? "json") as LogFormat);
-      const server = await startServer(config, { log });
-      process.stdout.write(
-        `agent-registry serving gRPC on ${server.grpcAddress} and HTTP on ${server.httpUrl}; ` +
-          `data file ${server.dataFile}; heartbeat interval ${config.heartbeatIntervalMs / 1000} s, ` +
-          `agent timeout ${config.agentTimeoutMs / 1000} s\n`,
-      );
-      const stop = (signal: string): void => {
-        log.info({ signal }, "shutting down");
-        server.close().then(
-          () => {
-            log.info({}, "stopped");
-            // Every listener, stream and timer is closed now, so the process ends by itself. If something
-            // still holds it open, say what and exit anyway: a process manager waits for us.
-            setTimeout(() => {
-              log.error({ handles: process.getActiveResourcesInfo() }, "handles left open after shutdown");
-              process.exit(1);
-            }, LEAK_WATCHDOG_MS).unref();
-          },
-          (error: unknown) => {
-            log.error({ err: error }, "shutdown failed");
-            process.exit(1);
-          },
-        );
-      };
-      process.once("SIGTERM", stop);
-      process.once("SIGINT", stop);
+    .addOption(logFormatOption());
+  addSecurityOptions(serve);
+  addLimitsOptions(serve);
+  serve.action(async (options: Record<string, string | undefined>, command: Command) => {
+    const config = loadServerConfig(process.env, {
+      ...onlyGivenFlags(options, command),
+      security: securityFlags(options, command),
+      limits: limitsFlags(options, command),
     });
+    const log = createLogger("agent-registry", options["logLevel"] ?? "info", (options["logFormat"] ?? "json") as LogFormat);
+    const server = await startServer(config, { log });
+    process.stdout.write(
+      `agent-registry serving gRPC on ${server.grpcAddress} and HTTP on ${server.httpUrl}; ` +
+        `data file ${server.dataFile}; heartbeat interval ${config.heartbeatIntervalMs / 1000} s, ` +
+        `agent timeout ${config.agentTimeoutMs / 1000} s\n`,
+    );
+    const stop = (signal: string): void => {
+      log.info({ signal }, "shutting down");
+      server.close().then(
+        () => {
+          log.info({}, "stopped");
+          // Every listener, stream and timer is closed now, so the process ends by itself. If something
+          // still holds it open, say what and exit anyway: a process manager waits for us.
+          setTimeout(() => {
+            log.error({ handles: process.getActiveResourcesInfo() }, "handles left open after shutdown");
+            process.exit(1);
+          }, LEAK_WATCHDOG_MS).unref();
+        },
+        (error: unknown) => {
+          log.error({ err: error }, "shutdown failed");
+          process.exit(1);
+        },
+      );
+    };
+    process.once("SIGTERM", stop);
+    process.once("SIGINT", stop);
+  });
 }

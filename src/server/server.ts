@@ -73,7 +73,7 @@ export async function startServer(config: ServerConfig, deps: ServerDeps = {}): 
       heartbeatIntervalMs: config.heartbeatIntervalMs,
       agentTimeoutMs: config.agentTimeoutMs,
       ...(deps.clock === undefined ? {} : { clock: deps.clock }),
-      ...(deps.watchQueueLimit === undefined ? {} : { watchQueueLimit: deps.watchQueueLimit }),
+      watchQueueLimit: deps.watchQueueLimit ?? config.limits.watchQueueLimit,
       log,
       observer: metrics,
     });

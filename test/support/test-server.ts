@@ -3,7 +3,7 @@
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { type ServerConfig } from "../../src/config.js";
+import { SERVER_DEFAULTS, type ServerConfig } from "../../src/config.js";
 import { type ServerDeps, type ServerHandle, startServer } from "../../src/server/server.js";
 
 export interface TestServer extends ServerHandle {
@@ -27,6 +27,7 @@ export async function startTestServer(
     grpcListen: { host: "127.0.0.1", port: 0 },
     httpListen: { host: "127.0.0.1", port: 0 },
     dataDir: overrides.dataDir ?? (await makeDataDir()),
+    ...SERVER_DEFAULTS,
     ...overrides,
   };
   const server = await startServer(config, deps);
