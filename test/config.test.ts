@@ -1,7 +1,7 @@
 import { homedir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { ConfigError, type ServerFlags, formatAddress, loadServerConfig } from "../src/config.js";
+import { ConfigError, SERVER_DEFAULTS, type ServerFlags, formatAddress, loadServerConfig } from "../src/config.js";
 
 /** The ConfigError that loading `env` and `flags` throws. */
 function configError(env: NodeJS.ProcessEnv, flags: ServerFlags = {}): ConfigError {
@@ -54,6 +54,7 @@ describe("environment variables", () => {
       grpcListen: { host: "0.0.0.0", port: 6000 },
       httpListen: { host: "localhost", port: 6001 },
       dataDir: "/var/lib/agent-registry",
+      ...SERVER_DEFAULTS,
     });
   });
 
@@ -93,6 +94,7 @@ describe("flags", () => {
       grpcListen: { host: "127.0.0.1", port: 7000 },
       httpListen: { host: "127.0.0.1", port: 7001 },
       dataDir: "/from/flag",
+      ...SERVER_DEFAULTS,
     });
   });
 
