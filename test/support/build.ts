@@ -4,5 +4,8 @@
 import { execFileSync } from "node:child_process";
 
 export default function setup(): void {
+  // Each test project runs the global setup; one build per run is enough.
+  if (process.env["AGENT_REGISTRY_DIST_BUILT"] === "1") return;
   execFileSync("npx", ["tsc", "-p", "tsconfig.build.json"], { stdio: "inherit" });
+  process.env["AGENT_REGISTRY_DIST_BUILT"] = "1";
 }
