@@ -4,6 +4,7 @@
 import { isIP } from "node:net";
 import { homedir, hostname as osHostname } from "node:os";
 import { join, resolve } from "node:path";
+import { type ClientSecurity, type ClientSecurityFlags, firstTlsSetting, loadClientSecurity } from "./client-security-config.js";
 import { ConfigError } from "./config-error.js";
 import { DEFAULT_LIMITS, type LimitsConfig, type LimitsFlags, loadLimitsConfig } from "./limits-config.js";
 import { parseRegistration } from "./registry/registration.js";
@@ -139,10 +140,12 @@ export function formatAddress({ host, port }: ListenAddress): string {
 export interface ClientConfig {
   /** The registry's HTTP listener (Connect), without a trailing slash, e.g. "http://127.0.0.1:50052". */
   readonly url: string;
+  /** Token and TLS files; TLS is on when the URL is https://. */
+  readonly security: ClientSecurity;
 }
 
 /** Flag values of the client commands (list, get, watch, deregister) as the CLI parsed them. */
-export interface ClientFlags {
+export interface ClientFlags extends ClientSecurityFlags {
   url?: string | undefined;
 }
 
@@ -157,8 +160,13 @@ export function loadClientConfig(env: NodeJS.ProcessEnv, flags: ClientFlags = {}
       `${name} must be the registry's HTTP address as an http:// or https:// URL, e.g. ${DEFAULTS.REGISTRY_URL}, got ${JSON.stringify(value)}`,
     );
   }
+  const security = loadClientSecurity(env, flags);
+  const tlsSetting = firstTlsSetting(env, flags);
+  if (tlsSetting !== undefined && url.protocol !== "https:") {
+    throw new ConfigError(`${tlsSetting} is for TLS: give the registry's URL as https://, got ${JSON.stringify(url.href)} (${name})`);
+  }
   // Connect appends "/registry.v1.AgentRegistry/<Method>" to the base URL; a path prefix (a proxy) is kept.
-  return { url: url.href.replace(/\/+$/, "") };
+  return { url: url.href.replace(/\/+$/, ""), security };
 }
 
 // The node daemon, `agent-registry agent`: where the registry and Ollama are, and how the node registers.
@@ -180,6 +188,8 @@ export interface AgentConfig {
   readonly labels: Readonly<Record<string, string>>;
   /** Where the node keeps its id: `$REGISTRY_DATA_DIR/agent-state.json` unless --state-file says otherwise. */
   readonly stateFile: string;
+  /** Token and TLS files; TLS is on when `security.tls` is set (--tls, --ca or --cert). */
+  readonly security: ClientSecurity;
 }
 
 /** Flag values as the CLI parsed them (unvalidated); absent means "not given". */
@@ -191,6 +201,12 @@ export interface AgentFlags {
   label?: readonly string[] | undefined;
   stateFile?: string | undefined;
   dataDir?: string | undefined;
+  token?: string | undefined;
+  ca?: string | undefined;
+  cert?: string | undefined;
+  key?: string | undefined;
+  /** TLS with the system's CAs (implied by --ca and --cert). */
+  tls?: boolean | undefined;
 }
 
 export const AGENT_DEFAULTS = {
@@ -211,7 +227,17 @@ export function loadAgentConfig(env: NodeJS.ProcessEnv, flags: AgentFlags = {}):
   const labels = parseLabelFlags(flags.label ?? []);
   const dataDir = setting(env, "REGISTRY_DATA_DIR", "--data-dir", flags.dataDir)?.value ?? join(homedir(), ".ollama-router");
   const stateFile = resolve(flags.stateFile ?? join(dataDir, AGENT_DEFAULTS.STATE_FILE_NAME));
-  return { registryAddress: formatAddress(registry), ...ollama, hostname, labels, stateFile };
+  const credentials = loadClientSecurity(env, flags);
+  const tlsOn = credentials.tls !== undefined || (flags.tls ?? parseTlsSwitch(env));
+  const security = tlsOn && credentials.tls === undefined ? { ...credentials, tls: { caFile: undefined, certFile: undefined, keyFile: undefined } } : credentials;
+  return { registryAddress: formatAddress(registry), ...ollama, hostname, labels, stateFile, security };
+}
+
+function parseTlsSwitch(env: NodeJS.ProcessEnv): boolean {
+  const value = env["REGISTRY_TLS"] ?? "";
+  if (value === "" || value === "0" || value === "false") return false;
+  if (value === "1" || value === "true") return true;
+  throw new ConfigError(`REGISTRY_TLS must be true or false (or 1 or 0), got ${JSON.stringify(value)}`);
 }
 
 function parseRegistryAddress(addr: Setting): ListenAddress {

@@ -1,6 +1,6 @@
-// The node daemon's own identity on disk: `agent-state.json` holding the agent id it generated on first start,
-// so a restarted daemon comes back as the same node. Written atomically with mode 0600 (it will hold the
-// node's secret too). A file that cannot be read or parsed stops the daemon and is never overwritten:
+// The node daemon's own identity on disk: `agent-state.json` holding the agent id it generated on first start
+// and the secret the registry gave that id at its first Register, so a restarted daemon comes back as the
+// same node and can prove it. Written atomically with mode 0600 (the secret is what makes the id this node's). A file that cannot be read or parsed stops the daemon and is never overwritten:
 // replacing it would silently turn the node into a new one.
 
 import { mkdir, readFile } from "node:fs/promises";
@@ -11,6 +11,8 @@ import { writeFileAtomic } from "../store/atomic-write.js";
 export interface AgentState {
   /** The node's UUID, lower case. */
   readonly agentId: string;
+  /** The secret the registry returned at the id's first Register; undefined until then. */
+  readonly agentSecret?: string | undefined;
 }
 
 export class AgentStateError extends Error {
@@ -33,7 +35,8 @@ export async function loadAgentState(path: string): Promise<AgentState | undefin
 export async function saveAgentState(path: string, state: AgentState): Promise<void> {
   try {
     await mkdir(dirname(path), { recursive: true, mode: 0o700 });
-    await writeFileAtomic(path, `${JSON.stringify({ agent_id: state.agentId }, null, 2)}\n`, { mode: 0o600 });
+    const json = state.agentSecret === undefined ? { agent_id: state.agentId } : { agent_id: state.agentId, agent_secret: state.agentSecret };
+    await writeFileAtomic(path, `${JSON.stringify(json, null, 2)}\n`, { mode: 0o600 });
   } catch (error) {
     throw new AgentStateError(`cannot write the agent state file ${path}: ${describe(error)}`, { cause: error });
   }
@@ -62,14 +65,18 @@ function parseAgentState(path: string, text: string): AgentState {
   if (typeof json !== "object" || json === null || Array.isArray(json)) {
     throw new AgentStateError(`the agent state file ${path} must hold a JSON object like {"agent_id": "<uuid>"}; ${fix}`);
   }
-  // Keys other than agent_id are allowed (and ignored), so a newer daemon's file still loads.
+  // Keys other than agent_id and agent_secret are allowed (and ignored), so a newer daemon's file still loads.
   const id: unknown = (json as Record<string, unknown>)["agent_id"];
+  const secret: unknown = (json as Record<string, unknown>)["agent_secret"];
   if (typeof id !== "string" || !validate(id)) {
     throw new AgentStateError(
       `the agent state file ${path} has no valid "agent_id" (a UUID), got ${JSON.stringify(id) ?? "nothing"}; ${fix}`,
     );
   }
-  return { agentId: id.toLowerCase() };
+  if (secret !== undefined && (typeof secret !== "string" || secret === "")) {
+    throw new AgentStateError(`the agent state file ${path} has an "agent_secret" that is not a non-empty string; ${fix}`);
+  }
+  return secret === undefined ? { agentId: id.toLowerCase() } : { agentId: id.toLowerCase(), agentSecret: secret };
 }
 
 function isErrno(error: unknown): error is NodeJS.ErrnoException {

@@ -19,6 +19,8 @@ export interface NodeReport {
 
 export interface HeartbeatStreamOptions {
   readonly agentId: string;
+  /** Sent with the id in the first beat: the registry lets only the id's holder beat for it. */
+  readonly agentSecret?: string | undefined;
   readonly intervalMs: number;
   readonly clock: Clock;
   /** Read at each beat. */
@@ -132,7 +134,10 @@ export class HeartbeatStream {
     const report = this.options.report();
     const request: MessageInitShape<typeof HeartbeatRequestSchema> = { seq: ++this.seq };
     // The first beat of every stream states everything, so a restarted or re-registered server learns it again.
-    if (this.sent === undefined) request.agentId = this.options.agentId;
+    if (this.sent === undefined) {
+      request.agentId = this.options.agentId;
+      if (this.options.agentSecret !== undefined) request.agentSecret = this.options.agentSecret;
+    }
     if (report.ollamaVersion !== "" && report.ollamaVersion !== this.sent?.ollamaVersion) {
       request.ollamaVersion = report.ollamaVersion;
     }

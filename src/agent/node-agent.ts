@@ -11,12 +11,13 @@ import * as grpc from "@grpc/grpc-js";
 import { v4 } from "uuid";
 import type { RegisterResponse } from "../../gen/registry/v1/registry_pb.js";
 import type { Clock, Timer } from "../registry/clock.js";
-import { loadOrCreateAgentState } from "./agent-state-file.js";
+import { loadOrCreateAgentState, saveAgentState } from "./agent-state-file.js";
 import { Backoff, type BackoffOptions } from "./backoff.js";
 import { HeartbeatStream, type NodeReport } from "./heartbeat-stream.js";
 import { type OllamaProbeResult, probeOllama } from "./ollama-probe.js";
 import {
   type ConnectRegistry,
+  type ConnectionOptions,
   type RegistryConnection,
   RpcFailure,
   type StreamEnd,
@@ -49,6 +50,8 @@ export interface NodeAgentOptions {
   readonly ollamaUrl: string;
   readonly stateFile: string;
   readonly node: NodeDescription;
+  /** TLS credentials and bearer token for the default connection (ignored with an injected `connect`). */
+  readonly connection?: ConnectionOptions;
 }
 
 export interface NodeAgentDeps {
@@ -78,6 +81,13 @@ const DEFAULT_LEAVE_TIMEOUT_MS = 2000;
 /** Codes on which retrying the same Register cannot succeed: the node's own description is wrong. */
 const PERMANENT_REGISTER_FAILURES = new Set([grpc.status.INVALID_ARGUMENT, grpc.status.UNIMPLEMENTED]);
 
+/**
+ * Refusals an operator must act on (a wrong token, another node's id). Retried with backoff all the same,
+ * since the fix is on the server's side (a token file reloaded, an admin releasing the id), but logged as
+ * errors with the server's message, which says what to do.
+ */
+const CREDENTIAL_FAILURES = new Set([grpc.status.UNAUTHENTICATED, grpc.status.PERMISSION_DENIED]);
+
 const daemonClock: Clock = {
   now: () => Date.now(),
   setTimer(delayMs, fn) {
@@ -101,11 +111,15 @@ export class NodeAgent {
 
   private currentPhase: AgentPhase = "idle";
   private id: string | undefined;
+  /** The secret the registry gave this id, kept in the state file; undefined until the first Register. */
+  private secret: string | undefined;
   private intervalMs = DEFAULT_INTERVAL_MS;
   /** Whether the current registry is believed to know this id; a NOT_FOUND stream clears it. */
   private registered = false;
   /** Whether a failure was already logged since the stream last worked: one warning per outage. */
   private outageLogged = false;
+  /** Whether a refusal of this node's credentials was logged since the stream last worked: one error per cause. */
+  private refusalLogged = false;
   private connectedOnce = false;
   private ollama: { reachable: boolean | undefined; version: string } = { reachable: undefined, version: "" };
   private probeTimer: Timer | undefined;
@@ -123,7 +137,7 @@ export class NodeAgent {
     this.log = deps.log ?? silentLog;
     this.clock = deps.clock ?? daemonClock;
     this.backoff = new Backoff({ ...deps.backoff, ...(deps.random === undefined ? {} : { random: deps.random }) });
-    this.connect = deps.connect ?? connectRegistry;
+    this.connect = deps.connect ?? ((address) => connectRegistry(address, options.connection));
     this.probe = deps.probe ?? ((signal) => probeOllama(options.ollamaUrl, { signal }));
     this.newId = deps.newId ?? v4;
     this.leaveTimeoutMs = deps.leaveTimeoutMs ?? DEFAULT_LEAVE_TIMEOUT_MS;
@@ -153,6 +167,7 @@ export class NodeAgent {
     if (this.currentPhase !== "idle") throw new Error("NodeAgent.start: already started");
     const { state, created } = await loadOrCreateAgentState(this.options.stateFile, this.newId);
     this.id = state.agentId;
+    this.secret = state.agentSecret;
     this.log.info(
       { agentId: this.id, stateFile: this.options.stateFile },
       created ? "new agent id generated and saved" : "agent id loaded",
@@ -238,11 +253,16 @@ export class NodeAgent {
               port: this.options.node.port,
               ollamaVersion: this.ollama.version,
               labels: { ...this.options.node.labels },
+              agentSecret: this.secret ?? "",
             },
             REGISTER_DEADLINE_MS,
           );
         } catch (error) {
           return this.registerFailed(error);
+        }
+        if (response.agentSecret !== "") {
+          const failure = await this.keepSecret(agentId, response.agentSecret);
+          if (failure !== undefined) return failure;
         }
         this.registered = true;
         this.useInterval(durationMs(response.heartbeatInterval) ?? this.intervalMs);
@@ -271,6 +291,7 @@ export class NodeAgent {
   private holdStream(agentId: string, connection: RegistryConnection): Promise<StreamEnd> {
     const stream = new HeartbeatStream(connection.heartbeat(), {
       agentId,
+      agentSecret: this.secret,
       intervalMs: this.intervalMs,
       clock: this.clock,
       report: () => this.report(),
@@ -283,6 +304,7 @@ export class NodeAgent {
         );
         this.connectedOnce = true;
         this.outageLogged = false;
+        this.refusalLogged = false;
       },
       onHealthy: () => this.backoff.reset(),
       onIntervalChanged: (intervalMs) => {
@@ -305,6 +327,12 @@ export class NodeAgent {
         // Deregistered, or a registry that lost its file: come back with the same id.
         this.registered = false;
         this.log.warn(fields, "the registry does not know this agent; registering again with the same id");
+        break;
+      case grpc.status.UNAUTHENTICATED:
+      case grpc.status.PERMISSION_DENIED:
+        if (this.refusalLogged) this.log.debug(fields, "the registry still refuses this node's heartbeat stream; retrying with backoff");
+        else this.log.error(fields, "the registry refuses this node's heartbeat stream; retrying with backoff");
+        this.refusalLogged = true;
         break;
       case grpc.status.ABORTED:
         this.log.warn(
@@ -331,9 +359,35 @@ export class NodeAgent {
       );
     }
     const fields = { registry: this.options.registryAddress, code: statusName(error.code), details: error.details };
-    if (this.outageLogged) this.log.debug(fields, "cannot register yet; retrying with backoff");
+    if (CREDENTIAL_FAILURES.has(error.code) && !this.refusalLogged) {
+      this.log.error(fields, "the registry refuses this node's registration; retrying with backoff");
+      this.refusalLogged = true;
+    } else if (this.outageLogged) this.log.debug(fields, "cannot register yet; retrying with backoff");
     else this.log.warn(fields, "cannot register with the registry; retrying with backoff");
     this.outageLogged = true;
+    return undefined;
+  }
+
+  /**
+   * Saves the secret the registry just gave this id beside the id, before anything else: without it a
+   * restarted daemon could not register its own id again. A state file that cannot be written is fatal.
+   */
+  private async keepSecret(agentId: string, secret: string): Promise<Error | undefined> {
+    try {
+      await saveAgentState(this.options.stateFile, { agentId, agentSecret: secret });
+    } catch (error) {
+      return new Error(
+        `cannot keep the secret the registry gave agent ${agentId}: ${(error as Error).message}. ` +
+          `Fix the state file's directory, and have an admin deregister ${agentId} if the registry refuses it afterwards`,
+        { cause: error },
+      );
+    }
+    const replaced = this.secret !== undefined;
+    this.secret = secret;
+    this.log.info(
+      { agentId, stateFile: this.options.stateFile },
+      replaced ? "the registry gave this id a new secret (it had forgotten the id); saved" : "agent secret received and saved",
+    );
     return undefined;
   }
 

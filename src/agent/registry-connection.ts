@@ -1,8 +1,11 @@
 // The node daemon's one connection to the registry: a @grpc/grpc-js channel to the gRPC port with keepalive
-// pings, offering Register and the Heartbeat stream. Moves messages only; what to do when a call fails is
-// node-agent.ts's business.
+// pings (plaintext, or TLS with the daemon's CA and client certificate), offering Register and the Heartbeat
+// stream, each call carrying the daemon's bearer token. Moves messages only; what to do when a call fails
+// is node-agent.ts's business.
 
 import * as grpc from "@grpc/grpc-js";
+import { readFile } from "node:fs/promises";
+import type { ClientTlsFiles } from "../client-security-config.js";
 import { type MessageInitShape, create } from "@bufbuild/protobuf";
 import {
   AgentRegistry,
@@ -63,23 +66,56 @@ export interface RegistryConnection {
 
 export type ConnectRegistry = (address: string) => RegistryConnection;
 
+export interface ConnectionOptions {
+  /** Channel credentials (TLS); default plaintext. */
+  readonly credentials?: grpc.ChannelCredentials | undefined;
+  /** Sent as `authorization: Bearer <token>` with every call. */
+  readonly token?: string | undefined;
+}
+
+/**
+ * TLS channel credentials from the daemon's files (`tls` undefined: plaintext). Read once at start; a file
+ * that cannot be read is an Error naming it.
+ */
+export async function channelCredentials(tls: ClientTlsFiles | undefined): Promise<grpc.ChannelCredentials> {
+  if (tls === undefined) return grpc.credentials.createInsecure();
+  const read = async (path: string | undefined, flag: string): Promise<Buffer | null> => {
+    if (path === undefined) return null;
+    try {
+      return await readFile(path);
+    } catch (error) {
+      throw new Error(`cannot read ${flag} ${path}: ${(error as Error).message}`, { cause: error });
+    }
+  };
+  const [ca, cert, key] = await Promise.all([read(tls.caFile, "--ca"), read(tls.certFile, "--cert"), read(tls.keyFile, "--key")]);
+  return grpc.credentials.createSsl(ca, key, cert);
+}
+
 const RegistryClient = grpc.makeGenericClientConstructor(grpcServiceDefinition(AgentRegistry), "AgentRegistry");
 
 interface RegistryStub {
   Register(
     request: RegisterRequest,
+    metadata: grpc.Metadata,
     options: grpc.CallOptions,
     callback: (error: grpc.ServiceError | null, response?: RegisterResponse) => void,
   ): grpc.ClientUnaryCall;
-  Heartbeat(): grpc.ClientDuplexStream<HeartbeatRequest, HeartbeatResponse>;
+  Heartbeat(metadata: grpc.Metadata): grpc.ClientDuplexStream<HeartbeatRequest, HeartbeatResponse>;
 }
 
 /**
  * Opens a channel to `address` (host:port). The daemon opens a new one for each connection attempt, so its own
  * full-jitter backoff decides when to reconnect, not grpc-js's channel backoff (which grows to 120 s).
  */
-export const connectRegistry: ConnectRegistry = (address) => {
-  const client = new RegistryClient(address, grpc.credentials.createInsecure(), {
+export function connectRegistry(address: string, options: ConnectionOptions = {}): RegistryConnection {
+  // Per-call metadata rather than call credentials: grpc-js refuses call credentials on a plaintext channel,
+  // and a token over loopback plaintext is a legitimate set-up.
+  const metadata = (): grpc.Metadata => {
+    const result = new grpc.Metadata();
+    if (options.token !== undefined) result.set("authorization", `Bearer ${options.token}`);
+    return result;
+  };
+  const client = new RegistryClient(address, options.credentials ?? grpc.credentials.createInsecure(), {
     ...KEEPALIVE_OPTIONS,
     // Its own connection even when one process runs several daemons (tests), as separate hosts would have.
     "grpc.use_local_subchannel_pool": 1,
@@ -96,7 +132,7 @@ export const connectRegistry: ConnectRegistry = (address) => {
       new Promise((resolve, reject) => {
         if (closed) return reject(new RpcFailure(grpc.status.CANCELLED, "the connection was closed"));
         const call = track(
-          stub.Register(create(RegisterRequestSchema, request), { deadline: Date.now() + deadlineMs }, (error, response) => {
+          stub.Register(create(RegisterRequestSchema, request), metadata(), { deadline: Date.now() + deadlineMs }, (error, response) => {
             open.delete(call);
             if (error !== null) reject(new RpcFailure(error.code, error.details));
             else if (response === undefined) reject(new RpcFailure(grpc.status.INTERNAL, "Register answered nothing"));
@@ -106,7 +142,7 @@ export const connectRegistry: ConnectRegistry = (address) => {
       }),
     heartbeat() {
       if (closed) throw new RpcFailure(grpc.status.CANCELLED, "the connection was closed");
-      const call = stub.Heartbeat();
+      const call = stub.Heartbeat(metadata());
       track(call);
       let ended = false;
       const endedPromise = new Promise<StreamEnd>((resolve) =>
@@ -136,7 +172,7 @@ export const connectRegistry: ConnectRegistry = (address) => {
       client.close();
     },
   };
-};
+}
 
 export function statusName(code: grpc.status): string {
   return grpc.status[code] ?? `status ${code}`;

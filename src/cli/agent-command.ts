@@ -4,6 +4,7 @@ import { type Command, Option } from "commander";
 import { pino } from "pino";
 import { type AgentFlags, loadAgentConfig } from "../config.js";
 import { NodeAgent } from "../agent/node-agent.js";
+import { channelCredentials } from "../agent/registry-connection.js";
 import { logLevelOption } from "./options.js";
 
 export function addAgentCommand(program: Command): void {
@@ -19,6 +20,11 @@ export function addAgentCommand(program: Command): void {
     )
     .addOption(new Option("--state-file <path>", "where the node keeps its id (default: $REGISTRY_DATA_DIR/agent-state.json)"))
     .addOption(new Option("--data-dir <dir>", "directory holding agent-state.json").env("REGISTRY_DATA_DIR"))
+    .addOption(new Option("--token <token>", "bearer token with the agent role (prefer the env variable: flags show in ps)").env("REGISTRY_TOKEN"))
+    .addOption(new Option("--tls", "connect with TLS, trusting the system's CAs (implied by --ca and --cert)"))
+    .addOption(new Option("--ca <path>", "CA certificates (PEM) to verify the registry by; turns TLS on").env("REGISTRY_CA"))
+    .addOption(new Option("--cert <path>", "client certificate (PEM) for a registry that requires mutual TLS").env("REGISTRY_CLIENT_CERT"))
+    .addOption(new Option("--key <path>", "the private key of --cert (PEM)").env("REGISTRY_CLIENT_KEY"))
     .addOption(logLevelOption())
     .action(async (options: Record<string, unknown>, command: Command) => {
       // Only what was given on the command line: config.ts reads env itself, to name the variable in errors.
@@ -31,6 +37,11 @@ export function addAgentCommand(program: Command): void {
         label: Array.isArray(options["label"]) ? options["label"].map(String) : [],
         stateFile: given("stateFile"),
         dataDir: given("dataDir"),
+        token: given("token"),
+        ca: given("ca"),
+        cert: given("cert"),
+        key: given("key"),
+        tls: command.getOptionValueSource("tls") === "cli" ? options["tls"] === true : undefined,
       };
       const config = loadAgentConfig(process.env, flags);
       const level = typeof options["logLevel"] === "string" ? options["logLevel"] : "info";
@@ -41,6 +52,7 @@ export function addAgentCommand(program: Command): void {
           ollamaUrl: config.ollamaUrl,
           stateFile: config.stateFile,
           node: { hostname: config.hostname, ipAddress: config.ipAddress, port: config.port, labels: config.labels },
+          connection: { credentials: await channelCredentials(config.security.tls), token: config.security.token },
         },
         { log },
       );
@@ -58,7 +70,8 @@ export function addAgentCommand(program: Command): void {
       process.once("SIGINT", stop);
       const agentId = await started;
       process.stdout.write(
-        `agent-registry agent ${agentId} (${config.hostname}) reporting to ${config.registryAddress}; ` +
+        `agent-registry agent ${agentId} (${config.hostname}) reporting to ${config.registryAddress}` +
+          `${config.security.tls === undefined ? "" : " over TLS"}; ` +
           `Ollama ${config.ollamaUrl}; state file ${config.stateFile}\n`,
       );
       const exit = await agent.done;

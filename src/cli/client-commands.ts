@@ -3,9 +3,10 @@
 // Formatting lives in agent-table.ts, agent-detail.ts and watch-line.ts; failure lines in client-errors.ts.
 
 import { create, toJsonString } from "@bufbuild/protobuf";
-import { type CallOptions, type Client, createClient } from "@connectrpc/connect";
+import { type CallOptions, type Client, type Interceptor, createClient } from "@connectrpc/connect";
 import { createConnectTransport } from "@connectrpc/connect-node";
 import { type Command, Option } from "commander";
+import { readFile } from "node:fs/promises";
 import {
   type Agent,
   AgentRegistry,
@@ -14,7 +15,8 @@ import {
   ListAgentsResponseSchema,
   WatchAgentsResponseSchema,
 } from "../../gen/registry/v1/registry_pb.js";
-import { DEFAULTS, loadClientConfig } from "../config.js";
+import type { ClientSecurity } from "../client-security-config.js";
+import { type ClientFlags, DEFAULTS, loadClientConfig } from "../config.js";
 import { formatAgentDetail } from "./agent-detail.js";
 import { formatAgentTable } from "./agent-table.js";
 import { describeCallError } from "./client-errors.js";
@@ -27,6 +29,10 @@ const CALL_TIMEOUT_MS = 15_000;
 
 interface ConnectionOptions {
   url?: string;
+  token?: string;
+  ca?: string;
+  cert?: string;
+  key?: string;
 }
 
 interface FilterOptions extends ConnectionOptions {
@@ -45,7 +51,7 @@ export function addClientCommands(program: Command): void {
     .addOption(selectorOption())
     .option("--json", "print one ListAgentsResponse in protobuf JSON holding every agent, as curl would get it")
     .action(async (options: FilterOptions & JsonOption, command: Command) => {
-      const registry = connect(options, command);
+      const registry = await connect(options, command);
       const agents = await listAll(registry, options);
       if (options.json === true) {
         print(toJsonString(ListAgentsResponseSchema, create(ListAgentsResponseSchema, { agents }), JSON_OPTIONS));
@@ -62,7 +68,7 @@ export function addClientCommands(program: Command): void {
     .argument("<agent-id>", "the agent's id (a UUID, as `list` shows it)")
     .option("--json", "print the GetAgentResponse in protobuf JSON, as curl would get it")
     .action(async (agentId: string, options: ConnectionOptions & JsonOption, command: Command) => {
-      const registry = connect(options, command);
+      const registry = await connect(options, command);
       const response = await call(registry, "GetAgent", (client) => client.getAgent({ agentId }, unary()));
       if (options.json === true) print(toJsonString(GetAgentResponseSchema, response, JSON_OPTIONS));
       else if (response.agent === undefined) throw new Error(`the registry at ${registry.url} answered GetAgent without an agent`);
@@ -73,7 +79,7 @@ export function addClientCommands(program: Command): void {
     .description("remove an agent from the registry and its file (a running node daemon registers again)")
     .argument("<agent-id>", "the agent's id (a UUID, as `list` shows it)")
     .action(async (agentId: string, options: ConnectionOptions, command: Command) => {
-      const registry = connect(options, command);
+      const registry = await connect(options, command);
       await call(registry, "Deregister", (client) => client.deregister({ agentId }, unary()));
       print(`deregistered ${agentId}`);
     });
@@ -84,7 +90,7 @@ export function addClientCommands(program: Command): void {
     .addOption(selectorOption())
     .option("--json", "print NDJSON: one WatchAgentsResponse in protobuf JSON per line")
     .action(async (options: FilterOptions & JsonOption, command: Command) => {
-      await watch(connect(options, command), options);
+      await watch(await connect(options, command), options);
     });
 }
 
@@ -96,10 +102,42 @@ interface Registry {
   readonly client: Client<typeof AgentRegistry>;
 }
 
-function connect(options: ConnectionOptions, command: Command): Registry {
-  // config.ts reads REGISTRY_URL itself, so that its error names the variable or the flag actually set.
-  const { url } = loadClientConfig(process.env, command.getOptionValueSource("url") === "cli" ? { url: options.url } : {});
-  return { url, client: createClient(AgentRegistry, createConnectTransport({ baseUrl: url, httpVersion: "1.1" })) };
+async function connect(options: ConnectionOptions, command: Command): Promise<Registry> {
+  // config.ts reads the environment itself, so that its errors name the variable or the flag actually set.
+  const flags: ClientFlags = {};
+  for (const key of ["url", "token", "ca", "cert", "key"] as const) {
+    if (command.getOptionValueSource(key) === "cli") flags[key] = options[key];
+  }
+  const { url, security } = loadClientConfig(process.env, flags);
+  const transport = createConnectTransport({
+    baseUrl: url,
+    httpVersion: "1.1",
+    interceptors: security.token === undefined ? [] : [bearer(security.token)],
+    nodeOptions: await tlsOptions(security),
+  });
+  return { url, client: createClient(AgentRegistry, transport) };
+}
+
+/** Sends the token on every call. */
+function bearer(token: string): Interceptor {
+  return (next) => (request) => {
+    request.header.set("authorization", `Bearer ${token}`);
+    return next(request);
+  };
+}
+
+/** The CA and client certificate for https:// (Node's own CAs when no --ca is given). */
+async function tlsOptions({ tls }: ClientSecurity): Promise<{ ca?: Buffer; cert?: Buffer; key?: Buffer }> {
+  const read = async (path: string | undefined, flag: string): Promise<Buffer | undefined> => {
+    if (path === undefined) return undefined;
+    try {
+      return await readFile(path);
+    } catch (error) {
+      throw new Error(`cannot read ${flag} ${path}: ${(error as Error).message}`, { cause: error });
+    }
+  };
+  const [ca, cert, key] = await Promise.all([read(tls?.caFile, "--ca"), read(tls?.certFile, "--cert"), read(tls?.keyFile, "--key")]);
+  return { ...(ca === undefined ? {} : { ca }), ...(cert === undefined ? {} : { cert }), ...(key === undefined ? {} : { key }) };
 }
 
 /** Runs one call; a failure becomes an Error whose message is the one line to print. */
@@ -180,6 +218,10 @@ function clientCommand(program: Command, name: string): Command {
   return program
     .command(name)
     .addOption(new Option("--url <url>", "the registry's HTTP address").env("REGISTRY_URL").default(DEFAULTS.REGISTRY_URL))
+    .addOption(new Option("--token <token>", "bearer token (reader for list/get/watch, admin for deregister); prefer the env variable").env("REGISTRY_TOKEN"))
+    .addOption(new Option("--ca <path>", "CA certificates (PEM) to verify an https:// registry by").env("REGISTRY_CA"))
+    .addOption(new Option("--cert <path>", "client certificate (PEM) for a registry that requires mutual TLS").env("REGISTRY_CLIENT_CERT"))
+    .addOption(new Option("--key <path>", "the private key of --cert (PEM)").env("REGISTRY_CLIENT_KEY"))
     .hook("preAction", endQuietlyWhenStdoutCloses);
 }
 

@@ -11,6 +11,8 @@ export interface CallContext {
   readonly method: string;
 }
 
+const UNTRUSTED = "its TLS certificate is not signed by a CA this machine trusts; give the CA with --ca (REGISTRY_CA)";
+
 /** Node's error codes for "the connection never worked", in words. */
 const CONNECTION_PROBLEMS: Readonly<Record<string, string>> = {
   ECONNREFUSED: "connection refused",
@@ -20,6 +22,13 @@ const CONNECTION_PROBLEMS: Readonly<Record<string, string>> = {
   EHOSTUNREACH: "host unreachable",
   ENETUNREACH: "network unreachable",
   ECONNRESET: "the connection was reset",
+  SELF_SIGNED_CERT_IN_CHAIN: UNTRUSTED,
+  DEPTH_ZERO_SELF_SIGNED_CERT: UNTRUSTED,
+  UNABLE_TO_VERIFY_LEAF_SIGNATURE: UNTRUSTED,
+  UNABLE_TO_GET_ISSUER_CERT_LOCALLY: UNTRUSTED,
+  CERT_HAS_EXPIRED: "its TLS certificate has expired",
+  ERR_TLS_CERT_ALTNAME_INVALID: "its TLS certificate is not for this host name or address; use one the certificate names",
+  ERR_SSL_WRONG_VERSION_NUMBER: "it does not speak TLS (is it a plaintext http:// listener?)",
 };
 
 /** Node's HTTP/1.1 parser failed: something answered, but not in HTTP/1.1, typically the gRPC-only port. */

@@ -57,5 +57,7 @@ export function addServeCommand(program: Command): void {
     };
     process.once("SIGTERM", stop);
     process.once("SIGINT", stop);
+    // SIGHUP reads the token file again (and is never the default "terminate"); reloadTokens logs the outcome.
+    process.on("SIGHUP", () => void server.reloadTokens());
   });
 }

@@ -2,6 +2,7 @@
 // callers see (the record plus live facts that are never persisted).
 
 import type { AgentId } from "./agent-id.js";
+import type { SecretHash } from "./agent-secret.js";
 
 export type AgentStatus = "online" | "offline";
 
@@ -17,10 +18,15 @@ export interface AgentRecord {
   readonly registeredAt: number;
   readonly labels: Readonly<Record<string, string>>;
   readonly draining: boolean;
+  /**
+   * The hash of the secret the agent's first Register returned. Absent for an agent that never registered
+   * with this server (e.g. one loaded from the prototype's file): it gets one at its next Register.
+   */
+  readonly secretHash?: SecretHash | undefined;
 }
 
-/** An agent as callers see it. */
-export interface AgentView extends AgentRecord {
+/** An agent as callers see it: never with its secret's hash. */
+export interface AgentView extends Omit<AgentRecord, "secretHash"> {
   /** True while a Heartbeat stream from the node is open. */
   readonly streamConnected: boolean;
   /** Whole heartbeat intervals elapsed since the last beat (or since start-up after a restart). */

@@ -35,9 +35,10 @@ export interface Registration {
 
 const HOSTNAME_LABEL = /^[A-Za-z0-9](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9])?$/;
 const LABEL_KEY = /^[A-Za-z0-9](?:[A-Za-z0-9._/-]*[A-Za-z0-9])?$/;
-// Printable, and free of the characters the label selector syntax uses.
-const LABEL_VALUE = /^[^\s,=\p{Cc}]*$/u;
-const PRINTABLE = /^[^\p{Cc}]*$/u;
+// Printable, and free of the characters the label selector syntax uses. A lone UTF-16 surrogate (\p{Cs}:
+// JSON's "\ud800" decodes to one) is no character at all, and UTF-8 (the file, protobuf) cannot carry it.
+const LABEL_VALUE = /^[^\s,=\p{Cc}\p{Cs}]*$/u;
+const PRINTABLE = /^[^\p{Cc}\p{Cs}]*$/u;
 
 export function parseRegistration(input: RegistrationInput): Registration {
   return {

@@ -7,16 +7,26 @@ export type RegistryErrorKind =
   | "aborted"
   | "unavailable"
   | "resourceExhausted"
-  | "failedPrecondition";
+  | "failedPrecondition"
+  /** A wait the caller was given ran out (a Heartbeat stream that never sent its first message). */
+  | "deadlineExceeded"
+  /** No credentials, or credentials the server does not know (a missing or unknown bearer token). */
+  | "unauthenticated"
+  /** Known credentials that do not allow this (a role without the method, another node's agent secret). */
+  | "permissionDenied";
 
 export class RegistryError extends Error {
+  /** For a limit that frees up by itself (a rate): how long the caller should wait before retrying. */
+  readonly retryAfterMs: number | undefined;
+
   constructor(
     readonly kind: RegistryErrorKind,
     message: string,
-    options?: { cause?: unknown },
+    options?: { cause?: unknown; retryAfterMs?: number },
   ) {
     super(message, options);
     this.name = "RegistryError";
+    this.retryAfterMs = options?.retryAfterMs;
   }
 }
 

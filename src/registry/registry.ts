@@ -1,8 +1,9 @@
-// The registry: the in-memory map of agents, the rules for registering, beating and leaving, liveness
-// (through the LivenessTracker) and persistence (through the Store port). Knows nothing of wire formats,
-// files or real time.
+// The registry: the in-memory map of agents, the rules for registering, beating and leaving (including who
+// holds an id: its agent secret, agent-secret.ts), liveness (through the LivenessTracker) and persistence
+// (through the Store port). Knows nothing of wire formats, files or real time.
 
 import { type AgentId, newAgentId } from "./agent-id.js";
+import { type AgentSecrets, cryptoAgentSecrets } from "./agent-secret.js";
 import type { AgentRecord, AgentStatus, AgentView } from "./agent.js";
 import { type AgentFilter, type ListQuery, type Page, compareAgents, matches, pageOf } from "./agent-query.js";
 import { type Clock, type Timer, systemClock } from "./clock.js";
@@ -57,6 +58,28 @@ export interface RegistryOptions {
   /** Events a watcher may fall behind before it is cut off (default 1024). */
   readonly watchQueueLimit?: number;
   readonly observer?: RegistryObserver;
+  /** Makes and checks agent secrets (default: 32 random bytes, SHA-256). */
+  readonly secrets?: AgentSecrets;
+  /**
+   * Whether Register, Heartbeat and Deregister of an id that holds a secret need that secret. The server
+   * turns this on with authentication: without it anyone may do anything anyway. Secrets are issued and
+   * stored either way, so turning authentication on later protects the agents registered before.
+   */
+  readonly enforceSecrets?: boolean;
+}
+
+/** What a Register did. */
+export interface Registered {
+  readonly agent: AgentView;
+  /** The agent's new secret, when this Register gave the id one (its first); the registry keeps only its hash. */
+  readonly secret: string | undefined;
+}
+
+/** Who asks to deregister an agent: the node itself (proven by its secret), or an admin. */
+export interface DeregisterProof {
+  readonly secret?: string | undefined;
+  /** An admin may deregister any agent without its secret (that is how a lost secret's id is released). */
+  readonly admin?: boolean | undefined;
 }
 
 /** One beat as the registry sees it: only what may change state. */
@@ -103,6 +126,8 @@ export class Registry {
   private readonly watchers = new Set<Watcher>();
   private readonly watchQueueLimit: number;
   private readonly observer: RegistryObserver | undefined;
+  private readonly secrets: AgentSecrets;
+  private readonly enforceSecrets: boolean;
   /** Counts visible changes; every watch event carries the revision it made. */
   private revision = 0;
 
@@ -117,6 +142,8 @@ export class Registry {
     this.flushIntervalMs = options.flushIntervalMs ?? 1000;
     this.watchQueueLimit = options.watchQueueLimit ?? 1024;
     this.observer = options.observer;
+    this.secrets = options.secrets ?? cryptoAgentSecrets;
+    this.enforceSecrets = options.enforceSecrets ?? false;
     this.heartbeatIntervalMs = options.heartbeatIntervalMs;
     this.agentTimeoutMs = options.agentTimeoutMs;
     this.tracker = new LivenessTracker(this.clock, (id, deadline) => this.expire(id, deadline));
@@ -142,6 +169,11 @@ export class Registry {
     return this.entries.size;
   }
 
+  /** Watches open now (each leaves the count once it ends, however it ends). */
+  get watcherCount(): number {
+    return this.watchers.size;
+  }
+
   /** Counts for gauges; a scan of the fleet, meant for a scrape now and then, not for a hot path. */
   stats(): RegistryStats {
     let online = 0;
@@ -153,8 +185,11 @@ export class Registry {
     return { online, offline: this.entries.size - online, streams, watchers: this.watchers.size };
   }
 
-  /** Creates or updates an agent; resolves once it is durable. `peerAddress` fills an empty ip_address. */
-  async register(registration: Registration, peerAddress: string | undefined): Promise<AgentView> {
+  /**
+   * Creates or updates an agent; resolves once it is durable. `peerAddress` fills an empty ip_address.
+   * `secret` is the agent's secret, needed (when enforced) to register an id that holds one again.
+   */
+  async register(registration: Registration, peerAddress: string | undefined, secret?: string): Promise<Registered> {
     const ipAddress = registration.ipAddress ?? peerAddress;
     if (ipAddress === undefined) {
       throw new RegistryError(
@@ -165,6 +200,10 @@ export class Registry {
     const id = registration.id ?? this.newId();
     const now = this.clock.now();
     const existing = this.entries.get(id);
+    if (existing !== undefined) this.checkSecret(existing, secret, "Register");
+    // An id without a secret gets one now: a new agent, or one from before secrets existed (trust on
+    // first use: whoever registers it first from now on holds it).
+    const issued = existing?.record.secretHash === undefined ? this.secrets.issue() : undefined;
     const before = existing === undefined ? undefined : this.view(existing, now);
     const record: AgentRecord = {
       id,
@@ -177,6 +216,7 @@ export class Registry {
       status: "online",
       lastHeartbeat: now,
       registeredAt: existing?.record.registeredAt ?? now,
+      secretHash: existing?.record.secretHash ?? issued?.hash,
     };
     if (existing?.record.hostname !== record.hostname) this.sorted = undefined;
     const entry: Entry = existing ?? { record, since: now, session: undefined };
@@ -194,6 +234,11 @@ export class Registry {
       // learned this one, and its retry must not leave an orphan behind. (An update of a known agent
       // stays: retrying it with the same id changes nothing.)
       if (existing === undefined && this.entries.get(id) === entry && entry.record === record) this.forgetNew(entry);
+      // Nobody learned the secret issued to a known agent: take it back, so the retry gets one again.
+      else if (issued !== undefined && this.entries.get(id) === entry && entry.record.secretHash === issued.hash) {
+        entry.record = { ...entry.record, secretHash: undefined };
+        this.commitInBackground([{ put: entry.record }]);
+      }
       throw error;
     }
 
@@ -210,7 +255,7 @@ export class Registry {
     );
     const from = before?.status ?? "absent";
     if (from !== "online") this.observer?.transition({ from, to: "online", reason: "registered" });
-    return this.view(entry, ackedAt);
+    return { agent: this.view(entry, ackedAt), secret: issued?.secret };
   }
 
   get(id: AgentId): AgentView {
@@ -232,8 +277,11 @@ export class Registry {
    * Subscribes to visible changes of the agents matching `filter`: first the current snapshot (as added
    * events), then one event per change. Close the watcher (or stop iterating) to unsubscribe.
    */
-  watch(filter: AgentFilter): Watcher {
-    const watcher = new Watcher(filter, this.watchQueueLimit, (ended) => this.watchers.delete(ended));
+  watch(filter: AgentFilter, onEnd?: (reason: RegistryError | null) => void): Watcher {
+    const watcher = new Watcher(filter, this.watchQueueLimit, (ended, reason) => {
+      this.watchers.delete(ended);
+      onEnd?.(reason);
+    });
     const now = this.clock.now();
     watcher.begin(
       this.sortedMatching(filter).map((record) => this.view(this.entries.get(record.id) as Entry, now)),
@@ -244,10 +292,22 @@ export class Registry {
     return watcher;
   }
 
-  /** Removes an agent; resolves once durable. Its open stream ends with notFound. */
-  async deregister(id: AgentId): Promise<void> {
+  /**
+   * Removes an agent; resolves once durable. Its open stream ends with notFound. When secrets are enforced
+   * the caller proves it is the node (its secret) or an admin.
+   */
+  async deregister(id: AgentId, proof: DeregisterProof = {}): Promise<void> {
     const entry = this.entries.get(id);
     if (entry === undefined) throw agentNotFound(id);
+    if (proof.admin !== true) {
+      if (this.enforceSecrets && entry.record.secretHash === undefined) {
+        throw new RegistryError(
+          "permissionDenied",
+          `agent ${id} has no secret yet (it was registered before this server issued secrets; it gets one at its next Register), so nothing proves the caller is that node: only an admin may deregister it`,
+        );
+      }
+      this.checkSecret(entry, proof.secret, "Deregister");
+    }
     const before = this.view(entry, this.clock.now());
     this.entries.delete(id);
     this.sorted = undefined;
@@ -264,11 +324,12 @@ export class Registry {
   /**
    * Opens the registry's side of a Heartbeat stream. A previous stream of the same agent is superseded:
    * `end` of that one is called with an aborted error. `end` of this one is called if the registry ends
-   * it (superseded, deregistered).
+   * it (superseded, deregistered). `secret` is the agent's secret, needed (when enforced) if it holds one.
    */
-  openHeartbeat(id: AgentId, end: (reason: RegistryError) => void): HeartbeatSession {
+  openHeartbeat(id: AgentId, end: (reason: RegistryError) => void, secret?: string): HeartbeatSession {
     const entry = this.entries.get(id);
     if (entry === undefined) throw agentNotFound(id, "call Register (with the same id), then beat again");
+    this.checkSecret(entry, secret, "a Heartbeat stream");
     const previous = entry.session;
     const before = previous === undefined ? this.view(entry, this.clock.now()) : undefined;
     const session = new Session(this, id, end);
@@ -393,9 +454,37 @@ export class Registry {
     for (const watcher of this.watchers) watcher.offer(before, after, type, this.revision);
   }
 
+  /**
+   * Refuses `what` unless `secret` is the agent's (when enforced). An agent without a stored secret passes:
+   * it gets one at its next Register.
+   */
+  private checkSecret(entry: Entry, secret: string | undefined, what: string): void {
+    const hash = entry.record.secretHash;
+    if (!this.enforceSecrets || hash === undefined) return;
+    const missing = secret === undefined || secret === "";
+    if (!missing && this.secrets.matches(secret, hash)) return;
+    const id = entry.record.id;
+    throw new RegistryError(
+      "permissionDenied",
+      `agent ${id} is held by another node's secret: ${what} of this id needs the agent_secret its first Register returned, and ${missing ? "none was sent" : "the one sent does not match"}. ` +
+        `A node that lost its secret (its state file) cannot get it back: an admin deregisters ${id} to release the id (agent-registry deregister ${id} with an admin token), then the node registers again`,
+    );
+  }
+
+  /** The record as callers see it: live facts added, the secret's hash left out. */
   private view(entry: Entry, now: number): AgentView {
+    const record = entry.record;
     return {
-      ...entry.record,
+      id: record.id,
+      hostname: record.hostname,
+      ipAddress: record.ipAddress,
+      port: record.port,
+      ollamaVersion: record.ollamaVersion,
+      status: record.status,
+      lastHeartbeat: record.lastHeartbeat,
+      registeredAt: record.registeredAt,
+      labels: record.labels,
+      draining: record.draining,
       streamConnected: entry.session !== undefined,
       missedHeartbeats: Math.max(0, Math.floor((now - entry.since) / this.heartbeatIntervalMs)),
     };

@@ -49,7 +49,8 @@ export class Watcher implements AsyncIterable<WatchEvent> {
   constructor(
     readonly filter: AgentFilter,
     private readonly limit: number,
-    private readonly onEnd: (watcher: Watcher) => void,
+    /** Called once when the watch ends: `reason` null for a clean close. */
+    private readonly onEnd: (watcher: Watcher, reason: RegistryError | null) => void,
   ) {}
 
   /** @internal The registry queues the snapshot first. */
@@ -127,7 +128,7 @@ export class Watcher implements AsyncIterable<WatchEvent> {
   private end(reason: RegistryError | null): void {
     if (this.ended !== undefined) return;
     this.ended = reason;
-    this.onEnd(this);
+    this.onEnd(this, reason);
     const reader = this.reader;
     this.reader = undefined;
     if (reader === undefined) return;

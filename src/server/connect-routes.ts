@@ -3,6 +3,7 @@
 
 import { Code, type ConnectRouter, type ServiceImpl, createContextKey } from "@connectrpc/connect";
 import { AgentRegistry, type HeartbeatRequest, type HeartbeatResponse } from "../../gen/registry/v1/registry_pb.js";
+import { callerKey } from "./connect-auth.js";
 import { type ErrorLog, toConnectError } from "./errors.js";
 import type { ServerMetrics } from "./metrics.js";
 import type { RegistryHandlers } from "./registry-handlers.js";
@@ -48,7 +49,7 @@ export function connectRoutes(
     register: (request, context) => unary("Register", () => handlers.register(request, context.values.get(peerHostKey))),
     listAgents: (request) => unary("ListAgents", () => handlers.listAgents(request)),
     getAgent: (request) => unary("GetAgent", () => handlers.getAgent(request)),
-    deregister: (request) => unary("Deregister", () => handlers.deregister(request)),
+    deregister: (request, context) => unary("Deregister", () => handlers.deregister(request, context.values.get(callerKey))),
     heartbeat: (requests, context) => streaming("Heartbeat", context.signal, () => heartbeat(requests, handlers)),
     watchAgents: (request, context) =>
       streaming("WatchAgents", context.signal, async function* () {

@@ -11,11 +11,16 @@ const CODES: Record<RegistryErrorKind, Code> = {
   unavailable: Code.Unavailable,
   resourceExhausted: Code.ResourceExhausted,
   failedPrecondition: Code.FailedPrecondition,
+  deadlineExceeded: Code.DeadlineExceeded,
+  unauthenticated: Code.Unauthenticated,
+  permissionDenied: Code.PermissionDenied,
 };
 
 export interface Status {
   readonly code: Code;
   readonly message: string;
+  /** A retry hint for the client: sent as `grpc-retry-pushback-ms` (gRPC) and `retry-after` (HTTP). */
+  readonly retryAfterMs?: number | undefined;
 }
 
 export interface ErrorLog {
@@ -23,7 +28,7 @@ export interface ErrorLog {
 }
 
 export function toStatus(error: unknown, log: ErrorLog): Status {
-  if (error instanceof RegistryError) return { code: CODES[error.kind], message: error.message };
+  if (error instanceof RegistryError) return { code: CODES[error.kind], message: error.message, retryAfterMs: error.retryAfterMs };
   if (error instanceof ConnectError) return { code: error.code, message: error.rawMessage };
   log.error({ err: error }, "unexpected error while serving a request");
   return { code: Code.Internal, message: "internal error in the registry; the server log has the details" };
@@ -32,5 +37,14 @@ export function toStatus(error: unknown, log: ErrorLog): Status {
 export function toConnectError(error: unknown, log: ErrorLog): ConnectError {
   if (error instanceof ConnectError) return error;
   const status = toStatus(error, log);
-  return new ConnectError(status.message, status.code);
+  return new ConnectError(status.message, status.code, retryHeaders(status));
+}
+
+/** The retry hint as metadata: the gRPC name (milliseconds) and HTTP's Retry-After (whole seconds). */
+export function retryHeaders(status: Status): Record<string, string> | undefined {
+  if (status.retryAfterMs === undefined) return undefined;
+  return {
+    "grpc-retry-pushback-ms": String(status.retryAfterMs),
+    "retry-after": String(Math.max(1, Math.ceil(status.retryAfterMs / 1000))),
+  };
 }

@@ -15,8 +15,10 @@ import {
   type WatchAgentsRequest,
   type WatchAgentsResponse,
 } from "../../gen/registry/v1/registry_pb.js";
-import { grpcServiceDefinition } from "../grpc-service-definition.js";
-import { type ErrorLog, toStatus } from "./errors.js";
+import { MalformedRequest, grpcServiceDefinition } from "../grpc-service-definition.js";
+import { RegistryError } from "../registry/registry-error.js";
+import { type Authorizer, type CallCredentials, type Caller, type RegistryMethod, clientCertificateOf } from "./authorizer.js";
+import { type ErrorLog, retryHeaders, toStatus } from "./errors.js";
 import type { ServerMetrics } from "./metrics.js";
 import type { RegistryHandlers } from "./registry-handlers.js";
 import { hostOfPeer, watchEventToWire } from "./wire.js";
@@ -26,7 +28,16 @@ export interface GrpcServerOptions {
   readonly keepaliveTimeMs: number;
   /** How long to wait for the ping's answer before closing the connection. */
   readonly keepaliveTimeoutMs: number;
+  /** Checks every AgentRegistry call before its handler runs. */
+  readonly authorizer: Authorizer;
+  /** Larger request messages are refused with RESOURCE_EXHAUSTED (by grpc-js, before they are buffered). */
+  readonly maxMessageBytes: number;
+  /** HTTP/2 SETTINGS_MAX_CONCURRENT_STREAMS: clients queue streams beyond it; the server refuses extras. */
+  readonly maxStreamsPerConnection: number;
 }
+
+/** What the auth check reads of any kind of call. */
+type SurfaceCall = Pick<grpc.ServerUnaryCall<unknown, unknown>, "metadata" | "getAuthContext">;
 
 /** Records how an RPC ended; `code` 0 is OK. */
 type Done = (code: grpc.status) => void;
@@ -40,22 +51,50 @@ export function createGrpcServer(
   const server = new grpc.Server({
     "grpc.keepalive_time_ms": options.keepaliveTimeMs,
     "grpc.keepalive_timeout_ms": options.keepaliveTimeoutMs,
+    "grpc.max_receive_message_length": options.maxMessageBytes,
+    "grpc.max_concurrent_streams": options.maxStreamsPerConnection,
   });
   const fail = (error: unknown): Partial<grpc.StatusObject> => {
     const status = toStatus(error, log);
-    return { code: status.code as number as grpc.status, details: status.message };
+    const hints = retryHeaders(status);
+    if (hints === undefined) return { code: status.code as number as grpc.status, details: status.message };
+    const metadata = new grpc.Metadata();
+    for (const [key, value] of Object.entries(hints)) metadata.set(key, value);
+    return { code: status.code as number as grpc.status, details: status.message, metadata };
+  };
+  // The one auth check (authorizer.ts), before a handler sees the request and so before any lookup.
+  const authorize = (method: RegistryMethod, call: SurfaceCall): Caller =>
+    options.authorizer.authorize(method, grpcCredentials(call));
+  /** Authorizes a stream, or ends it with the refusal; true when it may go on. */
+  const admitted = (
+    method: RegistryMethod,
+    call: SurfaceCall & { emit(event: "error", status: Partial<grpc.StatusObject>): boolean },
+    done: Done,
+  ): boolean => {
+    try {
+      authorize(method, call);
+      return true;
+    } catch (error) {
+      const status = fail(error);
+      done(status.code ?? grpc.status.UNKNOWN);
+      call.emit("error", status);
+      return false;
+    }
   };
   const unary =
     <Req extends Message, Res extends Message>(
-      method: string,
-      handle: (request: Req, call: grpc.ServerUnaryCall<Req, Res>) => Res | Promise<Res>,
+      method: RegistryMethod,
+      handle: (request: Req, call: grpc.ServerUnaryCall<Req, Res>, caller: Caller) => Res | Promise<Res>,
     ) =>
     (call: grpc.ServerUnaryCall<Req, Res>, callback: grpc.sendUnaryData<Res>): void => {
       const started = performance.now();
       const done = (code: grpc.status): void => metrics.rpc(method, "grpc", code as number, (performance.now() - started) / 1000);
       // Promise.resolve().then turns a synchronous throw into a rejection, so both reach the callback.
       Promise.resolve()
-        .then(() => handle(call.request, call))
+        .then(() => {
+          const caller = authorize(method, call);
+          return handle(wellFormed(call.request), call, caller);
+        })
         .then(
           (response) => {
             done(grpc.status.OK);
@@ -77,17 +116,37 @@ export function createGrpcServer(
     };
   };
 
-  server.addService(grpcServiceDefinition(AgentRegistry), {
+  server.addService(grpcServiceDefinition(AgentRegistry, { malformedRequests: "value" }), {
     Register: unary("Register", (request: RegisterRequest, call) => handlers.register(request, hostOfPeer(call.getPeer()))),
     ListAgents: unary("ListAgents", (request: ListAgentsRequest) => handlers.listAgents(request)),
     GetAgent: unary("GetAgent", (request: GetAgentRequest) => handlers.getAgent(request)),
-    Deregister: unary("Deregister", (request: DeregisterRequest) => handlers.deregister(request)),
-    Heartbeat: (call: grpc.ServerDuplexStream<HeartbeatRequest, HeartbeatResponse>) =>
-      serveHeartbeat(call, handlers, fail, stream("Heartbeat")),
-    WatchAgents: (call: grpc.ServerWritableStream<WatchAgentsRequest, WatchAgentsResponse>) =>
-      void serveWatch(call, handlers, fail, stream("WatchAgents")),
+    Deregister: unary("Deregister", (request: DeregisterRequest, _call, caller) => handlers.deregister(request, caller)),
+    Heartbeat: (call: grpc.ServerDuplexStream<HeartbeatRequest, HeartbeatResponse>) => {
+      const done = stream("Heartbeat");
+      if (admitted("Heartbeat", call, done)) serveHeartbeat(call, handlers, fail, done);
+    },
+    WatchAgents: (call: grpc.ServerWritableStream<WatchAgentsRequest, WatchAgentsResponse>) => {
+      const done = stream("WatchAgents");
+      if (admitted("WatchAgents", call, done)) void serveWatch(call, handlers, fail, done);
+    },
   });
   return server;
+}
+
+/** The request, or INVALID_ARGUMENT naming its type when its bytes were not valid protobuf. */
+function wellFormed<T>(request: T | MalformedRequest): T {
+  if (request instanceof MalformedRequest) throw new RegistryError("invalidArgument", request.message);
+  return request;
+}
+
+function grpcCredentials(call: SurfaceCall): CallCredentials {
+  const [authorization] = call.metadata.get("authorization");
+  // grpc-js reports a peer certificate only once the handshake verified it against the client CA.
+  const peer = call.getAuthContext().sslPeerCertificate;
+  return {
+    authorization: authorization === undefined ? undefined : authorization.toString(),
+    clientCertificate: clientCertificateOf(peer, peer !== undefined),
+  };
 }
 
 async function serveWatch(
@@ -103,7 +162,7 @@ async function serveWatch(
   };
   let watcher;
   try {
-    watcher = handlers.watchAgents(call.request);
+    watcher = handlers.watchAgents(wellFormed(call.request));
   } catch (error) {
     end(error);
     return;
@@ -161,10 +220,10 @@ function serveHeartbeat(
   // Acks leave in the order beats came: once one beat waits (for a durable status change), the ones after
   // it queue behind it. Most beats answer synchronously and never allocate a promise.
   let queue: Promise<void> | undefined;
-  const process = (request: HeartbeatRequest): void | Promise<void> => {
+  const process = (request: HeartbeatRequest | MalformedRequest): void | Promise<void> => {
     if (ended) return;
     try {
-      const response = heartbeat.handle(request);
+      const response = heartbeat.handle(wellFormed(request));
       if (!(response instanceof Promise)) {
         call.write(response);
         return;
@@ -176,7 +235,7 @@ function serveHeartbeat(
       endWith(error);
     }
   };
-  call.on("data", (request: HeartbeatRequest) => {
+  call.on("data", (request: HeartbeatRequest | MalformedRequest) => {
     if (queue !== undefined) {
       queue = queue.then(() => process(request));
       return;

@@ -1,6 +1,7 @@
 // The HTTP listener: one port that serves HTTP/1.1 (Connect unary and server streams, gRPC-Web; what
 // curl speaks) and h2c with prior knowledge (Connect and gRPC bidi streams). Node's plaintext http2
-// server does not serve HTTP/1.1 clients, so each connection is routed by its first bytes.
+// server does not serve HTTP/1.1 clients, so each connection is routed by its first bytes. With TLS, one
+// secure http2 server serves both: ALPN settles h2 or HTTP/1.1 in the handshake, no sniffing needed.
 
 import * as http from "node:http";
 import * as http2 from "node:http2";
@@ -21,7 +22,16 @@ export interface HttpListener {
   close(graceMs: number): Promise<void>;
 }
 
-export function createHttpListener(handler: RequestHandler): HttpListener {
+/** The h2 side's stream limit, and a hook to watch the h2 server (for the limit's log line). */
+export interface HttpStreamLimits {
+  /** HTTP/2 SETTINGS_MAX_CONCURRENT_STREAMS: clients queue streams beyond it; the server refuses extras. */
+  readonly maxStreamsPerConnection: number;
+  readonly watch?: (server: http2.Http2Server | http2.Http2SecureServer) => void;
+}
+
+/** `tls` set: HTTPS (h2 and HTTP/1.1 by ALPN) instead of plaintext HTTP/1.1 and h2c. */
+export function createHttpListener(handler: RequestHandler, tls?: http2.SecureServerOptions, streams?: HttpStreamLimits): HttpListener {
+  const settings: http2.Settings = streams === undefined ? {} : { maxConcurrentStreams: streams.maxStreamsPerConnection };
   // Requests in flight: shutdown waits for them (up to a grace period), then cuts every connection. Idle
   // keep-alive connections are not waited for: HTTP/2 clients may keep a connection open after GOAWAY.
   let inFlight = 0;
@@ -41,23 +51,44 @@ export function createHttpListener(handler: RequestHandler): HttpListener {
     });
     handler(request, response);
   };
-  const h1 = http.createServer(counted as http.RequestListener);
-  const h2 = http2.createServer(counted as (request: http2.Http2ServerRequest, response: http2.Http2ServerResponse) => void);
+  const h2Handler = counted as (request: http2.Http2ServerRequest, response: http2.Http2ServerResponse) => void;
   const sessions = new Set<http2.ServerHttp2Session>();
-  h2.on("session", (session) => {
-    sessions.add(session);
-    session.on("close", () => sessions.delete(session));
-  });
+  const trackSessions = (h2: http2.Http2Server | http2.Http2SecureServer): void => {
+    streams?.watch?.(h2);
+    h2.on("session", (session) => {
+      sessions.add(session);
+      session.on("close", () => sessions.delete(session));
+    });
+  };
   const sockets = new Set<net.Socket>();
   let allClosed: (() => void) | undefined;
-  const server = net.createServer((socket) => {
+  const track = (socket: net.Socket): void => {
     sockets.add(socket);
     socket.on("close", () => {
       sockets.delete(socket);
       if (sockets.size === 0) allClosed?.();
     });
-    route(socket, (isH2) => (isH2 ? h2 : h1).emit("connection", socket));
-  });
+  };
+  let server: net.Server;
+  let h1: http.Server | undefined;
+  if (tls === undefined) {
+    const plain = http.createServer(counted as http.RequestListener);
+    const h2 = http2.createServer({ settings }, h2Handler);
+    trackSessions(h2);
+    h1 = plain;
+    server = net.createServer((socket) => {
+      track(socket);
+      route(socket, (isH2) => (isH2 ? h2 : plain).emit("connection", socket));
+    });
+  } else {
+    const secure = http2.createSecureServer({ ...tls, allowHTTP1: true, settings }, h2Handler);
+    trackSessions(secure);
+    secure.on("connection", track);
+    // A failed handshake (a client that does not trust this certificate, a bad client certificate) only
+    // closes that connection; the client sees why.
+    secure.on("tlsClientError", () => undefined);
+    server = secure;
+  }
   return {
     server,
     async close(graceMs) {
@@ -73,7 +104,7 @@ export function createHttpListener(handler: RequestHandler): HttpListener {
         });
       }
       // Let the last responses and GOAWAY frames reach the clients, then cut what is still open.
-      h1.closeIdleConnections();
+      h1?.closeIdleConnections();
       for (const session of sessions) session.close();
       if (sockets.size > 0) {
         await new Promise<void>((resolve) => {

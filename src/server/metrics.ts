@@ -6,11 +6,12 @@ import { status as GrpcStatus } from "@grpc/grpc-js";
 import * as prom from "prom-client";
 import type { RegistryObserver, RegistryStats, Transition } from "../registry/registry.js";
 import type { StoreObserver } from "../registry/store.js";
+import type { LimitName, RefusalCounter } from "./limit-log.js";
 
 /** Which listener served a call: the gRPC port (grpc-js) or the HTTP port (connect-node). */
 export type Listener = "grpc" | "http";
 
-export class ServerMetrics implements RegistryObserver, StoreObserver {
+export class ServerMetrics implements RegistryObserver, StoreObserver, RefusalCounter {
   readonly registry = new prom.Registry();
   private readonly beats: prom.Counter;
   private readonly rpcs: prom.Counter<"method" | "listener" | "code">;
@@ -20,6 +21,7 @@ export class ServerMetrics implements RegistryObserver, StoreObserver {
   private readonly storeFileBytes: prom.Gauge;
   private readonly transitions: prom.Counter<"from" | "to" | "reason">;
   private readonly offlineLateness: prom.Histogram;
+  private readonly refusals: prom.Counter<"limit">;
 
   constructor(stats: () => RegistryStats) {
     const registers = [this.registry];
@@ -94,6 +96,16 @@ export class ServerMetrics implements RegistryObserver, StoreObserver {
       buckets: [0.001, 0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2, 5],
       registers,
     });
+    this.refusals = new prom.Counter({
+      name: "agent_registry_limit_refusals_total",
+      help: "Requests and streams refused (or ended) by a resource limit, by limit.",
+      labelNames: ["limit"],
+      registers,
+    });
+  }
+
+  refused(limit: LimitName): void {
+    this.refusals.inc({ limit });
   }
 
   beat(): void {

@@ -20,8 +20,10 @@ import {
 } from "../../gen/registry/v1/registry_pb.js";
 import type { Watcher } from "../registry/watcher.js";
 import { parseAgentId } from "../registry/agent-id.js";
-import { parseIpAddress } from "../registry/registration.js";
+import { type Registration, parseIpAddress } from "../registry/registration.js";
 import type { Registry } from "../registry/registry.js";
+import type { Caller } from "./authorizer.js";
+import type { Admission } from "./admission.js";
 import { HeartbeatCall } from "./heartbeat-call.js";
 import { agentToWire, durationFromMs, filterFromWire, listQueryFromWire, registrationFromWire } from "./wire.js";
 import { RegistryError } from "../registry/registry-error.js";
@@ -32,17 +34,21 @@ export class RegistryHandlers {
     /** Aborted when the server shuts down: open streams then end with UNAVAILABLE. */
     private readonly shutdown: AbortSignal,
     private readonly metrics: { beat(): void },
+    /** The limits on registrations per second, streams and watchers. */
+    private readonly admission: Admission,
   ) {}
 
   /** `peerHost` is the caller's address as the transport saw it, used when ip_address is empty. */
   async register(request: RegisterRequest, peerHost: string | undefined): Promise<RegisterResponse> {
-    const registration = registrationFromWire(request);
+    const registration = this.parseRegistration(request, peerHost);
+    this.admission.admitRegistration(peerHost);
     const peer = peerHost === undefined ? undefined : parseIpAddress(peerHost, "peer address");
-    const agent = await this.registry.register(registration, peer);
+    const { agent, secret } = await this.registry.register(registration, peer, request.agentSecret);
     return create(RegisterResponseSchema, {
       agent: agentToWire(agent),
       heartbeatInterval: durationFromMs(this.registry.heartbeatIntervalMs),
       agentTimeout: durationFromMs(this.registry.agentTimeoutMs),
+      agentSecret: secret ?? "",
     });
   }
 
@@ -58,22 +64,47 @@ export class RegistryHandlers {
     return create(GetAgentResponseSchema, { agent: agentToWire(this.registry.get(parseAgentId(request.agentId))) });
   }
 
-  async deregister(request: DeregisterRequest): Promise<DeregisterResponse> {
-    await this.registry.deregister(parseAgentId(request.agentId));
+  /** `caller` as the Authorizer admitted it: an admin needs no agent secret. */
+  async deregister(request: DeregisterRequest, caller: Caller): Promise<DeregisterResponse> {
+    await this.registry.deregister(parseAgentId(request.agentId), {
+      secret: request.agentSecret,
+      admin: caller.role === "admin",
+    });
     return create(DeregisterResponseSchema);
   }
 
   /** Starts a watch; it ends with UNAVAILABLE when the server shuts down. Close it when the caller leaves. */
   watchAgents(request: WatchAgentsRequest): Watcher {
-    const watcher = this.registry.watch(filterFromWire(request));
+    const filter = filterFromWire(request);
+    this.admission.admitWatch();
     const onShutdown = () =>
       watcher.fail(new RegistryError("unavailable", "the registry server is shutting down; watch again with backoff"));
+    // Unsubscribed once the watch ends, so watches that come and go leave nothing behind on the signal.
+    const watcher = this.registry.watch(filter, (reason) => {
+      this.shutdown.removeEventListener("abort", onShutdown);
+      if (reason?.kind === "resourceExhausted") {
+        const limit = this.admission.limits.watchQueueLimit;
+        this.admission.log.refused("watchQueueLimit", { max: limit }, "watcher cut off: it fell too many events behind");
+      }
+    });
     if (this.shutdown.aborted) onShutdown();
     else this.shutdown.addEventListener("abort", onShutdown, { once: true });
     return watcher;
   }
 
   heartbeat(end: (reason: RegistryError) => void): HeartbeatCall {
-    return new HeartbeatCall(this.registry, this.shutdown, end, this.metrics);
+    return new HeartbeatCall(this.registry, this.shutdown, end, this.metrics, this.admission);
+  }
+
+  /** A refused registration (too many labels, too long a hostname, ...) is worth a (rate-limited) line. */
+  private parseRegistration(request: RegisterRequest, peerHost: string | undefined): Registration {
+    try {
+      return registrationFromWire(request);
+    } catch (error) {
+      if (error instanceof RegistryError) {
+        this.admission.log.refused("registrationRules", { peer: peerHost, reason: error.message }, "Register refused: invalid registration");
+      }
+      throw error;
+    }
   }
 }

@@ -1,15 +1,20 @@
 // Start-up wiring: opens the JSON file store, loads the registry, and starts both listeners (grpc-js for
 // gRPC, connect-node for HTTP) over it. Returns a handle so tests can run many servers in one process.
+// Security (server-security.ts) wraps the AgentRegistry calls only: grpc.health.v1.Health, reflection and
+// the HTTP probes stay open to callers without a token, because load balancers, Prometheus and grpcurl
+// must reach them without a secret and they reveal nothing about the fleet but counts.
 
 import * as grpc from "@grpc/grpc-js";
 import { connectNodeAdapter } from "@connectrpc/connect-node";
 import { createContextValues } from "@connectrpc/connect";
 import type { AddressInfo } from "node:net";
 import { type ServerConfig, formatAddress } from "../config.js";
-import type { Clock } from "../registry/clock.js";
+import { type Clock, systemClock } from "../registry/clock.js";
 import { Registry, type RegistryLog } from "../registry/registry.js";
 import { JsonFileStore } from "../store/json-file-store.js";
+import { authInterceptor, clientCertificateKey, requestClientCertificate } from "./connect-auth.js";
 import { connectRoutes, peerHostKey } from "./connect-routes.js";
+import { guardExposure } from "./exposure-guard.js";
 import { createGrpcServer } from "./grpc-server.js";
 import { addHealthService } from "./health-service.js";
 import { createHttpListener } from "./http-listener.js";
@@ -17,18 +22,24 @@ import { probeRoutes } from "./http-probes.js";
 import { ServerMetrics } from "./metrics.js";
 import { addReflection } from "./reflection.js";
 import { RegistryHandlers } from "./registry-handlers.js";
+import { ServerSecurity } from "./server-security.js";
 import { ServingState } from "./serving-state.js";
+import { Admission } from "./admission.js";
+import { LimitLog } from "./limit-log.js";
+import { sizeReportingCompressions, watchConnectionStreams, watchGrpcListener, watchRequestSize } from "./transport-refusals.js";
 
 export interface ServerHandle {
   /** host:port the gRPC listener is bound to (the real port when 0 was asked). */
   readonly grpcAddress: string;
-  /** http://host:port of the HTTP listener. */
+  /** http://host:port of the HTTP listener (https:// with TLS). */
   readonly httpUrl: string;
   readonly dataFile: string;
   readonly registry: Registry;
   readonly store: JsonFileStore;
   readonly metrics: ServerMetrics;
   readonly serving: ServingState;
+  /** Reads the token file again (the CLI calls it on SIGHUP); false, with an error logged, if it could not. */
+  reloadTokens(): Promise<boolean>;
   /** Ends open streams with UNAVAILABLE, stops both listeners, writes what is pending, releases the lock. */
   close(): Promise<void>;
 }
@@ -36,14 +47,14 @@ export interface ServerHandle {
 export interface ServerDeps {
   readonly clock?: Clock;
   readonly log?: RegistryLog;
-  /** Events a watcher may fall behind before it is cut off (default 1024). */
-  readonly watchQueueLimit?: number;
 }
 
 const SHUTDOWN_GRACE_MS = 2000;
 
 export async function startServer(config: ServerConfig, deps: ServerDeps = {}): Promise<ServerHandle> {
   const log = deps.log ?? { info() {}, warn() {}, error() {} };
+  guardExposure(config, log);
+  const security = await ServerSecurity.open(config.security, log);
   let registryForStats: Registry | undefined;
   const metrics = new ServerMetrics(
     () => registryForStats?.stats() ?? { online: 0, offline: 0, streams: 0, watchers: 0 },
@@ -73,14 +84,19 @@ export async function startServer(config: ServerConfig, deps: ServerDeps = {}): 
       heartbeatIntervalMs: config.heartbeatIntervalMs,
       agentTimeoutMs: config.agentTimeoutMs,
       ...(deps.clock === undefined ? {} : { clock: deps.clock }),
-      watchQueueLimit: deps.watchQueueLimit ?? config.limits.watchQueueLimit,
+      watchQueueLimit: config.limits.watchQueueLimit,
       log,
       observer: metrics,
+      // With authentication off anyone may do anything anyway; secrets are still issued and stored.
+      enforceSecrets: security.authorizer.enabled,
     });
     registryForStats = registry;
     cleanup.push(() => registry.close());
     const shutdown = new AbortController();
-    const handlers = new RegistryHandlers(registry, shutdown.signal, metrics);
+    const { limits } = config;
+    const limitLog = new LimitLog(log, deps.clock ?? systemClock, metrics);
+    const admission = new Admission(limits, deps.clock ?? systemClock, limitLog, () => registry.watcherCount);
+    const handlers = new RegistryHandlers(registry, shutdown.signal, metrics, admission);
 
     // Ping a connection idle for one heartbeat interval (bounded to 1-30 s), so a half-open one is closed
     // and its agent stops showing stream_connected well before its deadline.
@@ -88,21 +104,37 @@ export async function startServer(config: ServerConfig, deps: ServerDeps = {}): 
     const grpcServer = createGrpcServer(handlers, log, metrics, {
       keepaliveTimeMs,
       keepaliveTimeoutMs: Math.min(keepaliveTimeMs, 20_000),
+      authorizer: security.authorizer,
+      maxMessageBytes: limits.maxMessageBytes,
+      maxStreamsPerConnection: limits.maxStreamsPerConnection,
     });
     addHealthService(grpcServer, serving);
     addReflection(grpcServer);
-    const grpcPort = await bindGrpc(grpcServer, formatAddress(config.grpcListen));
+    const grpcPort = await bindGrpc(grpcServer, formatAddress(config.grpcListen), security.tls?.grpc);
     cleanup.push(() => new Promise((resolve) => grpcServer.tryShutdown(() => resolve())));
+    watchGrpcListener(grpcServer, limits.maxStreamsPerConnection, limitLog);
 
     const http = createHttpListener(
-      connectNodeAdapter({
+      withOversizedRequestLog(connectNodeAdapter({
+        // Larger messages, compressed or not, are RESOURCE_EXHAUSTED.
+        readMaxBytes: limits.maxMessageBytes,
+        acceptCompression: sizeReportingCompressions(limitLog),
         routes: connectRoutes(handlers, log, metrics),
+        interceptors: [authInterceptor(security.authorizer, log, metrics)],
         fallback: probeRoutes(serving, metrics, log),
         // Strict input (an unknown field or enum name is INVALID_ARGUMENT, not silently "any"), and full
         // output: curl users see streamConnected: false rather than a missing key.
         jsonOptions: { ignoreUnknownFields: false, alwaysEmitImplicit: true },
-        contextValues: (request) => createContextValues().set(peerHostKey, request.socket.remoteAddress),
-      }),
+        contextValues: (request) =>
+          createContextValues()
+            .set(peerHostKey, request.socket.remoteAddress)
+            .set(clientCertificateKey, requestClientCertificate(request)),
+      }), limits.maxMessageBytes, limitLog),
+      security.tls?.http,
+      {
+        maxStreamsPerConnection: limits.maxStreamsPerConnection,
+        watch: (h2) => watchConnectionStreams(h2, limits.maxStreamsPerConnection, limitLog, "http"),
+      },
     );
     await listen(http.server, config.httpListen.host, config.httpListen.port);
     const httpPort = (http.server.address() as AddressInfo).port;
@@ -110,12 +142,13 @@ export async function startServer(config: ServerConfig, deps: ServerDeps = {}): 
     let closing: Promise<void> | undefined;
     return {
       grpcAddress: formatAddress({ host: config.grpcListen.host, port: grpcPort }),
-      httpUrl: `http://${formatAddress({ host: config.httpListen.host, port: httpPort })}`,
+      httpUrl: `${security.tls === undefined ? "http" : "https"}://${formatAddress({ host: config.httpListen.host, port: httpPort })}`,
       dataFile: store.location,
       registry,
       store,
       metrics,
       serving,
+      reloadTokens: () => security.reloadTokens(),
       close: () =>
         (closing ??= (async () => {
           // Health first (load balancers stop sending); no more timeouts (agents cannot beat while they
@@ -134,9 +167,21 @@ export async function startServer(config: ServerConfig, deps: ServerDeps = {}): 
   }
 }
 
-function bindGrpc(server: grpc.Server, address: string): Promise<number> {
+/** Notes (for the limit log) request messages connect-node refuses as too large. */
+function withOversizedRequestLog(
+  handler: ReturnType<typeof connectNodeAdapter>,
+  maxMessageBytes: number,
+  limitLog: LimitLog,
+): ReturnType<typeof connectNodeAdapter> {
+  return (request, response) => {
+    watchRequestSize(request, maxMessageBytes, limitLog);
+    handler(request, response);
+  };
+}
+
+function bindGrpc(server: grpc.Server, address: string, credentials = grpc.ServerCredentials.createInsecure()): Promise<number> {
   return new Promise((resolve, reject) => {
-    server.bindAsync(address, grpc.ServerCredentials.createInsecure(), (error, port) => {
+    server.bindAsync(address, credentials, (error, port) => {
       if (error === null) resolve(port);
       else reject(new Error(`cannot listen for gRPC on ${address}: ${error.message}`));
     });

@@ -1,10 +1,12 @@
 // The agents.json format: a bare JSON array in the Rust prototype's shape (snake_case keys, status as
 // "Online"/"Offline", RFC 3339 UTC times), with extra keys allowed. Decoding validates everything and
-// names the entry and field at fault; unknown keys are kept so a rewrite never drops them.
+// names the entry and field at fault; unknown keys are kept so a rewrite never drops them. The agent's
+// secret is never in the file, only its hash (`secret_hash`, "sha256:<hex>").
 
 import { isAgentId } from "../registry/agent-id.js";
 import type { AgentId } from "../registry/agent-id.js";
 import type { AgentRecord } from "../registry/agent.js";
+import { isSecretHash } from "../registry/agent-secret.js";
 
 /** Keys this server does not know, kept per agent so they survive a rewrite. */
 export type ExtraKeys = Readonly<Record<string, unknown>>;
@@ -25,6 +27,7 @@ const KNOWN_KEYS = new Set([
   "registered_at",
   "labels",
   "draining",
+  "secret_hash",
 ]);
 
 // RFC 3339 with a zone; the prototype (chrono) writes up to nine fractional digits.
@@ -45,6 +48,7 @@ export function encodeAgents(agents: Iterable<DecodedAgent>): string {
       registered_at: new Date(record.registeredAt).toISOString(),
       labels: record.labels,
       draining: record.draining,
+      ...(record.secretHash === undefined ? {} : { secret_hash: record.secretHash }),
     });
   }
   return `${JSON.stringify(rows, null, 2)}\n`;
@@ -85,6 +89,10 @@ function decodeAgent(row: unknown, where: string): DecodedAgent {
   if (status !== "Online" && status !== "Offline") {
     throw new Error(`${at}: "status" must be "Online" or "Offline", got ${JSON.stringify(status)}`);
   }
+  const secretHash = optionalField(fields, "secret_hash", at, "string");
+  if (secretHash !== undefined && !isSecretHash(secretHash)) {
+    throw new Error(`${at}: "secret_hash" must be "sha256:" and 64 lower-case hex digits, got ${JSON.stringify(secretHash.slice(0, 80))}`);
+  }
   const extra = Object.fromEntries(Object.entries(fields).filter(([key]) => !KNOWN_KEYS.has(key)));
   return {
     record: {
@@ -98,6 +106,7 @@ function decodeAgent(row: unknown, where: string): DecodedAgent {
       registeredAt: timestamp(fields, "registered_at", at),
       labels: labels(fields, at),
       draining: optionalField(fields, "draining", at, "boolean") ?? false,
+      secretHash,
     },
     extra,
   };

@@ -101,3 +101,26 @@ describe("the node daemon's configuration", () => {
     expect(configError(env, flags).message).toContain(names);
   });
 });
+
+describe("the node daemon's credentials", () => {
+  it("are a token from REGISTRY_TOKEN (or --token) and no TLS by default", () => {
+    const config = loadAgentConfig({ HOME: "/home/me", REGISTRY_TOKEN: "agent-token-0123456789" });
+    expect(config.security).toEqual({ token: "agent-token-0123456789", tls: undefined });
+  });
+
+  it("turn TLS on with --ca, --cert and --key, or with --tls (REGISTRY_TLS) and the system's CAs", () => {
+    expect(loadAgentConfig({ HOME: "/h" }, { ca: "ca.crt", cert: "me.crt", key: "me.key" }).security.tls).toEqual({
+      caFile: "ca.crt",
+      certFile: "me.crt",
+      keyFile: "me.key",
+    });
+    const system = { caFile: undefined, certFile: undefined, keyFile: undefined };
+    expect(loadAgentConfig({ HOME: "/h" }, { tls: true }).security.tls).toEqual(system);
+    expect(loadAgentConfig({ HOME: "/h", REGISTRY_TLS: "true" }).security.tls).toEqual(system);
+  });
+
+  it("refuse a certificate without its key and a REGISTRY_TLS that is not a boolean", () => {
+    expect(configError({ HOME: "/h" }, { cert: "me.crt" }).message).toMatch(/^--cert needs its partner/);
+    expect(configError({ HOME: "/h", REGISTRY_TLS: "on" }).message).toMatch(/^REGISTRY_TLS must be true or false/);
+  });
+});

@@ -46,6 +46,23 @@ describe("the agent state file", () => {
     expect(second).toEqual({ state: first.state, created: false });
   });
 
+  it("keeps the agent's secret beside its id", async () => {
+    const file = join(await dirs.make(), "agent-state.json");
+
+    await saveAgentState(file, { agentId: ID, agentSecret: "s3cret" });
+
+    expect(JSON.parse(await readFile(file, "utf8"))).toEqual({ agent_id: ID, agent_secret: "s3cret" });
+    expect(await loadAgentState(file)).toEqual({ agentId: ID, agentSecret: "s3cret" });
+    expect((await stat(file)).mode & 0o777).toBe(0o600);
+  });
+
+  it("refuses an agent_secret that is not a non-empty string, naming the file", async () => {
+    const file = join(await dirs.make(), "agent-state.json");
+    await writeFile(file, JSON.stringify({ agent_id: ID, agent_secret: 42 }));
+
+    expect((await stateError(file)).message).toContain(`the agent state file ${file} has an "agent_secret" that is not a non-empty string`);
+  });
+
   it("is readable by its owner only (mode 0600)", async () => {
     const file = join(await dirs.make(), "agent-state.json");
 

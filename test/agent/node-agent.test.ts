@@ -3,6 +3,7 @@
 
 import * as grpc from "@grpc/grpc-js";
 import { create, type MessageInitShape } from "@bufbuild/protobuf";
+import { readFile } from "node:fs/promises";
 import { afterEach, describe, expect, it } from "vitest";
 import {
   type HeartbeatRequestSchema,
@@ -45,6 +46,10 @@ class FakeRegistry {
   rejectWith: RpcFailure | undefined;
   readonly connectedAt: number[] = [];
   readonly registered: string[] = [];
+  /** The agent_secret of each Register, in order. */
+  readonly registerSecrets: string[] = [];
+  /** When set, Register returns it as the id's new secret (as the first Register of an id does). */
+  issueSecret: string | undefined;
   readonly beats: Beat[] = [];
   private streams: Array<(end: StreamEnd) => void> = [];
 
@@ -57,8 +62,13 @@ class FakeRegistry {
         if (this.rejectWith !== undefined) return Promise.reject(this.rejectWith);
         if (!this.up) return Promise.reject(new RpcFailure(grpc.status.UNAVAILABLE, "connect ECONNREFUSED"));
         this.registered.push(String(request.agentId));
+        this.registerSecrets.push(request.agentSecret ?? "");
         return Promise.resolve(
-          create(RegisterResponseSchema, { heartbeatInterval: { seconds: 1n, nanos: 0 }, agentTimeout: { seconds: 3n, nanos: 0 } }),
+          create(RegisterResponseSchema, {
+            heartbeatInterval: { seconds: 1n, nanos: 0 },
+            agentTimeout: { seconds: 3n, nanos: 0 },
+            agentSecret: this.issueSecret ?? "",
+          }),
         );
       },
       heartbeat: () => this.stream(),
@@ -98,8 +108,9 @@ class FakeRegistry {
 
 async function startAgent(
   options: { random?: number; probe?: () => OllamaProbeResult; up?: boolean } = {},
-): Promise<{ agent: NodeAgent; clock: FakeClock; registry: FakeRegistry; log: Logged[] }> {
+): Promise<{ agent: NodeAgent; clock: FakeClock; registry: FakeRegistry; log: Logged[]; stateFile: string }> {
   const clock = new FakeClock();
+  const stateFile = `${await dirs.make()}/agent-state.json`;
   const registry = new FakeRegistry(clock);
   registry.up = options.up ?? false;
   const log: Logged[] = [];
@@ -107,7 +118,7 @@ async function startAgent(
     {
       registryAddress: "127.0.0.1:50051",
       ollamaUrl: "http://127.0.0.1:11434",
-      stateFile: `${await dirs.make()}/agent-state.json`,
+      stateFile,
       node: { hostname: "gpu-01", ipAddress: "", port: 11434, labels: {} },
     },
     {
@@ -121,7 +132,7 @@ async function startAgent(
   agents.push(agent);
   await agent.start();
   await settle();
-  return { agent, clock, registry, log };
+  return { agent, clock, registry, log, stateFile };
 }
 
 /** Moves fake time forward in steps, letting the agent's promises run after each. */
@@ -131,6 +142,44 @@ async function advance(clock: FakeClock, ms: number, step = 1): Promise<void> {
     await settle();
   }
 }
+
+describe("NodeAgent and its secret", () => {
+  it("keeps the secret its first Register returns beside its id, and proves the id with it from then on", async () => {
+    const { agent, clock, registry, stateFile } = await startAgent();
+    registry.issueSecret = "the-secret";
+    registry.up = true;
+    // Saving the secret is real file I/O: give it real time, too, until the stream's first beat.
+    for (let step = 0; step < 200 && registry.beats.length === 0; step++) {
+      await advance(clock, 50, 50);
+      await new Promise((resolve) => setTimeout(resolve, 5));
+    }
+    expect(registry.registerSecrets).toEqual([""]);
+    expect(JSON.parse(await readFile(stateFile, "utf8"))).toEqual({ agent_id: agent.agentId, agent_secret: "the-secret" });
+    expect(registry.beats[0]).toMatchObject({ agentId: agent.agentId, agentSecret: "the-secret" });
+    expect(registry.beats[1]?.agentSecret).toBeUndefined();
+
+    // Deregistered: it registers again with the secret, and the new stream's first beat carries it too.
+    registry.issueSecret = undefined;
+    const beatsBefore = registry.beats.length;
+    registry.endStreams(grpc.status.NOT_FOUND);
+    await advance(clock, 2000, 50);
+    expect(registry.registerSecrets).toEqual(["", "the-secret"]);
+    expect(registry.beats[beatsBefore]).toMatchObject({ agentId: agent.agentId, agentSecret: "the-secret" });
+  });
+
+  it("retries a registry that refuses its credentials with backoff, logging the server's message once as an error", async () => {
+    const { clock, registry, log } = await startAgent();
+    registry.rejectWith = new RpcFailure(grpc.status.PERMISSION_DENIED, "agent x is held by another node's secret: ...");
+    await advance(clock, 20_000, 100);
+    expect(registry.connectedAt.length).toBeGreaterThan(3);
+    expect(log.filter((line) => line.level === "error")).toEqual([
+      expect.objectContaining({
+        message: "the registry refuses this node's registration; retrying with backoff",
+        fields: expect.objectContaining({ code: "PERMISSION_DENIED" }) as unknown,
+      }),
+    ]);
+  });
+});
 
 describe("NodeAgent", () => {
   it("retries a registry that is down after full-jitter delays doubling from 0.5 s to 30 s", async () => {

@@ -282,7 +282,8 @@ describe("agent-registry agent (the real binary)", () => {
 
     expect(second.agentId).toBe(first.agentId);
     const file = join(stateDir, "agent-state.json");
-    expect(JSON.parse(await readFile(file, "utf8"))).toEqual({ agent_id: first.agentId });
+    // The id and the secret its first Register returned (the registry keeps only the secret's hash).
+    expect(JSON.parse(await readFile(file, "utf8"))).toEqual({ agent_id: first.agentId, agent_secret: expect.stringMatching(/^[\w-]{43}$/) });
     expect((await stat(file)).mode & 0o777).toBe(0o600);
     await eventually(client(registry), second.agentId, connected);
   });

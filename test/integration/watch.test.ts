@@ -5,6 +5,7 @@ import { Code } from "@connectrpc/connect";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { AgentStatus, type WatchAgentsResponse, WatchEventType } from "../../gen/registry/v1/registry_pb.js";
 import { type RegistryClient, RpcError, type WatchStream, connectClient, grpcClient } from "../support/clients.js";
+import { DEFAULT_LIMITS } from "../../src/config.js";
 import { type TestServer, startTestServer } from "../support/test-server.js";
 
 const transports = [
@@ -43,7 +44,7 @@ describe.each(transports)("WatchAgents over $name", ({ connect }) => {
   let client: RegistryClient;
 
   beforeEach(async () => {
-    server = await startTestServer({}, { watchQueueLimit: 50 });
+    server = await startTestServer({ limits: { ...DEFAULT_LIMITS, watchQueueLimit: 50 } });
     client = connect(server);
   });
 

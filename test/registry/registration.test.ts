@@ -148,6 +148,10 @@ describe("parseRegistration", () => {
     it("rejects more than 128 characters", () => {
       expectInvalid({ ollamaVersion: "1".repeat(129) }, "ollama_version");
     });
+
+    it("rejects a lone UTF-16 surrogate, which no UTF-8 file or message can hold", () => {
+      expectInvalid({ ollamaVersion: "0.5\ud800" }, "ollama_version");
+    });
   });
 
   describe("labels", () => {
@@ -171,6 +175,11 @@ describe("parseRegistration", () => {
     it.each(["a100,h100", "a b", "x=y", "v".repeat(256)])("rejects the value %j", (value) => {
       expectInvalid({ labels: { gpu: value } }, "labels");
       expect(rejection({ labels: { gpu: value } }).message).toContain('"gpu"');
+    });
+
+    it.each(["a\ud800", "\udfffa"])("rejects the value %j with a lone surrogate, but accepts emoji", (value) => {
+      expectInvalid({ labels: { gpu: value } }, "labels");
+      expect(parseRegistration(input({ labels: { gpu: "a100-😀" } })).labels).toEqual({ gpu: "a100-😀" });
     });
 
     it("accepts an empty value", () => {

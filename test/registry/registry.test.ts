@@ -93,8 +93,8 @@ describe("Registry", () => {
   describe("register", () => {
     it("gives an agent without an id a new UUID v4", async () => {
       const { registry } = await openRegistry();
-      const first = await registry.register(registration(), PEER);
-      const second = await registry.register(registration({ hostname: "gpu-02" }), PEER);
+      const { agent: first } = await registry.register(registration(), PEER);
+      const { agent: second } = await registry.register(registration({ hostname: "gpu-02" }), PEER);
       expect(first.id).toMatch(UUID_V4);
       expect(second.id).toMatch(UUID_V4);
       expect(second.id).not.toBe(first.id);
@@ -102,14 +102,14 @@ describe("Registry", () => {
 
     it("keeps the id a node chose, in lower case", async () => {
       const { registry } = await openRegistry();
-      const agent = await registry.register(registration({ agentId: id(1).toUpperCase() }), PEER);
+      const { agent } = await registry.register(registration({ agentId: id(1).toUpperCase() }), PEER);
       expect(agent.id).toBe(id(1));
       expect(registry.get(id(1)).hostname).toBe("gpu-01");
     });
 
     it("returns the agent online, connected to no stream, with what the node sent", async () => {
       const { clock, registry } = await openRegistry();
-      const agent = await registry.register(registration({ labels: { gpu: "a100" } }), PEER);
+      const { agent } = await registry.register(registration({ labels: { gpu: "a100" } }), PEER);
       expect(agent).toEqual({
         id: agent.id,
         hostname: "gpu-01",
@@ -128,9 +128,9 @@ describe("Registry", () => {
 
     it("updates the fields of a re-registered agent and keeps when it first registered", async () => {
       const { clock, registry } = await openRegistry();
-      const first = await registry.register(registration({ agentId: id(1) }), PEER);
+      const { agent: first } = await registry.register(registration({ agentId: id(1) }), PEER);
       clock.advance(45_000);
-      const again = await registry.register(
+      const { agent: again } = await registry.register(
         registration({ agentId: id(1), hostname: "gpu-01b", ipAddress: "10.0.0.8", port: 8080, ollamaVersion: "0.6.0", labels: { gpu: "h100" } }),
         PEER,
       );
@@ -154,7 +154,7 @@ describe("Registry", () => {
       await registry.register(registration({ agentId: id(1) }), PEER);
       clock.advance(TIMEOUT + 1);
       expect(registry.get(id(1)).status).toBe("offline");
-      const again = await registry.register(registration({ agentId: id(1) }), PEER);
+      const { agent: again } = await registry.register(registration({ agentId: id(1) }), PEER);
       expect(again.status).toBe("online");
       clock.advance(TIMEOUT);
       expect(registry.get(id(1)).status).toBe("online");
@@ -162,7 +162,7 @@ describe("Registry", () => {
 
     it("uses the peer address when the node sends no ip_address", async () => {
       const { registry } = await openRegistry();
-      const agent = await registry.register(registration({ ipAddress: "" }), PEER);
+      const { agent } = await registry.register(registration({ ipAddress: "" }), PEER);
       expect(agent.ipAddress).toBe(PEER);
     });
 
@@ -184,7 +184,7 @@ describe("Registry", () => {
       expect(store.get(id(1))).toBeUndefined();
 
       store.releaseCommits();
-      const agent = await registering;
+      const { agent } = await registering;
       expect(store.commits).toBe(1);
       expect(store.get(id(1))).toMatchObject({ id: id(1), hostname: "gpu-01", status: "online", registeredAt: agent.registeredAt });
     });
@@ -195,7 +195,7 @@ describe("Registry", () => {
       const registering = registry.register(registration({ agentId: id(1) }), PEER);
       clock.advance(5_000); // a slow disk
       store.releaseCommits();
-      const agent = await registering;
+      const { agent } = await registering;
       expect(agent.lastHeartbeat).toBe(clock.now());
       clock.advance(TIMEOUT);
       expect(registry.get(id(1)).status).toBe("online");
@@ -216,7 +216,7 @@ describe("Registry", () => {
       const { store, registry } = await openRegistry();
       store.failNextCommits(1);
       await rejectionOf(registry.register(registration({ hostname: "gpu-01" }), PEER));
-      const retried = await registry.register(registration({ hostname: "gpu-01" }), PEER);
+      const { agent: retried } = await registry.register(registration({ hostname: "gpu-01" }), PEER);
       await settle();
       expect(registry.list(query()).agents.map((agent) => agent.id)).toEqual([retried.id]);
       expect((await store.load()).map((record) => record.id)).toEqual([retried.id]);
@@ -254,7 +254,7 @@ describe("Registry", () => {
 
     it("marks an agent offline once 60 s pass without a beat, within 1 s of the deadline", async () => {
       const { clock, registry } = await openRegistry();
-      const agent = await registry.register(registration({ agentId: id(1) }), PEER);
+      const { agent } = await registry.register(registration({ agentId: id(1) }), PEER);
       const deadline = agent.lastHeartbeat + TIMEOUT;
 
       let flippedAt: number | undefined;
@@ -271,7 +271,7 @@ describe("Registry", () => {
 
     it("is still online exactly at the deadline (offline means strictly more than 60 s)", async () => {
       const { clock, registry } = await openRegistry();
-      const agent = await registry.register(registration({ agentId: id(1) }), PEER);
+      const { agent } = await registry.register(registration({ agentId: id(1) }), PEER);
       clock.advanceTo(agent.lastHeartbeat + TIMEOUT);
       expect(registry.get(id(1)).status).toBe("online");
       clock.advance(1);

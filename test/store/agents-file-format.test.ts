@@ -202,6 +202,24 @@ describe("keys this server does not know", () => {
   });
 });
 
+describe("the agent secret's hash", () => {
+  const HASH = `sha256:${"ab".repeat(32)}`;
+
+  it("is read from secret_hash and written back beside the prototype's keys", () => {
+    const [agent] = decodeAgents(fileOf(row({ secret_hash: HASH })));
+    expect(agent?.record.secretHash).toBe(HASH);
+    expect(agent?.extra).toEqual({});
+    const [written] = JSON.parse(encodeAgents(agent === undefined ? [] : [agent])) as Array<Record<string, unknown>>;
+    expect(written?.["secret_hash"]).toBe(HASH);
+  });
+
+  it("is absent for an agent without one (a prototype file), and no key is written for it", () => {
+    const [agent] = decodeAgents(fileOf(row()));
+    expect(agent?.record.secretHash).toBeUndefined();
+    expect(encodeAgents(agent === undefined ? [] : [agent])).not.toContain("secret_hash");
+  });
+});
+
 describe("a file that is not valid", () => {
   const cases: Array<[string, string, RegExp]> = [
     ["is a JSON object, not an array", JSON.stringify({ agents: [] }), /expected a JSON array of agents, found an object/],
@@ -231,6 +249,7 @@ describe("a file that is not valid", () => {
     ["has labels that are an array", fileOf(row({ labels: ["gpu"] })), /agent #1 \(id .*\): "labels" must be an object of strings, found an array/],
     ["has draining that is not a boolean", fileOf(row({ draining: "yes" })), /agent #1 \(id .*\): "draining" must be a boolean/],
     ["has an ollama_version that is a number", fileOf(row({ ollama_version: 1 })), /agent #1 \(id .*\): "ollama_version" must be a string/],
+    ["has a secret_hash that is not sha256:<hex>", fileOf(row({ secret_hash: "hunter2" })), /agent #1 \(id .*\): "secret_hash" must be "sha256:" and 64 lower-case hex digits/],
   ];
 
   it.each(cases)("is rejected when it %s", (_what, text, message) => {

@@ -1,10 +1,11 @@
 // The two ways callers reach the registry, behind one interface so the same tests run against both:
 // @grpc/grpc-js on the gRPC port (how node daemons talk) and a Connect client on the HTTP port (how
-// internal services talk). Errors are normalised to { code, message }.
+// internal services talk). Errors are normalised to { code, message }. Options add a bearer token and
+// TLS (a CA to trust the server by, a client certificate for mutual TLS).
 
 import * as grpc from "@grpc/grpc-js";
 import { create, type MessageInitShape } from "@bufbuild/protobuf";
-import { ConnectError, createClient } from "@connectrpc/connect";
+import { ConnectError, type Interceptor, createClient } from "@connectrpc/connect";
 import { createConnectTransport, Http2SessionManager } from "@connectrpc/connect-node";
 import {
   AgentRegistry,
@@ -55,12 +56,19 @@ export interface WatchStream {
   cancel(): void;
 }
 
+export interface ClientOptions {
+  /** Sent as `authorization: Bearer <token>` on every call. */
+  readonly token?: string;
+  /** TLS; `ca` undefined trusts Node's own CAs. The client certificate and key are for mutual TLS. */
+  readonly tls?: { readonly ca?: Buffer; readonly cert?: Buffer; readonly key?: Buffer };
+}
+
 export interface RegistryClient {
   readonly transport: string;
   register(request: MessageInitShape<typeof RegisterRequestSchema>): Promise<RegisterResponse>;
   listAgents(request?: MessageInitShape<typeof ListAgentsRequestSchema>): Promise<ListAgentsResponse>;
   getAgent(agentId: string): Promise<GetAgentResponse>;
-  deregister(agentId: string): Promise<DeregisterResponse>;
+  deregister(agentId: string, agentSecret?: string): Promise<DeregisterResponse>;
   heartbeat(): BeatStream;
   watch(request?: MessageInitShape<typeof WatchAgentsRequestSchema>): WatchStream;
   close(): void;
@@ -94,26 +102,38 @@ function fromGrpc(error: grpc.ServiceError | grpc.StatusObject): RpcError {
   return new RpcError(error.code, "details" in error ? error.details : "");
 }
 
-export function grpcClient(address: string): RegistryClient {
+export function grpcClient(address: string, options: ClientOptions = {}): RegistryClient {
   const Client = grpc.makeGenericClientConstructor(grpcServiceDefinition(AgentRegistry), "AgentRegistry");
+  const credentials =
+    options.tls === undefined
+      ? grpc.credentials.createInsecure()
+      : grpc.credentials.createSsl(options.tls.ca ?? null, options.tls.key ?? null, options.tls.cert ?? null);
   // A private subchannel pool: each client its own connection, as daemons on separate hosts have.
-  const client = new Client(address, grpc.credentials.createInsecure(), { "grpc.use_local_subchannel_pool": 1 });
+  const client = new Client(address, credentials, { "grpc.use_local_subchannel_pool": 1 });
+  const metadata = (): grpc.Metadata => {
+    const result = new grpc.Metadata();
+    if (options.token !== undefined) result.set("authorization", `Bearer ${options.token}`);
+    return result;
+  };
   const unary = <Res>(method: string, request: unknown): Promise<Res> =>
     new Promise((resolve, reject) => {
       const call = (client as unknown as Record<string, (...args: unknown[]) => void>)[method] as (
         request: unknown,
+        metadata: grpc.Metadata,
         callback: (error: grpc.ServiceError | null, response: Res) => void,
       ) => void;
-      call.call(client, request, (error, response) => (error === null ? resolve(response) : reject(fromGrpc(error))));
+      call.call(client, request, metadata(), (error, response) => (error === null ? resolve(response) : reject(fromGrpc(error))));
     });
   return {
     transport: "grpc-js",
     register: (request) => unary("Register", create(RegisterRequestSchema, request)),
     listAgents: (request = {}) => unary("ListAgents", create(ListAgentsRequestSchema, request)),
     getAgent: (agentId) => unary("GetAgent", create(GetAgentRequestSchema, { agentId })),
-    deregister: (agentId) => unary("Deregister", create(DeregisterRequestSchema, { agentId })),
+    deregister: (agentId, agentSecret = "") => unary("Deregister", create(DeregisterRequestSchema, { agentId, agentSecret })),
     heartbeat() {
-      const call = (client as unknown as { Heartbeat(): grpc.ClientDuplexStream<HeartbeatRequest, HeartbeatResponse> }).Heartbeat();
+      const call = (
+        client as unknown as { Heartbeat(metadata: grpc.Metadata): grpc.ClientDuplexStream<HeartbeatRequest, HeartbeatResponse> }
+      ).Heartbeat(metadata());
       const inbox = new Inbox<HeartbeatResponse>();
       const closed = new Promise<RpcError>((resolve) =>
         call.on("status", (status: grpc.StatusObject) => {
@@ -134,8 +154,10 @@ export function grpcClient(address: string): RegistryClient {
     },
     watch(request = {}) {
       const call = (
-        client as unknown as { WatchAgents(request: WatchAgentsRequest): grpc.ClientReadableStream<WatchAgentsResponse> }
-      ).WatchAgents(create(WatchAgentsRequestSchema, request));
+        client as unknown as {
+          WatchAgents(request: WatchAgentsRequest, metadata: grpc.Metadata): grpc.ClientReadableStream<WatchAgentsResponse>;
+        }
+      ).WatchAgents(create(WatchAgentsRequestSchema, request), metadata());
       const inbox = new Inbox<WatchAgentsResponse>();
       call.on("data", (response: WatchAgentsResponse) => inbox.push(response));
       call.on("status", (status: grpc.StatusObject) => inbox.fail(fromGrpc(status)));
@@ -151,12 +173,16 @@ export function grpcClient(address: string): RegistryClient {
   };
 }
 
-/** `httpUrl` is the server's HTTP listener; HTTP/2 (h2c) so that the bidi Heartbeat works too. */
-export function connectClient(httpUrl: string): RegistryClient {
-  const sessions = new Http2SessionManager(httpUrl);
+/** `httpUrl` is the server's HTTP listener; HTTP/2 (h2c, or h2 over TLS) so that the bidi Heartbeat works too. */
+export function connectClient(httpUrl: string, options: ClientOptions = {}): RegistryClient {
+  const sessions = new Http2SessionManager(httpUrl, undefined, options.tls === undefined ? undefined : { ...options.tls });
+  const bearer: Interceptor = (next) => (request) => {
+    if (options.token !== undefined) request.header.set("authorization", `Bearer ${options.token}`);
+    return next(request);
+  };
   const client = createClient(
     AgentRegistry,
-    createConnectTransport({ baseUrl: httpUrl, httpVersion: "2", sessionManager: sessions }),
+    createConnectTransport({ baseUrl: httpUrl, httpVersion: "2", sessionManager: sessions, interceptors: [bearer] }),
   );
   const mapped = async <T>(run: () => Promise<T>): Promise<T> => {
     try {
@@ -171,7 +197,7 @@ export function connectClient(httpUrl: string): RegistryClient {
     register: (request) => mapped(() => client.register(request)),
     listAgents: (request = {}) => mapped(() => client.listAgents(request)),
     getAgent: (agentId) => mapped(() => client.getAgent({ agentId })),
-    deregister: (agentId) => mapped(() => client.deregister({ agentId })),
+    deregister: (agentId, agentSecret = "") => mapped(() => client.deregister({ agentId, agentSecret })),
     heartbeat() {
       const outbox = new Inbox<HeartbeatRequest | undefined>();
       const abort = new AbortController();

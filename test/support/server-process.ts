@@ -33,9 +33,9 @@ function serverEnv(dataDir: string, env: Record<string, string>): NodeJS.Process
   };
 }
 
-/** Starts the server and waits for its start line. */
-export function startServerProcess(dataDir: string, env: Record<string, string> = {}): Promise<ServerProcess> {
-  const child = spawn(process.execPath, [CLI, "serve"], { env: serverEnv(dataDir, env), stdio: ["ignore", "pipe", "pipe"] });
+/** Starts the server and waits for its start line; `args` are extra `serve` flags. */
+export function startServerProcess(dataDir: string, env: Record<string, string> = {}, args: readonly string[] = []): Promise<ServerProcess> {
+  const child = spawn(process.execPath, [CLI, "serve", ...args], { env: serverEnv(dataDir, env), stdio: ["ignore", "pipe", "pipe"] });
   let stdout = "";
   let stderr = "";
   child.stderr.on("data", (chunk: Buffer) => (stderr += chunk.toString()));
@@ -55,9 +55,14 @@ export function startServerProcess(dataDir: string, env: Record<string, string> 
 }
 
 /** Runs `agent-registry serve` expecting it to stop by itself (bad config, bad file). */
-export function runServerToExit(dataDir: string, env: Record<string, string> = {}, timeoutMs = 10_000): Promise<RunResult> {
+export function runServerToExit(
+  dataDir: string,
+  env: Record<string, string> = {},
+  timeoutMs = 10_000,
+  args: readonly string[] = [],
+): Promise<RunResult> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [CLI, "serve"], { env: serverEnv(dataDir, env), stdio: ["ignore", "pipe", "pipe"] });
+    const child = spawn(process.execPath, [CLI, "serve", ...args], { env: serverEnv(dataDir, env), stdio: ["ignore", "pipe", "pipe"] });
     let stdout = "";
     let stderr = "";
     child.stdout.on("data", (chunk: Buffer) => (stdout += chunk.toString()));

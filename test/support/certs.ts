@@ -1,0 +1,90 @@
+// Throwaway certificates for TLS tests, made with `openssl` at test time in a temp directory (no private key
+// is ever committed): a CA, a server certificate for 127.0.0.1 and localhost, client certificates whose
+// subject OU names a role (or none), and a second CA nobody trusts.
+
+import { execFile } from "node:child_process";
+import { randomBytes } from "node:crypto";
+import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { promisify } from "node:util";
+
+const run = promisify(execFile);
+
+export interface CertFiles {
+  readonly cert: string;
+  readonly key: string;
+}
+
+export interface TestCerts {
+  readonly dir: string;
+  /** The CA that signs everything below. */
+  readonly ca: string;
+  /** A CA that signed nothing here: trusting only it must fail. */
+  readonly otherCa: string;
+  /** For 127.0.0.1 and localhost (subjectAltName), serverAuth. */
+  readonly server: CertFiles;
+  /** Client certificates (clientAuth) with subject OU=agent, reader, admin; `nobody` has no OU. */
+  readonly client: Readonly<Record<"agent" | "reader" | "admin" | "nobody", CertFiles>>;
+  /** A client certificate for OU=admin signed by the other CA. */
+  readonly strangerAdmin: CertFiles;
+  read(path: string): Promise<Buffer>;
+  remove(): Promise<void>;
+}
+
+async function openssl(dir: string, args: readonly string[]): Promise<void> {
+  await run("openssl", args, { cwd: dir });
+}
+
+async function makeCa(dir: string, name: string): Promise<void> {
+  await openssl(dir, [
+    "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+    "-keyout", `${name}.key`, "-out", `${name}.crt`, "-days", "2", "-subj", `/CN=agent-registry test ${name}`,
+    "-addext", "basicConstraints=critical,CA:TRUE", "-addext", "keyUsage=critical,keyCertSign,cRLSign",
+  ]);
+}
+
+async function makeLeaf(dir: string, name: string, ca: string, subject: string, extensions: string): Promise<CertFiles> {
+  await writeFile(join(dir, `${name}.ext`), extensions);
+  await openssl(dir, [
+    "req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+    "-keyout", `${name}.key`, "-out", `${name}.csr`, "-subj", subject,
+  ]);
+  await openssl(dir, [
+    "x509", "-req", "-in", `${name}.csr`, "-CA", `${ca}.crt`, "-CAkey", `${ca}.key`,
+    // A serial of its own (not -CAcreateserial): the leaves are made in parallel.
+    "-set_serial", `0x${randomBytes(12).toString("hex")}`,
+    "-out", `${name}.crt`, "-days", "2", "-extfile", `${name}.ext`,
+  ]);
+  return { cert: join(dir, `${name}.crt`), key: join(dir, `${name}.key`) };
+}
+
+export async function makeTestCerts(): Promise<TestCerts> {
+  const dir = await mkdtemp(join(tmpdir(), "agent-registry-certs-"));
+  await Promise.all([makeCa(dir, "ca"), makeCa(dir, "other-ca")]);
+  const clientExt = "basicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature\nextendedKeyUsage=clientAuth\n";
+  const [server, agent, reader, admin, nobody, strangerAdmin] = await Promise.all([
+    makeLeaf(
+      dir,
+      "server",
+      "ca",
+      "/CN=localhost",
+      "basicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature\nextendedKeyUsage=serverAuth\nsubjectAltName=IP:127.0.0.1,DNS:localhost\n",
+    ),
+    makeLeaf(dir, "client-agent", "ca", "/O=fleet/OU=agent/CN=gpu-01", clientExt),
+    makeLeaf(dir, "client-reader", "ca", "/O=fleet/OU=reader/CN=dashboard", clientExt),
+    makeLeaf(dir, "client-admin", "ca", "/O=fleet/OU=admin/CN=operator", clientExt),
+    makeLeaf(dir, "client-nobody", "ca", "/O=fleet/CN=nobody", clientExt),
+    makeLeaf(dir, "stranger-admin", "other-ca", "/O=elsewhere/OU=admin/CN=stranger", clientExt),
+  ]);
+  return {
+    dir,
+    ca: join(dir, "ca.crt"),
+    otherCa: join(dir, "other-ca.crt"),
+    server,
+    client: { agent, reader, admin, nobody },
+    strangerAdmin,
+    read: (path) => readFile(path),
+    remove: () => rm(dir, { recursive: true, force: true }),
+  };
+}
