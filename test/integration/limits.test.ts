@@ -9,7 +9,7 @@ import { afterEach, describe, expect, it } from "vitest";
 import { DEFAULT_LIMITS, type LimitsConfig } from "../../src/config.js";
 import { LIMIT_SETTINGS } from "../../src/limits-config.js";
 import type { RegistryLog } from "../../src/registry/registry.js";
-import { type BeatStream, type RegistryClient, RpcError, type WatchStream, connectClient, grpcClient } from "../support/clients.js";
+import { type BeatStream, type RegistryClient, RpcError, type WatchStream, connectClient, grpcClient, rejection } from "../support/clients.js";
 import { RegisterRequestSchema } from "../../gen/registry/v1/registry_pb.js";
 import { runCli } from "../support/cli-process.js";
 import { FakeClock } from "../support/fake-clock.js";
@@ -52,15 +52,6 @@ afterEach(async () => {
   for (const client of clients.splice(0)) client.close();
   for (const server of servers.splice(0)) await server.dispose();
 });
-
-async function rejection(promise: Promise<unknown>): Promise<RpcError> {
-  const error = await promise.then(
-    () => undefined,
-    (reason: unknown) => reason,
-  );
-  if (!(error instanceof RpcError)) throw new Error(`expected an RPC error, got ${String(error)}`);
-  return error;
-}
 
 /** How many refusals the server counted for `limit` (agent_registry_limit_refusals_total). */
 async function refusals(server: TestServer, limit: string): Promise<number> {

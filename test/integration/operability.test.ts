@@ -6,7 +6,7 @@ import { mkdir, readFile, rm, rmdir } from "node:fs/promises";
 import { join } from "node:path";
 import { Code } from "@connectrpc/connect";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { type BeatStream, type RegistryClient, RpcError, type WatchStream, connectClient, grpcClient } from "../support/clients.js";
+import { type BeatStream, type RegistryClient, RpcError, type WatchStream, connectClient, grpcClient, rejection } from "../support/clients.js";
 import { type HealthClient, healthClient } from "../support/health-client.js";
 import { type ServerProcess, startServerProcess } from "../support/server-process.js";
 import { type TestServer, makeDataDir, startTestServer } from "../support/test-server.js";
@@ -49,15 +49,6 @@ afterEach(async () => {
   }
   for (const dir of dataDirs.splice(0)) await rm(dir, { recursive: true, force: true });
 });
-
-async function rejection(promise: Promise<unknown>): Promise<RpcError> {
-  const error = await promise.then(
-    () => undefined,
-    (reason: unknown) => reason,
-  );
-  if (!(error instanceof RpcError)) throw new Error(`expected an RPC error, got ${String(error)}`);
-  return error;
-}
 
 /** Reads watch events until the stream ends, and returns how it ended. */
 async function watchEnd(watch: WatchStream): Promise<RpcError> {

@@ -7,7 +7,7 @@ import { timestampMs } from "@bufbuild/protobuf/wkt";
 import { validate, version } from "uuid";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { AgentStatus } from "../../gen/registry/v1/registry_pb.js";
-import { type RegistryClient, RpcError, connectClient, grpcClient } from "../support/clients.js";
+import { type RegistryClient, connectClient, grpcClient, rejection } from "../support/clients.js";
 import { type TestServer, startTestServer } from "../support/test-server.js";
 
 const transports = [
@@ -16,15 +16,6 @@ const transports = [
 ];
 
 const NODE_ID = "3f2b8c1e-6d4a-4f7e-9b1c-2a5d8e7f6c30";
-
-async function rejection(promise: Promise<unknown>): Promise<RpcError> {
-  const error = await promise.then(
-    () => undefined,
-    (reason: unknown) => reason,
-  );
-  if (!(error instanceof RpcError)) throw new Error(`expected an RPC error, got ${String(error)}`);
-  return error;
-}
 
 describe.each(transports)("AgentRegistry over $name", ({ connect }) => {
   let server: TestServer;

@@ -12,7 +12,7 @@ import { afterEach, describe, expect, it } from "vitest";
 import { AgentStatus } from "../../gen/registry/v1/registry_pb.js";
 import { NO_SECURITY, type SecurityConfig } from "../../src/config.js";
 import { parseTokenList } from "../../src/security-config.js";
-import { type ClientOptions, type RegistryClient, RpcError, connectClient, grpcClient } from "../support/clients.js";
+import { type ClientOptions, type RegistryClient, connectClient, grpcClient, rejection } from "../support/clients.js";
 import { healthClient } from "../support/health-client.js";
 import { type TestServer, makeDataDir, startTestServer } from "../support/test-server.js";
 
@@ -38,15 +38,6 @@ const transports = [
   { name: "gRPC (grpc-js)", connect: (server: TestServer, options: ClientOptions) => grpcClient(server.grpcAddress, options) },
   { name: "Connect", connect: (server: TestServer, options: ClientOptions) => connectClient(server.httpUrl, options) },
 ];
-
-async function rejection(promise: Promise<unknown>): Promise<RpcError> {
-  const error = await promise.then(
-    () => undefined,
-    (reason: unknown) => reason,
-  );
-  if (!(error instanceof RpcError)) throw new Error(`expected an RPC error, got ${String(error)}`);
-  return error;
-}
 
 type Rpc = (client: RegistryClient, agentId: string) => Promise<unknown>;
 

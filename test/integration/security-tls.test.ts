@@ -13,7 +13,7 @@ import { parseTokenList } from "../../src/security-config.js";
 import { type AgentProcess, startAgentProcess } from "../support/agent-process.js";
 import { type TestCerts, makeTestCerts } from "../support/certs.js";
 import { runCli } from "../support/cli-process.js";
-import { type ClientOptions, type RegistryClient, RpcError, connectClient, grpcClient } from "../support/clients.js";
+import { type ClientOptions, type RegistryClient, connectClient, grpcClient, rejection } from "../support/clients.js";
 import { type FakeOllama, startFakeOllama } from "../support/fake-ollama.js";
 import { type TestServer, makeDataDir, startTestServer } from "../support/test-server.js";
 
@@ -49,15 +49,6 @@ async function server(security: SecurityConfig): Promise<TestServer> {
   const started = await startTestServer({ security });
   servers.push(started);
   return started;
-}
-
-async function rejection(promise: Promise<unknown>): Promise<RpcError> {
-  const error = await promise.then(
-    () => undefined,
-    (reason: unknown) => reason,
-  );
-  if (!(error instanceof RpcError)) throw new Error(`expected an RPC error, got ${String(error)}`);
-  return error;
 }
 
 /** Client TLS options from files: the CA, and a client certificate by role. */

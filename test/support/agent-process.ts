@@ -2,7 +2,7 @@
 // the agent id from its start line.
 
 import { type ChildProcess, spawn } from "node:child_process";
-import { CLI } from "./server-process.js";
+import { CLI, type RunResult, runCliToExit } from "./server-process.js";
 
 export interface AgentProcess {
   readonly child: ChildProcess;
@@ -12,11 +12,7 @@ export interface AgentProcess {
   stderr(): string;
 }
 
-export interface AgentRunResult {
-  readonly code: number | null;
-  readonly stdout: string;
-  readonly stderr: string;
-}
+export type AgentRunResult = RunResult;
 
 function agentEnv(env: Record<string, string>): NodeJS.ProcessEnv {
   return { PATH: process.env["PATH"], HOME: process.env["HOME"], LOG_LEVEL: "info", ...env };
@@ -43,19 +39,5 @@ export function startAgentProcess(args: readonly string[], env: Record<string, s
 
 /** Runs `agent-registry agent` expecting it to stop by itself (bad flags, bad state file). */
 export function runAgentToExit(args: readonly string[], env: Record<string, string> = {}, timeoutMs = 10_000): Promise<AgentRunResult> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [CLI, "agent", ...args], { env: agentEnv(env), stdio: ["ignore", "pipe", "pipe"] });
-    let stdout = "";
-    let stderr = "";
-    child.stdout.on("data", (chunk: Buffer) => (stdout += chunk.toString()));
-    child.stderr.on("data", (chunk: Buffer) => (stderr += chunk.toString()));
-    const timer = setTimeout(() => {
-      child.kill("SIGKILL");
-      reject(new Error(`agent did not exit within ${timeoutMs} ms; stderr: ${stderr}`));
-    }, timeoutMs);
-    child.once("exit", (code) => {
-      clearTimeout(timer);
-      resolve({ code, stdout, stderr });
-    });
-  });
+  return runCliToExit(["agent", ...args], agentEnv(env), timeoutMs);
 }

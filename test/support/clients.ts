@@ -35,6 +35,16 @@ export class RpcError extends Error {
   }
 }
 
+/** The RpcError a call failed with; fails the test if the call succeeded or failed otherwise. */
+export async function rejection(promise: Promise<unknown>): Promise<RpcError> {
+  const error = await promise.then(
+    () => undefined,
+    (reason: unknown) => reason,
+  );
+  if (!(error instanceof RpcError)) throw new Error(`expected an RPC error, got ${String(error)}`);
+  return error;
+}
+
 export interface BeatStream {
   send(request: MessageInitShape<typeof HeartbeatRequestSchema>): void;
   /** The next ack; rejects with an RpcError once the stream has ended with one. */

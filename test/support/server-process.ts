@@ -61,15 +61,20 @@ export function runServerToExit(
   timeoutMs = 10_000,
   args: readonly string[] = [],
 ): Promise<RunResult> {
+  return runCliToExit(["serve", ...args], serverEnv(dataDir, env), timeoutMs);
+}
+
+/** Runs the built CLI with `args` and waits for it to exit by itself (killed, and failing, after `timeoutMs`). */
+export function runCliToExit(args: readonly string[], env: NodeJS.ProcessEnv, timeoutMs: number): Promise<RunResult> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [CLI, "serve", ...args], { env: serverEnv(dataDir, env), stdio: ["ignore", "pipe", "pipe"] });
+    const child = spawn(process.execPath, [CLI, ...args], { env, stdio: ["ignore", "pipe", "pipe"] });
     let stdout = "";
     let stderr = "";
     child.stdout.on("data", (chunk: Buffer) => (stdout += chunk.toString()));
     child.stderr.on("data", (chunk: Buffer) => (stderr += chunk.toString()));
     const timer = setTimeout(() => {
       child.kill("SIGKILL");
-      reject(new Error(`server did not exit within ${timeoutMs} ms; stdout: ${stdout}`));
+      reject(new Error(`agent-registry ${args[0] ?? ""} did not exit within ${timeoutMs} ms; stdout: ${stdout}; stderr: ${stderr}`));
     }, timeoutMs);
     child.once("exit", (code) => {
       clearTimeout(timer);
