@@ -235,28 +235,25 @@ function serveHeartbeat(
       endWith(error);
     }
   };
-  call.on("data", (request: HeartbeatRequest | MalformedRequest) => {
-    if (queue !== undefined) {
-      queue = queue.then(() => process(request));
-      return;
-    }
-    const pending = process(request);
-    if (pending !== undefined) {
-      const tail: Promise<void> = pending.then(() => {
-        if (queue === tail) queue = undefined;
-      });
-      queue = tail;
-    }
-  });
-  const finish = (): void => {
-    heartbeat.close();
-    if (ended) return;
-    ended = true;
-    done(grpc.status.OK);
-    const end = () => call.end();
-    if (queue === undefined) end();
-    else void queue.then(end);
+  /** Runs `step` after every earlier beat; the queue empties itself once the last step is done. */
+  const enqueue = (step: () => void | Promise<void>): void => {
+    const pending = queue === undefined ? step() : queue.then(step);
+    if (pending === undefined) return;
+    const tail: Promise<void> = pending.then(() => {
+      if (queue === tail) queue = undefined;
+    });
+    queue = tail;
   };
+  call.on("data", (request: HeartbeatRequest | MalformedRequest) => enqueue(() => process(request)));
+  // The client is done sending: answer every beat it sent (a last `leaving` among them), then end OK.
+  const finish = (): void =>
+    enqueue(() => {
+      if (ended) return;
+      ended = true;
+      heartbeat.close();
+      done(grpc.status.OK);
+      call.end();
+    });
   call.on("end", finish);
   call.on("cancelled", () => {
     if (!ended) done(grpc.status.CANCELLED);

@@ -221,6 +221,17 @@ describe.each(transports)("AgentRegistry over $name", ({ connect }) => {
       expect((await beat.closed).code).toBe(0); // OK: the server finished the stream cleanly
     });
 
+    it("answers every beat sent before the client half-closes, a last leaving among them", async () => {
+      await client.register({ agentId: NODE_ID, hostname: "gpu-1" });
+      const beat = client.heartbeat();
+      beat.send({ agentId: NODE_ID, seq: 1n });
+      beat.send({ seq: 2n, leaving: true });
+      beat.end(); // as `printf ... | grpcurl -d @` does
+      expect([(await beat.recv()).seq, (await beat.recv()).seq]).toEqual([1n, 2n]);
+      expect((await beat.closed).code).toBe(0);
+      expect((await client.getAgent(NODE_ID)).agent?.status).toBe(AgentStatus.OFFLINE);
+    });
+
     it("ends the stream with NOT_FOUND for an unknown agent", async () => {
       const beat = client.heartbeat();
       beat.send({ agentId: NODE_ID, seq: 1n });
