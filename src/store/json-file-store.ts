@@ -96,38 +96,52 @@ export class JsonFileStore implements Store {
     });
   }
 
+  /** Finishes pending writes (one last try if a failed write awaits its retry), then releases the lock. */
   async close(): Promise<void> {
-    this.closed = true;
+    const retryPending = this.retryTimer !== undefined;
     clearTimeout(this.retryTimer);
+    this.retryTimer = undefined;
+    if (retryPending && !this.closed) {
+      await this.commit([]).catch(() => undefined); // reported to the observer (health, metrics, log)
+    }
+    this.closed = true;
     await this.writing;
     await this.lock.release();
   }
 
   private async writeLoop(): Promise<void> {
-    // Let every commit of this turn of the event loop join the first write.
-    await new Promise((resolve) => setImmediate(resolve));
-    while (this.waiting.length > 0) {
-      const batch = this.waiting;
-      this.waiting = [];
-      const started = performance.now();
-      const text = encodeAgents(this.agents.values());
-      const bytes = Buffer.byteLength(text);
-      try {
-        await writeFileAtomic(this.location, text, this.fs === undefined ? {} : { fs: this.fs });
-        this.stats.writes++;
-        this.stats.bytesWritten += bytes;
-        this.observer?.written({ ok: true, durationMs: performance.now() - started, bytes });
-        this.retryDelayMs = RETRY_MIN_MS;
-        for (const waiter of batch) waiter.resolve();
-      } catch (error) {
-        this.stats.failures++;
-        const failure = new StoreError(`cannot write ${this.location}: ${(error as Error).message}`, { cause: error });
-        this.observer?.written({ ok: false, durationMs: performance.now() - started, bytes, error: failure });
-        for (const waiter of batch) waiter.reject(failure);
-        this.scheduleRetry();
-      }
+    try {
+      // Let every commit of this turn of the event loop join the first write.
+      await new Promise((resolve) => setImmediate(resolve));
+      while (this.waiting.length > 0) await this.writeBatch();
+    } finally {
+      // Whatever happened, the next commit starts a new loop.
+      this.writing = undefined;
     }
-    this.writing = undefined;
+  }
+
+  private async writeBatch(): Promise<void> {
+    const batch = this.waiting;
+    this.waiting = [];
+    const started = performance.now();
+    let bytes = 0;
+    try {
+      const text = encodeAgents(this.agents.values());
+      bytes = Buffer.byteLength(text);
+      await writeFileAtomic(this.location, text, this.fs === undefined ? {} : { fs: this.fs });
+    } catch (error) {
+      this.stats.failures++;
+      const failure = new StoreError(`cannot write ${this.location}: ${(error as Error).message}`, { cause: error });
+      for (const waiter of batch) waiter.reject(failure);
+      this.scheduleRetry();
+      this.observer?.written({ ok: false, durationMs: performance.now() - started, bytes, error: failure });
+      return;
+    }
+    this.stats.writes++;
+    this.stats.bytesWritten += bytes;
+    this.retryDelayMs = RETRY_MIN_MS;
+    for (const waiter of batch) waiter.resolve();
+    this.observer?.written({ ok: true, durationMs: performance.now() - started, bytes });
   }
 
   /** Writes the pending state again later (backing off up to 5 s) until a write succeeds. */

@@ -721,3 +721,13 @@ describe("recovery from a failing disk", () => {
     expect(idsIn(await readAgentsFile(file))).toEqual([agent.id]);
   });
 });
+
+describe("closing after a failed write", () => {
+  it("makes one last try, so a shutdown writes what is pending", async () => {
+    const { file, store } = await loadedStore({ fs: failingRenameFs(1) });
+    const agent = anAgent();
+    await expect(store.commit([{ put: agent }])).rejects.toBeInstanceOf(StoreError);
+    await store.close();
+    expect(idsIn(await readAgentsFile(file))).toEqual([agent.id]);
+  });
+});
