@@ -169,11 +169,6 @@ export class Registry {
     return this.entries.size;
   }
 
-  /** Watches open now (each leaves the count once it ends, however it ends). */
-  get watcherCount(): number {
-    return this.watchers.size;
-  }
-
   /** Counts for gauges; a scan of the fleet, meant for a scrape now and then, not for a hot path. */
   stats(): RegistryStats {
     let online = 0;

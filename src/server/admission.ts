@@ -9,7 +9,7 @@ import { RegistryError } from "../registry/registry-error.js";
 import type { LimitLog } from "./limit-log.js";
 import { TokenBucket } from "./token-bucket.js";
 
-/** One admitted Heartbeat stream; release it once when the stream ends. */
+/** One admitted stream; release it once when the transport's stream ends. */
 export interface StreamSlot {
   release(): void;
 }
@@ -17,20 +17,24 @@ export interface StreamSlot {
 export class Admission {
   private readonly registrations: TokenBucket;
   private heartbeats = 0;
+  /**
+   * WatchAgents calls open on the transports. Counted per call, not per registry watcher: a watcher cut
+   * off for falling behind may leave a stuck stream open (a client that never reads), and that stream
+   * still holds its slot until it closes.
+   */
+  private watchers = 0;
 
   constructor(
     readonly limits: LimitsConfig,
     readonly clock: Clock,
     readonly log: LimitLog,
-    /** WatchAgents streams open now (the registry keeps them). */
-    private readonly watchers: () => number,
   ) {
     this.registrations = new TokenBucket(clock, limits.maxRegistrationsPerSecond);
   }
 
   /** Streams counted against maxStreams: open Heartbeat calls and watchers. */
   get openStreams(): number {
-    return this.heartbeats + this.watchers();
+    return this.heartbeats + this.watchers;
   }
 
   /** Throws RESOURCE_EXHAUSTED, with a retry hint, when Register calls come faster than the limit. */
@@ -50,20 +54,13 @@ export class Admission {
   openHeartbeat(): StreamSlot {
     this.checkStreams("Heartbeat");
     this.heartbeats++;
-    let released = false;
-    return {
-      release: () => {
-        if (released) return;
-        released = true;
-        this.heartbeats--;
-      },
-    };
+    return once(() => this.heartbeats--);
   }
 
-  /** Throws RESOURCE_EXHAUSTED when maxWatchers or maxStreams are open; the registry counts the watch. */
-  admitWatch(): void {
+  /** Admits a new WatchAgents call, or throws RESOURCE_EXHAUSTED when maxWatchers or maxStreams are open. */
+  openWatch(): StreamSlot {
     const { maxWatchers } = this.limits;
-    if (this.watchers() >= maxWatchers) {
+    if (this.watchers >= maxWatchers) {
       this.log.refused("maxWatchers", { max: maxWatchers }, "WatchAgents refused: too many watchers");
       throw new RegistryError(
         "resourceExhausted",
@@ -71,6 +68,8 @@ export class Admission {
       );
     }
     this.checkStreams("WatchAgents");
+    this.watchers++;
+    return once(() => this.watchers--);
   }
 
   private checkStreams(method: "Heartbeat" | "WatchAgents"): void {
@@ -82,4 +81,15 @@ export class Admission {
       `too many open streams: this server allows ${maxStreams} Heartbeat and WatchAgents streams at once; retry later, with backoff`,
     );
   }
+}
+
+function once(release: () => void): StreamSlot {
+  let released = false;
+  return {
+    release: () => {
+      if (released) return;
+      released = true;
+      release();
+    },
+  };
 }

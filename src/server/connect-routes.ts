@@ -53,7 +53,7 @@ export function connectRoutes(
     heartbeat: (requests, context) => streaming("Heartbeat", context.signal, () => heartbeat(requests, handlers)),
     watchAgents: (request, context) =>
       streaming("WatchAgents", context.signal, async function* () {
-        const watcher = handlers.watchAgents(request);
+        const { watcher, slot } = handlers.watchAgents(request);
         // The client may leave while no event is due: stop waiting then, not at the next event.
         const leave = () => watcher.close();
         context.signal.addEventListener("abort", leave, { once: true });
@@ -62,6 +62,7 @@ export function connectRoutes(
         } finally {
           context.signal.removeEventListener("abort", leave);
           watcher.close();
+          slot.release();
         }
       }),
   };

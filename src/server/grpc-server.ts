@@ -160,13 +160,14 @@ async function serveWatch(
     done(status.code ?? grpc.status.UNKNOWN);
     call.emit("error", status);
   };
-  let watcher;
+  let watch;
   try {
-    watcher = handlers.watchAgents(wellFormed(call.request));
+    watch = handlers.watchAgents(wellFormed(call.request));
   } catch (error) {
     end(error);
     return;
   }
+  const { watcher, slot } = watch;
   let gone = false;
   const leave = (): void => {
     if (!gone) done(grpc.status.CANCELLED);
@@ -174,7 +175,10 @@ async function serveWatch(
     watcher.close();
   };
   call.on("cancelled", leave);
-  call.on("close", leave);
+  call.on("close", () => {
+    leave();
+    slot.release();
+  });
   try {
     for await (const event of watcher) {
       if (gone) return;

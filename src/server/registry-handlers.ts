@@ -23,7 +23,7 @@ import { parseAgentId } from "../registry/agent-id.js";
 import { type Registration, parseIpAddress } from "../registry/registration.js";
 import type { Registry } from "../registry/registry.js";
 import type { Caller } from "./authorizer.js";
-import type { Admission } from "./admission.js";
+import type { Admission, StreamSlot } from "./admission.js";
 import { HeartbeatCall } from "./heartbeat-call.js";
 import { agentToWire, durationFromMs, filterFromWire, listQueryFromWire, registrationFromWire } from "./wire.js";
 import { RegistryError } from "../registry/registry-error.js";
@@ -73,10 +73,13 @@ export class RegistryHandlers {
     return create(DeregisterResponseSchema);
   }
 
-  /** Starts a watch; it ends with UNAVAILABLE when the server shuts down. Close it when the caller leaves. */
-  watchAgents(request: WatchAgentsRequest): Watcher {
+  /**
+   * Starts a watch; it ends with UNAVAILABLE when the server shuts down. The transport closes the watcher
+   * when the caller leaves and releases `slot` once its stream has ended.
+   */
+  watchAgents(request: WatchAgentsRequest): { watcher: Watcher; slot: StreamSlot } {
     const filter = filterFromWire(request);
-    this.admission.admitWatch();
+    const slot = this.admission.openWatch();
     const onShutdown = () =>
       watcher.fail(new RegistryError("unavailable", "the registry server is shutting down; watch again with backoff"));
     // Unsubscribed once the watch ends, so watches that come and go leave nothing behind on the signal.
@@ -89,7 +92,7 @@ export class RegistryHandlers {
     });
     if (this.shutdown.aborted) onShutdown();
     else this.shutdown.addEventListener("abort", onShutdown, { once: true });
-    return watcher;
+    return { watcher, slot };
   }
 
   heartbeat(end: (reason: RegistryError) => void): HeartbeatCall {

@@ -95,7 +95,7 @@ export async function startServer(config: ServerConfig, deps: ServerDeps = {}): 
     const shutdown = new AbortController();
     const { limits } = config;
     const limitLog = new LimitLog(log, deps.clock ?? systemClock, metrics);
-    const admission = new Admission(limits, deps.clock ?? systemClock, limitLog, () => registry.watcherCount);
+    const admission = new Admission(limits, deps.clock ?? systemClock, limitLog);
     const handlers = new RegistryHandlers(registry, shutdown.signal, metrics, admission);
 
     // Ping a connection idle for one heartbeat interval (bounded to 1-30 s), so a half-open one is closed

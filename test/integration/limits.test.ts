@@ -224,6 +224,24 @@ describe.each(transports)("limits over $name", ({ connect }) => {
     });
   });
 
+  describe("watchers cut off for falling behind", () => {
+    it("keep their slot while their stream stays open, so a client that never reads cannot open more", async () => {
+      const { server } = await start({ maxWatchers: 1, watchQueueLimit: 5 });
+      const caller = client(server);
+      await caller.register({ agentId: A, hostname: "gpu-a" });
+      const stuck = await watching(caller, 1); // the stream is open
+      stuck.pause();
+      // Far more changes than the watcher's queue and the transport's buffers hold: it is cut off.
+      for (let n = 0; n < 1500; n++) await caller.register({ hostname: `gpu-${n}`, labels: { pad: "x".repeat(200) } });
+      await eventually(async () => expect(server.registry.stats().watchers).toBe(0));
+
+      expect((await rejection(caller.watch().recv())).code).toBe(Code.ResourceExhausted);
+      stuck.cancel();
+      const again = await eventually(() => watching(caller, 1));
+      again.cancel();
+    });
+  });
+
   describe("firstBeatTimeout", () => {
     it("ends a Heartbeat stream that sends nothing with DEADLINE_EXCEEDED, and frees its slot", async () => {
       const { server, log } = await start({ firstBeatTimeoutMs: 200, maxStreams: 1 });

@@ -28,7 +28,7 @@ async function handlers(limits: Partial<LimitsConfig> = {}): Promise<{ handlers:
   const registry = await Registry.open({ store: new MemoryStore(), clock, heartbeatIntervalMs: 30_000, agentTimeoutMs: 60_000 });
   opened.push(registry);
   await registry.register(parseRegistration({ agentId: A, hostname: "gpu-a", ipAddress: "10.0.0.1", port: 0, ollamaVersion: "", labels: {} }), undefined);
-  const admission = new Admission({ ...DEFAULT_LIMITS, ...limits }, clock, new LimitLog({ warn() {} }, clock), () => registry.watcherCount);
+  const admission = new Admission({ ...DEFAULT_LIMITS, ...limits }, clock, new LimitLog({ warn() {} }, clock));
   const shutdown = new AbortController();
   return { handlers: new RegistryHandlers(registry, shutdown.signal, { beat() {} }, admission), clock, shutdown, admission };
 }
@@ -80,7 +80,9 @@ describe("RegistryHandlers with limits", () => {
     const before = getEventListeners(shutdown.signal, "abort").length;
 
     for (let i = 0; i < 100; i++) {
-      subject.watchAgents(create(WatchAgentsRequestSchema, {})).close();
+      const watch = subject.watchAgents(create(WatchAgentsRequestSchema, {}));
+      watch.watcher.close();
+      watch.slot.release();
       subject.heartbeat(() => {}).close();
     }
 
