@@ -27,7 +27,15 @@ export interface HttpStreamLimits {
   /** HTTP/2 SETTINGS_MAX_CONCURRENT_STREAMS: clients queue streams beyond it; the server refuses extras. */
   readonly maxStreamsPerConnection: number;
   readonly watch?: (server: http2.Http2Server | http2.Http2SecureServer) => void;
+  /**
+   * Ping every HTTP/2 connection this often, and close one whose previous ping went unanswered: a
+   * half-open peer's Heartbeat stream is noticed and closed, as on the gRPC port.
+   */
+  readonly keepaliveTimeMs?: number;
 }
+
+/** How long a new plaintext connection may take to send its first bytes before it is closed. */
+const FIRST_BYTES_TIMEOUT_MS = 10_000;
 
 /** `tls` set: HTTPS (h2 and HTTP/1.1 by ALPN) instead of plaintext HTTP/1.1 and h2c. */
 export function createHttpListener(handler: RequestHandler, tls?: http2.SecureServerOptions, streams?: HttpStreamLimits): HttpListener {
@@ -40,7 +48,9 @@ export function createHttpListener(handler: RequestHandler, tls?: http2.SecureSe
   const counted: RequestHandler = (request, response) => {
     if (closing) {
       // In the Connect protocol's error shape; a person reading it with curl understands it too.
-      response.writeHead(503, { "content-type": "application/json", connection: "close" });
+      // `connection: close` only means something (and is only allowed) in HTTP/1.1.
+      const close = request.httpVersionMajor === 1 ? { connection: "close" } : {};
+      response.writeHead(503, { "content-type": "application/json", ...close });
       response.end(JSON.stringify({ code: "unavailable", message: "the registry server is shutting down; retry with backoff" }));
       return;
     }
@@ -57,7 +67,11 @@ export function createHttpListener(handler: RequestHandler, tls?: http2.SecureSe
     streams?.watch?.(h2);
     h2.on("session", (session) => {
       sessions.add(session);
-      session.on("close", () => sessions.delete(session));
+      const stopPinging = keepalive(session, streams?.keepaliveTimeMs);
+      session.on("close", () => {
+        sessions.delete(session);
+        stopPinging();
+      });
     });
   };
   const sockets = new Set<net.Socket>();
@@ -124,12 +138,15 @@ export function createHttpListener(handler: RequestHandler, tls?: http2.SecureSe
 /** Reads until the bytes are known to start (or not) with the HTTP/2 preface, then hands the socket on. */
 function route(socket: net.Socket, to: (isH2: boolean) => void): void {
   let seen = Buffer.alloc(0);
+  // A connection that never says which protocol it speaks would otherwise be held forever.
+  socket.setTimeout(FIRST_BYTES_TIMEOUT_MS, () => socket.destroy());
   const onData = (chunk: Buffer): void => {
     seen = Buffer.concat([seen, chunk]);
     const length = Math.min(seen.length, H2_PREFACE.length);
     const isPrefix = seen.subarray(0, length).equals(H2_PREFACE.subarray(0, length));
     if (isPrefix && seen.length < H2_PREFACE.length) return;
     socket.off("data", onData);
+    socket.setTimeout(0);
     socket.pause();
     socket.unshift(seen);
     to(isPrefix);
@@ -141,4 +158,25 @@ function route(socket: net.Socket, to: (isH2: boolean) => void): void {
   };
   socket.on("data", onData);
   socket.on("error", () => socket.destroy());
+}
+
+/** Pings `session` every `intervalMs`; one still unanswered at the next ping closes it. Returns the stop. */
+function keepalive(session: http2.ServerHttp2Session, intervalMs: number | undefined): () => void {
+  if (intervalMs === undefined) return () => undefined;
+  let waiting = false;
+  const timer = setInterval(() => {
+    if (session.destroyed || session.closed) return;
+    if (waiting) {
+      session.destroy();
+      return;
+    }
+    waiting = true;
+    const sent = session.ping((error) => {
+      waiting = false;
+      if (error !== null && !session.destroyed) session.destroy();
+    });
+    if (!sent) waiting = false; // too many pings in flight already: try next time
+  }, intervalMs);
+  timer.unref();
+  return () => clearInterval(timer);
 }

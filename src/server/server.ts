@@ -134,6 +134,7 @@ export async function startServer(config: ServerConfig, deps: ServerDeps = {}): 
       {
         maxStreamsPerConnection: limits.maxStreamsPerConnection,
         watch: (h2) => watchConnectionStreams(h2, limits.maxStreamsPerConnection, limitLog, "http"),
+        keepaliveTimeMs,
       },
     );
     await listen(http.server, config.httpListen.host, config.httpListen.port);
