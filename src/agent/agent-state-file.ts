@@ -5,7 +5,8 @@
 
 import { mkdir, readFile } from "node:fs/promises";
 import { dirname } from "node:path";
-import { v4, validate } from "uuid";
+import { v4 } from "uuid";
+import { isAgentId } from "../registry/agent-id.js";
 import { writeFileAtomic } from "../store/atomic-write.js";
 
 export interface AgentState {
@@ -68,7 +69,7 @@ function parseAgentState(path: string, text: string): AgentState {
   // Keys other than agent_id and agent_secret are allowed (and ignored), so a newer daemon's file still loads.
   const id: unknown = (json as Record<string, unknown>)["agent_id"];
   const secret: unknown = (json as Record<string, unknown>)["agent_secret"];
-  if (typeof id !== "string" || !validate(id)) {
+  if (typeof id !== "string" || !isAgentId(id)) {
     throw new AgentStateError(
       `the agent state file ${path} has no valid "agent_id" (a UUID), got ${JSON.stringify(id) ?? "nothing"}; ${fix}`,
     );

@@ -2,14 +2,26 @@
 // timeout. A failure is a value with a reason a person can act on, never an exception: the daemon keeps
 // probing while Ollama is down.
 
+import { parseOllamaVersion } from "../registry/registration.js";
+import { RegistryError } from "../registry/registry-error.js";
+
 export type OllamaProbeResult =
   | { readonly reachable: true; readonly version: string }
   | { readonly reachable: false; readonly reason: string };
 
 export const DEFAULT_PROBE_TIMEOUT_MS = 2000;
 
-/** As the registry accepts it (registration.ts): at most 128 printable characters. */
-const VERSION = /^[^\p{Cc}]{1,128}$/u;
+/** Whether the registry will take `version` (its own rule, so the daemon never registers what it refuses). */
+function isOllamaVersion(version: string): boolean {
+  try {
+    parseOllamaVersion(version);
+    return true;
+  } catch (error) {
+    if (error instanceof RegistryError) return false;
+    throw error;
+  }
+}
+
 
 export interface ProbeOptions {
   readonly timeoutMs?: number;
@@ -43,7 +55,7 @@ export async function probeOllama(ollamaUrl: string, options: ProbeOptions = {})
   } catch {
     return down(`GET ${url} answered something that is not JSON: ${JSON.stringify(body.slice(0, 200))}; is this Ollama?`);
   }
-  if (typeof version !== "string" || !VERSION.test(version)) {
+  if (typeof version !== "string" || version === "" || !isOllamaVersion(version)) {
     return down(`GET ${url} answered without a usable "version" (got ${JSON.stringify(version) ?? "nothing"}); is this Ollama?`);
   }
   return { reachable: true, version };

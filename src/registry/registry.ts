@@ -158,7 +158,8 @@ export class Registry {
     const registry = new Registry(options);
     const start = registry.clock.now();
     for (const record of records) {
-      const since = Math.max(record.lastHeartbeat, start);
+      // Restored ONLINE agents get their grace from start-up; OFFLINE ones keep counting from their last beat.
+      const since = record.status === "online" ? Math.max(record.lastHeartbeat, start) : record.lastHeartbeat;
       registry.entries.set(record.id, { record, since, session: undefined });
       if (record.status === "online") registry.tracker.expireAt(record.id, since + registry.agentTimeoutMs);
     }

@@ -397,6 +397,12 @@ describe("Registry", () => {
       expect(registry.get(id(1)).status).toBe("offline");
     });
 
+    it("counts an agent restored offline's missed beats from its last beat, not from the start", async () => {
+      const lastHeartbeat = start - 10 * 60_000;
+      const { registry } = await openRegistry([restored("offline", lastHeartbeat)]);
+      expect(registry.get(id(1))).toMatchObject({ status: "offline", missedHeartbeats: (10 * 60_000) / INTERVAL });
+    });
+
     it("keeps an agent restored offline offline", async () => {
       const { clock, registry } = await openRegistry([restored("offline", start - 10 * 60_000)]);
       expect(registry.get(id(1)).status).toBe("offline");
