@@ -120,6 +120,8 @@ export class Registry {
   private readonly flushIntervalMs: number;
   /** Agents whose heartbeat-only changes wait for the next lazy flush. */
   private readonly dirty = new Set<AgentId>();
+  /** Agents whose last status change failed to write: their beats are acknowledged only once it is durable. */
+  private readonly unsavedStatus = new Set<AgentId>();
   private flushTimer: Timer | undefined;
   private sorted: AgentRecord[] | undefined;
   private closed = false;
@@ -235,8 +237,10 @@ export class Registry {
         entry.record = { ...entry.record, secretHash: undefined };
         this.commitInBackground([{ put: entry.record }]);
       }
+      if (existing !== undefined) this.unsavedStatus.add(id);
       throw error;
     }
+    this.unsavedStatus.delete(id);
 
     // Liveness counts from the acknowledgement, so a slow disk never eats into the node's first interval.
     const ackedAt = this.clock.now();
@@ -308,6 +312,7 @@ export class Registry {
     this.entries.delete(id);
     this.sorted = undefined;
     this.dirty.delete(id);
+    this.unsavedStatus.delete(id);
     this.tracker.forget(id);
     entry.session?.end(new RegistryError("notFound", `agent ${id} was deregistered; register again to rejoin`));
     entry.session = undefined;
@@ -368,17 +373,30 @@ export class Registry {
     else this.tracker.expireAt(session.agentId, now + this.agentTimeoutMs);
     if (beforeView !== undefined) this.publish(beforeView, this.view(entry, now));
 
-    if (before.status === status) {
-      this.markDirty(session.agentId);
+    const id = session.agentId;
+    if (before.status === status && !this.unsavedStatus.has(id)) {
+      this.markDirty(id);
       return { serverTime: now, status };
     }
-    this.log.info(
-      { agentId: session.agentId, hostname: before.hostname, from: before.status, to: status },
-      beat.leaving ? "agent left" : "agent back online",
+    if (before.status !== status) {
+      this.log.info(
+        { agentId: id, hostname: before.hostname, from: before.status, to: status },
+        beat.leaving ? "agent left" : "agent back online",
+      );
+      this.observer?.transition({ from: before.status, to: status, reason: beat.leaving ? "leaving" : "heartbeat" });
+    }
+    // A status change is acknowledged only once durable; so is every beat after one that failed to write.
+    this.dirty.delete(id);
+    return this.commit([{ put: entry.record }]).then(
+      () => {
+        this.unsavedStatus.delete(id);
+        return { serverTime: now, status };
+      },
+      (error: unknown) => {
+        this.unsavedStatus.add(id);
+        throw error;
+      },
     );
-    this.observer?.transition({ from: before.status, to: status, reason: beat.leaving ? "leaving" : "heartbeat" });
-    this.dirty.delete(session.agentId);
-    return this.commit([{ put: entry.record }]).then(() => ({ serverTime: now, status }));
   }
 
   /** @internal Called by Session. */
@@ -510,6 +528,7 @@ export class Registry {
     this.entries.delete(id);
     this.sorted = undefined;
     this.dirty.delete(id);
+    this.unsavedStatus.delete(id);
     this.tracker.forget(id);
     entry.session?.end(agentNotFound(id, "its registration was not written; register again"));
     this.publish(before, undefined);

@@ -319,6 +319,29 @@ describe("Registry", () => {
       expect(registry.get(id(1))).toMatchObject({ status: "online", missedHeartbeats: 0, lastHeartbeat: clock.now() });
     });
 
+    it("acknowledges the beats after a status change that failed to write only once it is durable", async () => {
+      const { clock, store, registry } = await openRegistry();
+      await registry.register(registration({ agentId: id(1) }), PEER);
+      const { session } = stream(registry, id(1));
+      clock.advance(TIMEOUT + 1);
+      await settle();
+      store.failNextCommits(1);
+      await expect(Promise.resolve(session.beat(beat))).rejects.toBeInstanceOf(RegistryError);
+      expect(store.get(id(1))?.status).toBe("offline");
+
+      // Online in memory now, but not on disk: this beat must wait for the write, like the change itself.
+      store.holdCommits();
+      const state = watch(Promise.resolve(session.beat(beat)));
+      await settle();
+      expect(state.done).toBe(false);
+      store.releaseCommits();
+      await settle();
+      expect(state.done).toBe(true);
+      expect(store.get(id(1))?.status).toBe("online");
+      // Once durable, beats are immediate again.
+      expect(session.beat(beat)).not.toBeInstanceOf(Promise);
+    });
+
     it("marks an agent offline at once when it beats with leaving", async () => {
       const { store, registry } = await openRegistry();
       await registry.register(registration({ agentId: id(1) }), PEER);
