@@ -330,6 +330,13 @@ export class Registry {
   openHeartbeat(id: AgentId, end: (reason: RegistryError) => void, secret?: string): HeartbeatSession {
     const entry = this.entries.get(id);
     if (entry === undefined) throw agentNotFound(id, "call Register (with the same id), then beat again");
+    if (this.enforceSecrets && entry.record.secretHash === undefined) {
+      // Nothing proves the caller is that node; its Register (which the daemon always sends first) gives it a secret.
+      throw new RegistryError(
+        "permissionDenied",
+        `agent ${id} has no secret yet (registered before this server issued secrets): call Register for it first, then open the Heartbeat stream with the agent_secret it returns`,
+      );
+    }
     this.checkSecret(entry, secret, "a Heartbeat stream");
     const previous = entry.session;
     const before = previous === undefined ? this.view(entry, this.clock.now()) : undefined;

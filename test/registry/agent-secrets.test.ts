@@ -123,7 +123,7 @@ describe("agent secrets", () => {
       expect(registry.size).toBe(0);
     });
 
-    it("give an id without a hash (from the prototype's file) one at its next Register, and let only an admin deregister it until then", async () => {
+    it("give an id without a hash (from the prototype's file) one at its next Register, and until then refuse its beats and let only an admin deregister it", async () => {
       const record: AgentRecord = {
         id: ID,
         hostname: "gpu-01",
@@ -138,7 +138,8 @@ describe("agent secrets", () => {
       };
       const { store, registry } = await openRegistry({ records: [record] });
       expect((await refusal(registry.deregister(ID))).message).toContain("only an admin may deregister it");
-      registry.openHeartbeat(ID, () => undefined).close(); // beats go on until then
+      // Nor may anyone beat for it: that would let any agent token supersede or end the real node's stream.
+      expect((await refusal(() => registry.openHeartbeat(ID, () => undefined))).kind).toBe("permissionDenied");
 
       const { secret } = await registry.register(registration(), PEER);
       expect(secret).toBe("secret-1");
