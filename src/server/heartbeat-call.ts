@@ -16,6 +16,7 @@ import { RegistryError, invalidArgument } from "../registry/registry-error.js";
 import type { BeatResult, HeartbeatSession, Registry } from "../registry/registry.js";
 import type { Timer } from "../registry/clock.js";
 import type { Admission, StreamSlot } from "./admission.js";
+import type { Shutdown } from "./shutdown.js";
 import { durationFromMs, statusToWire } from "./wire.js";
 
 export class HeartbeatCall {
@@ -23,19 +24,22 @@ export class HeartbeatCall {
   private closed = false;
   private slot: StreamSlot | undefined;
   private firstBeatTimer: Timer | undefined;
-  private readonly onShutdown = () =>
-    this.finish(new RegistryError("unavailable", "the registry server is shutting down; reconnect with backoff"));
+  private readonly unsubscribe: () => void;
+  /** The same every ack: built once. */
+  private readonly interval: ReturnType<typeof durationFromMs>;
 
   /** `end` is called at most once, when the server ends the stream (superseded, deregistered, shutdown). */
   constructor(
     private readonly registry: Registry,
-    private readonly shutdown: AbortSignal,
+    shutdown: Shutdown,
     private readonly end: (reason: RegistryError) => void,
     private readonly metrics: { beat(): void },
     private readonly admission: Admission,
   ) {
-    if (shutdown.aborted) queueMicrotask(this.onShutdown);
-    else shutdown.addEventListener("abort", this.onShutdown, { once: true });
+    this.interval = durationFromMs(registry.heartbeatIntervalMs);
+    this.unsubscribe = shutdown.onStart(() =>
+      this.finish(new RegistryError("unavailable", "the registry server is shutting down; reconnect with backoff")),
+    );
     try {
       this.slot = admission.openHeartbeat();
     } catch (error) {
@@ -78,7 +82,7 @@ export class HeartbeatCall {
   close(): void {
     if (this.closed) return;
     this.closed = true;
-    this.shutdown.removeEventListener("abort", this.onShutdown);
+    this.unsubscribe();
     this.firstBeatTimer?.cancel();
     this.slot?.release();
     this.session?.close();
@@ -107,7 +111,7 @@ export class HeartbeatCall {
       seq,
       serverTime: timestampFromMs(result.serverTime),
       status: statusToWire(result.status),
-      heartbeatInterval: durationFromMs(this.registry.heartbeatIntervalMs),
+      heartbeatInterval: this.interval,
     });
   }
 }

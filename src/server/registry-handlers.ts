@@ -24,6 +24,7 @@ import { type Registration, parseIpAddress } from "../registry/registration.js";
 import type { Registry } from "../registry/registry.js";
 import type { Caller } from "./authorizer.js";
 import type { Admission, StreamSlot } from "./admission.js";
+import type { Shutdown } from "./shutdown.js";
 import { HeartbeatCall } from "./heartbeat-call.js";
 import { agentToWire, durationFromMs, filterFromWire, listQueryFromWire, registrationFromWire } from "./wire.js";
 import { RegistryError } from "../registry/registry-error.js";
@@ -31,8 +32,8 @@ import { RegistryError } from "../registry/registry-error.js";
 export class RegistryHandlers {
   constructor(
     readonly registry: Registry,
-    /** Aborted when the server shuts down: open streams then end with UNAVAILABLE. */
-    private readonly shutdown: AbortSignal,
+    /** Started when the server shuts down: open streams then end with UNAVAILABLE. */
+    private readonly shutdown: Shutdown,
     private readonly metrics: { beat(): void },
     /** The limits on registrations per second, streams and watchers. */
     private readonly admission: Admission,
@@ -80,18 +81,18 @@ export class RegistryHandlers {
   watchAgents(request: WatchAgentsRequest): { watcher: Watcher; slot: StreamSlot } {
     const filter = filterFromWire(request);
     const slot = this.admission.openWatch();
-    const onShutdown = () =>
-      watcher.fail(new RegistryError("unavailable", "the registry server is shutting down; watch again with backoff"));
-    // Unsubscribed once the watch ends, so watches that come and go leave nothing behind on the signal.
+    // Unsubscribed once the watch ends, so watches that come and go leave nothing behind.
+    let unsubscribe = (): void => undefined;
     const watcher = this.registry.watch(filter, (reason) => {
-      this.shutdown.removeEventListener("abort", onShutdown);
+      unsubscribe();
       if (reason?.kind === "resourceExhausted") {
         const limit = this.admission.limits.watchQueueLimit;
         this.admission.log.refused("watchQueueLimit", { max: limit }, "watcher cut off: it fell too many events behind");
       }
     });
-    if (this.shutdown.aborted) onShutdown();
-    else this.shutdown.addEventListener("abort", onShutdown, { once: true });
+    unsubscribe = this.shutdown.onStart(() =>
+      watcher.fail(new RegistryError("unavailable", "the registry server is shutting down; watch again with backoff")),
+    );
     return { watcher, slot };
   }
 

@@ -24,6 +24,7 @@ import { addReflection } from "./reflection.js";
 import { RegistryHandlers } from "./registry-handlers.js";
 import { ServerSecurity } from "./server-security.js";
 import { ServingState } from "./serving-state.js";
+import { Shutdown } from "./shutdown.js";
 import { Admission } from "./admission.js";
 import { LimitLog } from "./limit-log.js";
 import { sizeReportingCompressions, watchConnectionStreams, watchGrpcListener, watchRequestSize } from "./transport-refusals.js";
@@ -85,6 +86,10 @@ export async function startServer(config: ServerConfig, deps: ServerDeps = {}): 
       agentTimeoutMs: config.agentTimeoutMs,
       ...(deps.clock === undefined ? {} : { clock: deps.clock }),
       watchQueueLimit: config.limits.watchQueueLimit,
+      // Heartbeat-only changes (last_heartbeat, missed counts, draining, version) are written once per
+      // heartbeat interval (1 to 30 s): fresher times on disk buy nothing, since a restart gives every agent
+      // a full timeout of grace, and each write re-encodes the whole file.
+      flushIntervalMs: Math.min(Math.max(config.heartbeatIntervalMs, 1000), 30_000),
       log,
       observer: metrics,
       // With authentication off anyone may do anything anyway; secrets are still issued and stored.
@@ -92,11 +97,11 @@ export async function startServer(config: ServerConfig, deps: ServerDeps = {}): 
     });
     registryForStats = registry;
     cleanup.push(() => registry.close());
-    const shutdown = new AbortController();
+    const shutdown = new Shutdown();
     const { limits } = config;
     const limitLog = new LimitLog(log, deps.clock ?? systemClock, metrics);
     const admission = new Admission(limits, deps.clock ?? systemClock, limitLog);
-    const handlers = new RegistryHandlers(registry, shutdown.signal, metrics, admission);
+    const handlers = new RegistryHandlers(registry, shutdown, metrics, admission);
 
     // Ping a connection idle for one heartbeat interval (bounded to 1-30 s), so a half-open one is closed
     // and its agent stops showing stream_connected well before its deadline.
@@ -157,7 +162,7 @@ export async function startServer(config: ServerConfig, deps: ServerDeps = {}): 
           // finish, and write what is pending.
           serving.shutdown();
           registry.stopLiveness();
-          shutdown.abort();
+          shutdown.start();
           await Promise.all([shutdownGrpc(grpcServer), http.close(SHUTDOWN_GRACE_MS)]);
           await registry.close();
           await store.close();

@@ -51,7 +51,9 @@ export function encodeAgents(agents: Iterable<DecodedAgent>): string {
       ...(record.secretHash === undefined ? {} : { secret_hash: record.secretHash }),
     });
   }
-  return `${JSON.stringify(rows, null, 2)}\n`;
+  // One agent a line: about half the encoding time of pretty-printing and a quarter fewer bytes, still
+  // readable with less or grep (jq for more).
+  return `[\n${rows.map((row) => JSON.stringify(row)).join(",\n")}\n]\n`;
 }
 
 /** Parses the file's text; throws an Error whose message says what is wrong and where (not which file). */

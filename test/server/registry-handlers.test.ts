@@ -1,7 +1,6 @@
 // The shared handlers with the server's limits, on fake time: streams and watchers admitted and released,
 // the first-beat timeout, and nothing left behind by streams that came and went.
 
-import { getEventListeners } from "node:events";
 import { create } from "@bufbuild/protobuf";
 import { afterEach, describe, expect, it } from "vitest";
 import { HeartbeatRequestSchema, WatchAgentsRequestSchema } from "../../gen/registry/v1/registry_pb.js";
@@ -13,6 +12,7 @@ import { Registry } from "../../src/registry/registry.js";
 import { Admission } from "../../src/server/admission.js";
 import { LimitLog } from "../../src/server/limit-log.js";
 import { RegistryHandlers } from "../../src/server/registry-handlers.js";
+import { Shutdown } from "../../src/server/shutdown.js";
 import { FakeClock } from "../support/fake-clock.js";
 import { MemoryStore } from "../support/memory-store.js";
 
@@ -23,14 +23,14 @@ afterEach(async () => {
   await Promise.all(opened.splice(0).map((registry) => registry.close()));
 });
 
-async function handlers(limits: Partial<LimitsConfig> = {}): Promise<{ handlers: RegistryHandlers; clock: FakeClock; shutdown: AbortController; admission: Admission }> {
+async function handlers(limits: Partial<LimitsConfig> = {}): Promise<{ handlers: RegistryHandlers; clock: FakeClock; shutdown: Shutdown; admission: Admission }> {
   const clock = new FakeClock();
   const registry = await Registry.open({ store: new MemoryStore(), clock, heartbeatIntervalMs: 30_000, agentTimeoutMs: 60_000 });
   opened.push(registry);
   await registry.register(parseRegistration({ agentId: A, hostname: "gpu-a", ipAddress: "10.0.0.1", port: 0, ollamaVersion: "", labels: {} }), undefined);
   const admission = new Admission({ ...DEFAULT_LIMITS, ...limits }, clock, new LimitLog({ warn() {} }, clock));
-  const shutdown = new AbortController();
-  return { handlers: new RegistryHandlers(registry, shutdown.signal, { beat() {} }, admission), clock, shutdown, admission };
+  const shutdown = new Shutdown();
+  return { handlers: new RegistryHandlers(registry, shutdown, { beat() {} }, admission), clock, shutdown, admission };
 }
 
 const settle = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
@@ -77,7 +77,7 @@ describe("RegistryHandlers with limits", () => {
 
   it("leaves nothing on the shutdown signal or in the counts once watches and streams end", async () => {
     const { handlers: subject, shutdown, admission } = await handlers();
-    const before = getEventListeners(shutdown.signal, "abort").length;
+    const before = shutdown.subscribers;
 
     for (let i = 0; i < 100; i++) {
       const watch = subject.watchAgents(create(WatchAgentsRequestSchema, {}));
@@ -86,7 +86,7 @@ describe("RegistryHandlers with limits", () => {
       subject.heartbeat(() => {}).close();
     }
 
-    expect(getEventListeners(shutdown.signal, "abort")).toHaveLength(before);
+    expect(shutdown.subscribers).toBe(before);
     expect(admission.openStreams).toBe(0);
   });
 });
