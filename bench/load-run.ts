@@ -1,0 +1,312 @@
+// One load run against one server: start the server, measure it idle, set up the fleet (register and open
+// every stream), beat (steady timer or closed loop), warm up, then measure one window: server CPU and RSS
+// from /proc, the generator's CPU, ack round trips and errors from the generator, and (registry) the
+// scrape deltas of /metrics. An `after` hook runs with the load still on (reads, detection). Everything
+// started here is stopped here, also on failure.
+
+import { join } from "node:path";
+import type { BenchContext } from "./context.js";
+import { writeFleetFile } from "./fleet-file.js";
+import { GeneratorHandle } from "./generator-handle.js";
+import type { LatencySummary } from "./latency.js";
+import { type ProcSample, type CoreUse, coreUse, countSockets, cpuPercent, sampleCores, sampleProcess } from "./proc-stats.js";
+import { SERVER_CORE } from "./processes.js";
+import type { PromText } from "./prom-text.js";
+import { INTERFERENCE_LIMIT, waitForQuiet, watchInterference } from "./interference.js";
+import type { FleetReady, LoopDelay, TargetKind, WindowStats } from "./protocol.js";
+import { scrape } from "./registry-probe.js";
+import { TARGET_LABELS, type Target, startEcho, startEtcdTarget, startRegistry, waitForLine } from "./targets.js";
+
+export type Load = { readonly kind: "steady"; readonly intervalMs: number } | { readonly kind: "closed"; readonly window: number };
+
+export interface LoadRunSpec {
+  readonly name: string;
+  readonly target: TargetKind;
+  readonly agents: number;
+  readonly connections: number;
+  readonly load: Load;
+  readonly warmupMs: number;
+  readonly windowMs: number;
+  /**
+   * The registry's HEARTBEAT_INTERVAL and AGENT_TIMEOUT (default 30 and 60, production's). The load beats at
+   * its own rate whatever the server tells agents; the interval also sets the server's keepalive ping
+   * interval (1-30 s), which the grpc-js echo copies.
+   */
+  readonly heartbeatIntervalS?: number;
+  readonly agentTimeoutS?: number;
+  /** Registry only: run it under node --cpu-prof (the profile goes to the context's profile directory). */
+  readonly profile?: boolean;
+  /**
+   * Registry only: start it with the fleet already in its agents.json, and open the streams without
+   * Register, so that a profile shows the steady state rather than 10 000 durable registrations.
+   */
+  readonly preload?: boolean;
+}
+
+export interface RunningLoad {
+  readonly target: Target;
+  readonly generator: GeneratorHandle;
+  readonly fleet: FleetReady;
+  readonly spec: LoadRunSpec;
+}
+
+export interface Persistence {
+  readonly writes: number;
+  readonly writesPerSecond: number;
+  /** Size of agents.json at the last write. */
+  readonly fileBytes: number;
+  /** writes/s x file size: what the store hands to the file system. */
+  readonly bytesPerSecond: number;
+  /** From /proc/<pid>/io write_bytes: what reached the block layer. */
+  readonly ioWriteBytesPerSecond: number | undefined;
+}
+
+export interface LoadRunResult {
+  readonly name: string;
+  readonly target: TargetKind;
+  readonly label: string;
+  readonly agents: number;
+  readonly connections: number;
+  /** Sockets the server process holds after set-up (listeners included): checks `connections`. */
+  readonly serverSockets: number;
+  readonly load: Load;
+  readonly setupMs: number;
+  readonly setupErrors: Readonly<Record<string, number>>;
+  readonly setupLatency: LatencySummary;
+  readonly streamsOpen: number;
+  readonly windowSeconds: number;
+  readonly sent: number;
+  readonly acked: number;
+  readonly skipped: number;
+  readonly beatsPerSecond: number;
+  readonly ack: LatencySummary;
+  readonly errors: Readonly<Record<string, number>>;
+  readonly errorCount: number;
+  readonly serverCpuPercent: number;
+  readonly cpuMicrosPerBeat: number;
+  readonly idleRssMiB: number;
+  readonly rssMiB: number;
+  /** (RSS under load - idle RSS) / agents. */
+  readonly kbPerStream: number;
+  readonly generatorCpuPercent: number;
+  /** The load generator's own event-loop delay: when it is high, the client inflated the round trips. */
+  readonly generatorLoopDelayMs: LoopDelay;
+  /** How each core of the machine was used over the window. */
+  readonly cores: readonly CoreUse[];
+  /**
+   * Process time on the server's core that was not the server's (another process: the window is skewed).
+   * Interrupt time (loopback TCP) is in `cores`, not here and not in the server's CPU.
+   */
+  readonly otherOnServerCorePercent: number;
+  /** CPU other processes used on the whole machine during the window, percent of one core. */
+  readonly interferencePercent: number;
+  /** Windows measured to get one without interference (the least disturbed is kept). */
+  readonly windowAttempts: number;
+  /** The server's event-loop delay over the window (registry: /metrics; echoes: SIGUSR2; etcd: none). */
+  readonly serverLoopDelayMs: LoopDelay | undefined;
+  readonly serverBeats?: number;
+  readonly persistence?: Persistence;
+}
+
+const MIB = 1024 * 1024;
+const DEFAULT_INTERVAL_S = 30;
+const DEFAULT_TIMEOUT_S = 60;
+
+/** The registry's keepalive ping interval for a heartbeat interval (src/server/server.ts). */
+function keepaliveMs(intervalS: number): number {
+  return Math.min(Math.max(intervalS * 1000, 1000), 30_000);
+}
+/** prom-client's default eventLoopMonitoringPrecision. */
+const PROM_LOOP_RESOLUTION_MS = 10;
+
+export async function startTarget(
+  ctx: BenchContext,
+  spec: Pick<LoadRunSpec, "target" | "name" | "heartbeatIntervalS" | "agentTimeoutS" | "profile">,
+  dataDir?: string,
+): Promise<Target> {
+  switch (spec.target) {
+    case "registry":
+      return startRegistry(ctx.processes, {
+        dataDir: dataDir ?? (await ctx.freshDir(`registry-${spec.name}`)),
+        heartbeatIntervalS: spec.heartbeatIntervalS ?? DEFAULT_INTERVAL_S,
+        agentTimeoutS: spec.agentTimeoutS ?? DEFAULT_TIMEOUT_S,
+        ...(spec.profile === true && ctx.profileDir !== undefined ? { cpuProfileDir: join(ctx.profileDir, spec.name) } : {}),
+      });
+    case "echo-grpc":
+    case "echo-connect":
+      return startEcho(ctx.processes, spec.target, keepaliveMs(spec.heartbeatIntervalS ?? DEFAULT_INTERVAL_S));
+    case "etcd":
+      if (ctx.etcd === undefined) throw new Error("etcd is not available");
+      return startEtcdTarget(ctx.processes, ctx.etcd, await ctx.freshDir(`etcd-${spec.name}`));
+  }
+}
+
+export async function loadRun<T = undefined>(
+  ctx: BenchContext,
+  spec: LoadRunSpec,
+  after?: (running: RunningLoad) => Promise<T>,
+): Promise<{ result: LoadRunResult; extra: T | undefined }> {
+  await waitForQuiet(ctx.quick ? 10_000 : 120_000, ctx.log);
+  let agentIds: readonly string[] | undefined;
+  let dataDir: string | undefined;
+  if (spec.preload === true && spec.target === "registry") {
+    dataDir = await ctx.freshDir(`registry-${spec.name}`);
+    agentIds = (await writeFleetFile(join(dataDir, "agents.json"), spec.agents, Date.now(), true)).ids;
+  }
+  const target = await startTarget(ctx, spec, dataDir);
+  let generator: GeneratorHandle | undefined;
+  try {
+    await sleep(1000);
+    const idle = await sampleProcess(target.child.pid);
+    generator = GeneratorHandle.start(ctx.processes);
+    const fleet = await generator.fleet({
+      kind: spec.target,
+      address: target.address,
+      agents: spec.agents,
+      connections: spec.connections,
+      setupConcurrency: Math.min(200, spec.agents),
+      leaseTtlSeconds: spec.agentTimeoutS ?? DEFAULT_TIMEOUT_S,
+      ...(agentIds === undefined ? {} : { agentIds }),
+    });
+    if (spec.load.kind === "steady") await generator.steady(spec.load.intervalMs);
+    else await generator.closedLoop(spec.load.window);
+    await sleep(spec.warmupMs);
+    const serverSockets = await countSockets(target.child.pid);
+
+    // A window in which other processes ran is measured again (the load stays on), up to a few times;
+    // the least disturbed one is kept.
+    let best: Window | undefined;
+    for (let attempt = 1; attempt <= (ctx.quick ? 2 : 5); attempt++) {
+      if (attempt > 1) await waitForQuiet(ctx.quick ? 10_000 : 60_000, ctx.log);
+      const window = await measureWindow(target, generator, spec.windowMs);
+      if (best === undefined || window.interferencePercent < best.interferencePercent) best = { ...window, attempts: attempt };
+      if (window.interferencePercent <= INTERFERENCE_LIMIT) break;
+      ctx.log(`  other processes used ${window.interferencePercent.toFixed(0)}% of a core during the window; measuring again`);
+    }
+    const { stats, server0, server1, generator0, generator1, cores, metricsBefore, metricsAfter, echoDelay, interferencePercent, attempts } = best as Window;
+
+    const extra = after === undefined ? undefined : await after({ target, generator, fleet, spec });
+
+    const windowSeconds = stats.windowMs / 1000;
+    const cpuSeconds = server1.cpuSeconds - server0.cpuSeconds;
+    const errorCount = Object.values(stats.errors).reduce((a, b) => a + b, 0) + Object.values(fleet.setupErrors).reduce((a, b) => a + b, 0);
+    const result: LoadRunResult = {
+      name: spec.name,
+      target: spec.target,
+      label: TARGET_LABELS[spec.target],
+      agents: spec.agents,
+      connections: spec.connections,
+      serverSockets,
+      load: spec.load,
+      setupMs: fleet.setupMs,
+      setupErrors: fleet.setupErrors,
+      setupLatency: fleet.setupLatency,
+      streamsOpen: stats.streamsOpen,
+      windowSeconds,
+      sent: stats.sent,
+      acked: stats.acked,
+      skipped: stats.skipped,
+      beatsPerSecond: stats.acked / windowSeconds,
+      ack: stats.latency,
+      errors: { ...fleet.setupErrors, ...stats.errors },
+      errorCount,
+      serverCpuPercent: cpuPercent(server0, server1),
+      cpuMicrosPerBeat: (cpuSeconds * 1e6) / Math.max(1, stats.acked),
+      idleRssMiB: idle.rssBytes / MIB,
+      rssMiB: server1.rssBytes / MIB,
+      kbPerStream: (server1.rssBytes - idle.rssBytes) / 1024 / spec.agents,
+      generatorCpuPercent: cpuPercent(generator0, generator1),
+      generatorLoopDelayMs: stats.loopDelayMs,
+      cores,
+      // Process time on the server's core that was not the server's: another process ran there.
+      otherOnServerCorePercent: Math.max(0, (cores[SERVER_CORE]?.processPercent ?? 0) - cpuPercent(server0, server1)),
+      interferencePercent,
+      windowAttempts: attempts ?? 1,
+      serverLoopDelayMs: echoDelay,
+      ...(metricsBefore !== undefined && metricsAfter !== undefined
+        ? registryMetrics(metricsBefore, metricsAfter, server0, server1, windowSeconds)
+        : {}),
+    };
+    return { result, extra };
+  } finally {
+    await generator?.stop();
+    await target.stop();
+  }
+}
+
+function registryMetrics(
+  before: PromText,
+  after: PromText,
+  server0: ProcSample,
+  server1: ProcSample,
+  windowSeconds: number,
+): Pick<LoadRunResult, "serverLoopDelayMs" | "serverBeats" | "persistence"> {
+  const writes = after.sum("agent_registry_store_writes_total", { result: "ok" }) - before.sum("agent_registry_store_writes_total", { result: "ok" });
+  const fileBytes = after.value("agent_registry_store_file_bytes") ?? 0;
+  const io =
+    server0.writeBytes === undefined || server1.writeBytes === undefined ? undefined : (server1.writeBytes - server0.writeBytes) / windowSeconds;
+  // prom-client resets its event-loop histogram at every scrape, so the second scrape covers the window.
+  // Its values are whole sampling intervals: the 10 ms resolution is subtracted to leave the delay.
+  const lag = (name: string): number => Math.max(0, (after.value(name) ?? NaN) * 1000 - PROM_LOOP_RESOLUTION_MS);
+  return {
+    serverLoopDelayMs: {
+      p50: lag("nodejs_eventloop_lag_p50_seconds"),
+      p99: lag("nodejs_eventloop_lag_p99_seconds"),
+      max: lag("nodejs_eventloop_lag_max_seconds"),
+    },
+    serverBeats: after.sum("agent_registry_heartbeats_total") - before.sum("agent_registry_heartbeats_total"),
+    persistence: {
+      writes,
+      writesPerSecond: writes / windowSeconds,
+      fileBytes,
+      bytesPerSecond: (writes / windowSeconds) * fileBytes,
+      ioWriteBytesPerSecond: io,
+    },
+  };
+}
+
+interface Window {
+  readonly stats: WindowStats;
+  readonly server0: ProcSample;
+  readonly server1: ProcSample;
+  readonly generator0: ProcSample;
+  readonly generator1: ProcSample;
+  readonly cores: CoreUse[];
+  readonly metricsBefore: PromText | undefined;
+  readonly metricsAfter: PromText | undefined;
+  readonly echoDelay: LoopDelay | undefined;
+  readonly interferencePercent: number;
+  readonly attempts?: number;
+}
+
+async function measureWindow(target: Target, generator: GeneratorHandle, windowMs: number): Promise<Window> {
+  const metricsBefore = target.httpUrl === undefined ? undefined : await scrape(target.httpUrl);
+  const isEcho = target.kind === "echo-grpc" || target.kind === "echo-connect";
+  if (isEcho) await echoLoopDelay(target);
+  const others = await watchInterference([target.child.pid, generator.pid]);
+  const [server0, generator0, cores0] = await Promise.all([sampleProcess(target.child.pid), sampleProcess(generator.pid), sampleCores()]);
+  await generator.mark();
+  await sleep(windowMs);
+  const stats = await generator.collect();
+  const [server1, generator1, cores1] = await Promise.all([sampleProcess(target.child.pid), sampleProcess(generator.pid), sampleCores()]);
+  const interferencePercent = await others();
+  const metricsAfter = target.httpUrl === undefined ? undefined : await scrape(target.httpUrl);
+  const echoDelay = isEcho ? await echoLoopDelay(target) : undefined;
+  return { stats, server0, server1, generator0, generator1, cores: coreUse(cores0, cores1), metricsBefore, metricsAfter, echoDelay, interferencePercent };
+}
+
+/** Asks an echo server for its event-loop delay since the last ask (and starts a new period). */
+async function echoLoopDelay(target: Target): Promise<LoopDelay | undefined> {
+  const line = waitForLine(target.child, /loop-delay p50=(\S+) p99=(\S+) max=(\S+)/, 5000);
+  target.child.process.kill("SIGUSR2");
+  try {
+    const match = await line;
+    return { p50: Number(match[1]), p99: Number(match[2]), max: Number(match[3]) };
+  } catch {
+    return undefined;
+  }
+}
+
+export function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}

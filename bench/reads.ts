@@ -1,0 +1,77 @@
+// Scenario 4, reads under load: with the fleet still beating, pages of 1 000 agents over gRPC (walking
+// the page tokens through the whole registry, again and again) and the full list (page_size 0) over
+// Connect JSON on the HTTP port; one call at a time with a short pause, as a scheduler polling would.
+// The beats' ack round trips during the reads are measured too: a slow read stalls the event loop.
+
+import { type LatencySummary, summarize } from "./latency.js";
+import { type RunningLoad, sleep } from "./load-run.js";
+import { cpuPercent, sampleProcess } from "./proc-stats.js";
+import { RawListClient, listAllConnectJson } from "./registry-probe.js";
+
+export interface ReadsResult {
+  readonly agents: number;
+  readonly grpcPage: { readonly pageSize: number; readonly calls: number; readonly bytesPerPage: number; readonly latency: LatencySummary };
+  readonly connectFull: { readonly calls: number; readonly agentsReturned: number; readonly bytes: number; readonly latency: LatencySummary };
+  /** Ack round trips of the beats while the reads ran. */
+  readonly ackDuringReads: LatencySummary;
+  readonly beatsPerSecondDuringReads: number;
+  readonly serverCpuPercent: number;
+  readonly errors: number;
+}
+
+export async function readsUnderLoad(running: RunningLoad, pageCalls: number, fullCalls: number): Promise<ReadsResult> {
+  const { target, generator } = running;
+  if (target.httpUrl === undefined) throw new Error("reads need the registry's HTTP listener");
+  const client = new RawListClient(target.address);
+  const pages: number[] = [];
+  const full: number[] = [];
+  let bytesPerPage = 0;
+  let fullBytes = 0;
+  let agentsReturned = 0;
+  let errors = 0;
+  try {
+    // One untimed call of each kind first: connection set-up is not what is measured.
+    await client.list(1000, "");
+    const first = await listAllConnectJson(target.httpUrl);
+    agentsReturned = (JSON.parse(first.body) as { agents?: unknown[] }).agents?.length ?? 0;
+    await generator.mark();
+    const s0 = await sampleProcess(target.child.pid);
+    let token = "";
+    for (let i = 0; i < pageCalls; i++) {
+      const t0 = performance.now();
+      try {
+        const page = await client.list(1000, token);
+        pages.push(performance.now() - t0);
+        bytesPerPage = Math.max(bytesPerPage, page.bytes);
+        token = page.nextPageToken;
+      } catch {
+        errors++;
+        token = "";
+      }
+      await sleep(20);
+    }
+    for (let i = 0; i < fullCalls; i++) {
+      const t0 = performance.now();
+      try {
+        fullBytes = (await listAllConnectJson(target.httpUrl)).bytes;
+        full.push(performance.now() - t0);
+      } catch {
+        errors++;
+      }
+      await sleep(100);
+    }
+    const s1 = await sampleProcess(target.child.pid);
+    const stats = await generator.collect();
+    return {
+      agents: running.spec.agents,
+      grpcPage: { pageSize: 1000, calls: pages.length, bytesPerPage, latency: summarize(pages) },
+      connectFull: { calls: full.length, agentsReturned, bytes: fullBytes, latency: summarize(full) },
+      ackDuringReads: stats.latency,
+      beatsPerSecondDuringReads: stats.acked / (stats.windowMs / 1000),
+      serverCpuPercent: cpuPercent(s0, s1),
+      errors,
+    };
+  } finally {
+    client.close();
+  }
+}

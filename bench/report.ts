@@ -1,0 +1,182 @@
+// Turns one run's results into Markdown: the table printed at the end of a run and the generated block of
+// BENCHMARKS.md (between its bench:generated markers), plus the short headline table for the README.
+
+import type { LoadRunResult } from "./load-run.js";
+import { INTERFERENCE_LIMIT } from "./interference.js";
+import { SERVER_CORE } from "./processes.js";
+import type { BenchResults } from "./results-model.js";
+
+const f = (value: number | undefined, digits = 1): string => (value === undefined || Number.isNaN(value) ? "n/a" : value.toFixed(digits));
+const n = (value: number): string => Math.round(value).toLocaleString("en-US");
+
+function table(header: readonly string[], rows: ReadonlyArray<readonly string[]>): string {
+  return [`| ${header.join(" | ")} |`, `|${header.map(() => "---").join("|")}|`, ...rows.map((row) => `| ${row.join(" | ")} |`)].join("\n");
+}
+
+function errors(r: LoadRunResult): string {
+  const entries = Object.entries(r.errors);
+  const text = entries.length === 0 ? "0" : entries.map(([code, count]) => `${count} ${code}`).join(", ");
+  return r.skipped > 0 ? `${text}; ${n(r.skipped)} beats held back` : text;
+}
+
+function connections(r: LoadRunResult): string {
+  return r.connections === r.agents ? `${n(r.connections)} (1/agent)` : n(r.connections);
+}
+
+function loadRows(rows: readonly LoadRunResult[]): string {
+  return table(
+    ["agents", "connections", "server", "beats/s", "ack p50 ms", "ack p99 ms", "ack max ms", "errors", "server CPU %", "µs CPU/beat", "RSS MiB (idle)", "KB/stream", "server loop delay p99 / max ms", "load gen CPU %", "load gen loop delay p99 / max ms", "server core irq % / others' CPU %"],
+    rows.map((r) => [
+      n(r.agents),
+      connections(r),
+      r.label,
+      n(r.beatsPerSecond),
+      f(r.ack.p50, 2),
+      f(r.ack.p99, 1),
+      f(r.ack.max, 0),
+      errors(r),
+      f(r.serverCpuPercent, 0),
+      f(r.cpuMicrosPerBeat, 1),
+      `${f(r.rssMiB, 0)} (${f(r.idleRssMiB, 0)})`,
+      f(r.kbPerStream, 1),
+      r.serverLoopDelayMs === undefined ? "—" : `${f(r.serverLoopDelayMs.p99, 1)} / ${f(r.serverLoopDelayMs.max, 0)}`,
+      f(r.generatorCpuPercent, 0),
+      `${f(r.generatorLoopDelayMs.p99, 1)} / ${f(r.generatorLoopDelayMs.max, 0)}`,
+      `${f(r.cores[SERVER_CORE]?.interruptPercent, 0)} / ${r.interferencePercent > INTERFERENCE_LIMIT ? `**${f(r.interferencePercent, 0)}**` : f(r.interferencePercent, 0)}`,
+    ]),
+  );
+}
+
+export function markdownReport(results: BenchResults): string {
+  const out: string[] = [];
+  const m = results.machine;
+  out.push(
+    `Run ${results.startedAt} (${results.quick ? "quick" : "full"}, ${f(results.durationSeconds / 60, 1)} min): \`${results.command}\`  `,
+    `Machine: ${m.nproc} cores (${m.cpuModel}), ${f(m.memGiB, 0)} GiB, Node ${m.node}, Linux ${m.kernel}; ` +
+      `${m.pinned ? "server pinned to core 1, load generator to core 0 (taskset)" : "no CPU pinning"}; etcd ${m.etcd ?? "not available"}.`,
+    "",
+  );
+  if (results.notes.length > 0) out.push(...results.notes.map((note) => `- ${note}`), "");
+
+  out.push("### Targets", "", table(["target", "goal", "measured", "met"], results.targets.map((t) => [t.target, t.goal, t.note === undefined ? t.measured : `${t.measured} — ${t.note}`, t.met === undefined ? "not run" : t.met ? "yes" : "**no**"])), "");
+
+  if (results.steady.length > 0) {
+    out.push("### 1. Steady beats (1 beat/s per agent) and the baselines", "", loadRows(results.steady), "");
+  }
+  const skewed = [...results.steady, ...results.ceiling].filter((r) => r.interferencePercent > INTERFERENCE_LIMIT);
+  if (skewed.length > 0) {
+    out.push(
+      `Rows with the last column in bold were measured while other processes on this machine used more than ${INTERFERENCE_LIMIT}% ` +
+        `of a core (the least disturbed of up to 5 windows is kept): ${skewed.map((r) => `${r.label} at ${n(r.agents)}`).join(", ")}. Treat them with care.`,
+      "",
+    );
+  }
+  if (results.comparisons.length > 0) {
+    out.push(
+      "### Ratios (ours ÷ baseline; lower is better except for ceiling beats/s)",
+      "",
+      table(
+        ["comparison", "agents", "connections", "ours", "baseline", "ratio"],
+        results.comparisons.map((c) => [c.what, n(c.agents), n(c.connections), f(c.ours, 1), f(c.theirs, 1), `${f(c.ratio, 2)}×`]),
+      ),
+      "",
+    );
+  }
+  if (results.ceiling.length > 0) {
+    const w = results.ceiling[0]?.load;
+    out.push(`### 2. Ceiling (1 000 streams, each with ${w?.kind === "closed" ? w.window : "?"} beat(s) in flight, next beat on ack)`, "", loadRows(results.ceiling), "");
+  }
+  const s = results.storm;
+  if (s !== undefined) {
+    out.push(
+      "### 3. Registration storm (durable acks)",
+      "",
+      table(
+        ["registrations", "callers / connections", "ok", "registrations/s", "p50 ms", "p99 ms", "max ms", "errors", "file writes", "registrations/write", "final file", "server CPU %", "others' CPU %"],
+        [[n(s.registrations), `${s.callers} / ${s.connections}`, n(s.ok), n(s.perSecond), f(s.latency.p50), f(s.latency.p99), f(s.latency.max, 0), Object.keys(s.errors).length === 0 ? "0" : JSON.stringify(s.errors), n(s.fileWrites), f(s.registrationsPerWrite, 0), `${f(s.finalFileBytes / 1e6, 2)} MB`, f(s.serverCpuPercent, 0), f(s.interferencePercent, 0)]],
+      ),
+      "",
+    );
+  }
+  const r = results.reads;
+  if (r !== undefined) {
+    out.push(
+      `### 4. Reads during steady load (${n(r.agents)} agents beating)`,
+      "",
+      table(
+        ["read", "calls", "size", "p50 ms", "p99 ms", "max ms"],
+        [
+          [`ListAgents page_size ${r.grpcPage.pageSize}, gRPC`, n(r.grpcPage.calls), `${f(r.grpcPage.bytesPerPage / 1024, 0)} KB`, f(r.grpcPage.latency.p50, 2), f(r.grpcPage.latency.p99, 2), f(r.grpcPage.latency.max, 1)],
+          [`ListAgents page_size 0 (all ${n(r.connectFull.agentsReturned)}), Connect JSON`, n(r.connectFull.calls), `${f(r.connectFull.bytes / 1e6, 2)} MB`, f(r.connectFull.latency.p50, 1), f(r.connectFull.latency.p99, 1), f(r.connectFull.latency.max, 1)],
+        ],
+      ),
+      "",
+      `Beats meanwhile: ${n(r.beatsPerSecondDuringReads)}/s, ack p50 ${f(r.ackDuringReads.p50, 2)} ms, p99 ${f(r.ackDuringReads.p99, 1)} ms, max ${f(r.ackDuringReads.max, 0)} ms; server CPU ${f(r.serverCpuPercent, 0)}%; read errors ${r.errors}.`,
+      "",
+    );
+  }
+  const c = results.coldStart;
+  if (c !== undefined) {
+    out.push(
+      `### 5. Cold start (median of ${c.runs}; agents.json of ${f(c.fileBytes / 1e6, 2)} MB for ${n(c.fleet.agents)} agents)`,
+      "",
+      table(
+        ["data", "spawn → start line ms", "spawn → first ListAgents ms"],
+        [
+          ["bare `node -e` (Node itself)", f(c.nodeBareMs.p50, 0), "—"],
+          ["empty data dir", f(c.empty.toStartLineMs.p50, 0), f(c.empty.toFirstListMs.p50, 0)],
+          [`${n(c.fleet.agents)} agents`, f(c.fleet.toStartLineMs.p50, 0), f(c.fleet.toFirstListMs.p50, 0)],
+        ],
+      ),
+      "",
+    );
+  }
+  const d = results.detection;
+  if (d !== undefined) {
+    const x = d.result;
+    out.push(
+      `### 6. Detection (${n(x.agents)} agents, HEARTBEAT_INTERVAL=${x.heartbeatIntervalS} AGENT_TIMEOUT=${x.agentTimeoutS}; ${n(x.silenced)} go silent, streams kept open)`,
+      "",
+      table(
+        ["seen OFFLINE", "missed", "false offlines", "late p50 ms", "late p99 ms", "late max ms", "server histogram p50 / p99 ms", "last_heartbeat ≠ last ack"],
+        [[`${n(x.detected)}/${n(x.silenced)}`, n(x.missed), n(x.falseOffline), f(x.lateness.p50, 0), f(x.lateness.p99, 0), f(x.lateness.max, 0), `${f(x.serverLateness.p50Ms, 0)} / ${f(x.serverLateness.p99Ms, 0)} (${n(x.serverLateness.count)} obs.)`, n(x.lastHeartbeatMismatches)]],
+      ),
+      "",
+      `Lateness is the watch event's arrival minus (the last ack's server_time + AGENT_TIMEOUT), so it includes delivery to the watcher. The fleet meanwhile: ${n(d.run.beatsPerSecond)} beats/s, ack p99 ${f(d.run.ack.p99, 1)} ms, errors ${errors(d.run)}.`,
+      "",
+    );
+  }
+  const persisted = results.steady.filter((row) => row.persistence !== undefined);
+  if (persisted.length > 0) {
+    out.push(
+      "### 7. Persistence during steady beats",
+      "",
+      table(
+        ["agents", "connections", "file writes/s", "agents.json", "bytes/s (writes × size)", "block-layer write bytes/s (/proc io)"],
+        persisted.map((row) => [
+          n(row.agents),
+          connections(row),
+          f(row.persistence?.writesPerSecond, 2),
+          `${f((row.persistence?.fileBytes ?? 0) / 1e6, 2)} MB`,
+          `${f((row.persistence?.bytesPerSecond ?? 0) / 1e6, 2)} MB/s`,
+          row.persistence?.ioWriteBytesPerSecond === undefined ? "n/a" : `${f(row.persistence.ioWriteBytesPerSecond / 1e6, 2)} MB/s`,
+        ]),
+      ),
+      "",
+    );
+  }
+  if (results.profiled !== undefined) {
+    out.push("### Profile run (fleet preloaded from agents.json, server under node --cpu-prof)", "", loadRows([results.profiled]), "");
+  }
+  for (const profile of results.profiles) {
+    out.push(
+      `### CPU profile: ${profile.file.split("/").slice(-2).join("/")} (${f(profile.sampledMs / 1000, 0)} s sampled)`,
+      "",
+      table(["origin", "self %"], profile.byOrigin.slice(0, 12).map((o) => [o.origin, f(o.selfPercent)])),
+      "",
+      table(["top frames (self time)", "self %"], profile.top.slice(0, 20).map((t) => [`\`${t.frame}\``, f(t.selfPercent)])),
+      "",
+    );
+  }
+  return out.join("\n");
+}

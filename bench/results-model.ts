@@ -1,0 +1,209 @@
+// The shape of one run's results (bench/results/*.json), the ratios against the baselines, and the check
+// of each target the issue sets. Pure functions over the measured numbers.
+
+import type { ColdStartReport } from "./cold-start.js";
+import type { ProfileSummary } from "./cpu-profile.js";
+import type { DetectionResult } from "./detection.js";
+import type { LoadRunResult } from "./load-run.js";
+import type { ReadsResult } from "./reads.js";
+import type { StormReport } from "./storm.js";
+
+export interface Machine {
+  readonly nproc: number;
+  readonly cpuModel: string;
+  readonly memGiB: number;
+  readonly node: string;
+  readonly kernel: string;
+  readonly clockTicks: number;
+  readonly pinned: boolean;
+  readonly etcd: string | undefined;
+}
+
+export interface Comparison {
+  readonly what: string;
+  readonly agents: number;
+  readonly connections: number;
+  readonly ours: number;
+  readonly theirs: number;
+  readonly ratio: number;
+}
+
+export interface TargetCheck {
+  readonly target: string;
+  readonly goal: string;
+  readonly measured: string;
+  /** undefined: not measured in this run. */
+  readonly met: boolean | undefined;
+  readonly note?: string;
+}
+
+export interface BenchResults {
+  readonly version: 1;
+  readonly startedAt: string;
+  readonly durationSeconds: number;
+  readonly command: string;
+  readonly quick: boolean;
+  readonly machine: Machine;
+  readonly notes: readonly string[];
+  readonly steady: readonly LoadRunResult[];
+  readonly ceiling: readonly LoadRunResult[];
+  readonly reads: ReadsResult | undefined;
+  readonly storm: StormReport | undefined;
+  readonly coldStart: ColdStartReport | undefined;
+  readonly detection: { readonly run: LoadRunResult; readonly result: DetectionResult } | undefined;
+  /** The --profile run (preloaded fleet, under the profiler: slower than the steady runs). */
+  readonly profiled: LoadRunResult | undefined;
+  readonly profiles: readonly ProfileSummary[];
+  readonly comparisons: readonly Comparison[];
+  readonly targets: readonly TargetCheck[];
+}
+
+type Measured = Omit<BenchResults, "comparisons" | "targets">;
+
+function find(rows: readonly LoadRunResult[], target: string, agents: number, connections?: number): LoadRunResult | undefined {
+  return rows.find((r) => r.target === target && r.agents === agents && (connections === undefined || r.connections === connections));
+}
+
+/** Ours against each baseline, per fleet size: CPU per beat, ack p99, RSS per stream (etcd: total RSS too). */
+export function compare(steady: readonly LoadRunResult[], ceiling: readonly LoadRunResult[]): Comparison[] {
+  const out: Comparison[] = [];
+  const push = (what: string, ours: LoadRunResult, theirs: LoadRunResult, pick: (r: LoadRunResult) => number): void => {
+    out.push({ what, agents: ours.agents, connections: ours.connections, ours: pick(ours), theirs: pick(theirs), ratio: pick(ours) / pick(theirs) });
+  };
+  for (const ours of steady.filter((r) => r.target === "registry")) {
+    const echo = find(steady, "echo-grpc", ours.agents, ours.connections);
+    const connect = find(steady, "echo-connect", ours.agents, ours.connections);
+    const etcd = find(steady, "etcd", ours.agents, ours.connections);
+    if (echo !== undefined) {
+      push("CPU µs/beat vs grpc-js echo", ours, echo, (r) => r.cpuMicrosPerBeat);
+      push("ack p99 ms vs grpc-js echo", ours, echo, (r) => r.ack.p99);
+      push("KB/stream vs grpc-js echo", ours, echo, (r) => r.kbPerStream);
+    }
+    if (connect !== undefined && echo !== undefined) {
+      push("connect-node echo CPU µs/beat vs grpc-js echo", connect, echo, (r) => r.cpuMicrosPerBeat);
+      push("connect-node echo KB/stream vs grpc-js echo", connect, echo, (r) => r.kbPerStream);
+    }
+    if (etcd !== undefined) {
+      push("CPU µs/beat vs etcd µs/keepalive", ours, etcd, (r) => r.cpuMicrosPerBeat);
+      push("ack p99 ms vs etcd", ours, etcd, (r) => r.ack.p99);
+      push("RSS MiB vs etcd", ours, etcd, (r) => r.rssMiB);
+    }
+  }
+  const ours = ceiling.find((r) => r.target === "registry");
+  if (ours !== undefined) {
+    for (const other of ceiling.filter((r) => r.target !== "registry")) {
+      push(`ceiling beats/s vs ${other.label}`, ours, other, (r) => r.beatsPerSecond);
+      push(`ceiling CPU µs/beat vs ${other.label}`, ours, other, (r) => r.cpuMicrosPerBeat);
+    }
+  }
+  return out;
+}
+
+const f = (value: number | undefined, digits = 1): string => (value === undefined || Number.isNaN(value) ? "n/a" : value.toFixed(digits));
+
+export function checkTargets(m: Measured, fleetAgents: number, fleetConnections: number): TargetCheck[] {
+  const checks: TargetCheck[] = [];
+  const ours = find(m.steady, "registry", fleetAgents, fleetConnections);
+  const echo = find(m.steady, "echo-grpc", fleetAgents, fleetConnections);
+  const etcd = find(m.steady, "etcd", fleetAgents, fleetConnections);
+  const n = `${fleetAgents.toLocaleString("en-US")} agents`;
+  checks.push({
+    target: `${n} at 1 beat/s sustained, 0 errors`,
+    goal: `≥ ${fleetAgents * 0.99} beats/s, 0 errors`,
+    measured: ours === undefined ? "n/a" : `${f(ours.beatsPerSecond, 0)} beats/s, ${ours.errorCount} errors`,
+    met: ours === undefined ? undefined : ours.beatsPerSecond >= fleetAgents * 0.99 && ours.errorCount === 0 && ours.skipped === 0,
+  });
+  checks.push({
+    target: `ack p99 at ${n}`,
+    goal: "< 50 ms",
+    measured: ours === undefined ? "n/a" : `${f(ours.ack.p99)} ms`,
+    met: ours === undefined ? undefined : ours.ack.p99 < 50,
+  });
+  checks.push({
+    target: `server CPU per beat vs bare grpc-js echo (${n})`,
+    goal: "≤ 1.5×",
+    measured: ours === undefined || echo === undefined ? "n/a" : `${f(ours.cpuMicrosPerBeat)} vs ${f(echo.cpuMicrosPerBeat)} µs = ${f(ours.cpuMicrosPerBeat / echo.cpuMicrosPerBeat, 2)}×`,
+    met: ours === undefined || echo === undefined ? undefined : ours.cpuMicrosPerBeat <= 1.5 * echo.cpuMicrosPerBeat,
+  });
+  checks.push({
+    target: `RSS per stream vs bare grpc-js echo (${n})`,
+    goal: "≤ 1.5× (about 30 KB)",
+    measured: ours === undefined || echo === undefined ? "n/a" : `${f(ours.kbPerStream)} vs ${f(echo.kbPerStream)} KB = ${f(ours.kbPerStream / echo.kbPerStream, 2)}×`,
+    met: ours === undefined || echo === undefined ? undefined : ours.kbPerStream <= 1.5 * echo.kbPerStream,
+  });
+  const ceiling = m.ceiling.find((r) => r.target === "registry");
+  checks.push({
+    target: "ceiling on one server core (1 000 streams, closed loop)",
+    goal: "≥ 20 000 beats/s",
+    measured:
+      ceiling === undefined
+        ? "n/a"
+        : `${f(ceiling.beatsPerSecond, 0)} beats/s at ${f(ceiling.serverCpuPercent, 0)}% server CPU (${f(1e6 / ceiling.cpuMicrosPerBeat, 0)}/s at 100%)`,
+    met: ceiling === undefined ? undefined : ceiling.beatsPerSecond >= 20_000,
+    ...(ceiling !== undefined && ceiling.serverCpuPercent < 90
+      ? { note: `the server was not saturated (${f(ceiling.serverCpuPercent, 0)}% of its core; load generator ${f(ceiling.generatorCpuPercent, 0)}%): the client side was the limit` }
+      : {}),
+  });
+  checks.push({
+    target: `CPU per beat vs etcd per keepalive (${n})`,
+    goal: "lower",
+    measured: ours === undefined || etcd === undefined ? "n/a" : `${f(ours.cpuMicrosPerBeat)} vs ${f(etcd.cpuMicrosPerBeat)} µs`,
+    met: ours === undefined || etcd === undefined ? undefined : ours.cpuMicrosPerBeat < etcd.cpuMicrosPerBeat,
+  });
+  checks.push({
+    target: `ack p99 vs etcd keepalive p99 (${n})`,
+    goal: "lower",
+    measured: ours === undefined || etcd === undefined ? "n/a" : `${f(ours.ack.p99)} vs ${f(etcd.ack.p99)} ms`,
+    met: ours === undefined || etcd === undefined ? undefined : ours.ack.p99 < etcd.ack.p99,
+  });
+  checks.push({
+    target: "registration storm (10 000 from 500 callers, durable)",
+    goal: "≥ 5 000/s",
+    measured: m.storm === undefined ? "n/a" : `${f(m.storm.perSecond, 0)}/s, p99 ${f(m.storm.latency.p99)} ms, ${m.storm.fileWrites} writes`,
+    met: m.storm === undefined ? undefined : m.storm.perSecond >= 5000 && m.storm.ok === m.storm.registrations,
+  });
+  checks.push({
+    target: `cold start with ${m.coldStart?.fleet.agents.toLocaleString("en-US") ?? "10 000"} agents (spawn to first ListAgents, median)`,
+    goal: "< 300 ms",
+    measured:
+      m.coldStart === undefined
+        ? "n/a"
+        : `${f(m.coldStart.fleet.toFirstListMs.p50, 0)} ms (empty: ${f(m.coldStart.empty.toFirstListMs.p50, 0)} ms, bare node: ${f(m.coldStart.nodeBareMs.p50, 0)} ms)`,
+    met: m.coldStart === undefined ? undefined : m.coldStart.fleet.toFirstListMs.p50 < 300,
+  });
+  checks.push({
+    target: `ListAgents page of 1 000 over gRPC during steady load (${m.reads?.agents.toLocaleString("en-US") ?? "10 000"} agents)`,
+    goal: "p99 < 10 ms",
+    measured: m.reads === undefined ? "n/a" : `p50 ${f(m.reads.grpcPage.latency.p50)} ms, p99 ${f(m.reads.grpcPage.latency.p99)} ms`,
+    met: m.reads === undefined ? undefined : m.reads.grpcPage.latency.p99 < 10,
+  });
+  const d = m.detection?.result;
+  checks.push({
+    target: "detection: every silent agent OFFLINE within 1 s past its deadline",
+    goal: "max ≤ 1 000 ms, none missed",
+    measured: d === undefined ? "n/a" : `p50 ${f(d.lateness.p50, 0)} / p99 ${f(d.lateness.p99, 0)} / max ${f(d.lateness.max, 0)} ms; ${d.detected}/${d.silenced} seen`,
+    met: d === undefined ? undefined : d.missed === 0 && d.lateness.max <= 1000,
+  });
+  checks.push({
+    target: "detection: false offlines among the agents still beating",
+    goal: "0",
+    measured: d === undefined ? "n/a" : String(d.falseOffline),
+    met: d === undefined ? undefined : d.falseOffline === 0,
+  });
+  const small = m.steady.filter((r) => r.target === "registry" && r.persistence !== undefined).sort((a, b) => a.agents - b.agents);
+  const first = small[0];
+  const last = small.at(-1);
+  checks.push({
+    target: "persistence writes/s flat from the smallest to the largest fleet",
+    goal: "writes/s does not grow with the fleet",
+    measured:
+      first?.persistence === undefined || last?.persistence === undefined || first === last
+        ? "n/a"
+        : `${f(first.persistence.writesPerSecond, 2)}/s at ${first.agents} → ${f(last.persistence.writesPerSecond, 2)}/s at ${last.agents}`,
+    met:
+      first?.persistence === undefined || last?.persistence === undefined || first === last
+        ? undefined
+        : last.persistence.writesPerSecond <= Math.max(1.25 * first.persistence.writesPerSecond, 1.1),
+  });
+  return checks;
+}

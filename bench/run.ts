@@ -1,0 +1,386 @@
+// `npm run bench [-- --quick]`: measures agent-registry against a bare grpc-js echo, a bare connect-node
+// echo and etcd on this machine, in one run, and writes bench/results/<time>.json, bench/results/latest.json
+// and (full runs) the generated block of BENCHMARKS.md. Every process it starts is killed when it ends,
+// also on failure or Ctrl-C. See BENCHMARKS.md for what each scenario measures.
+
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { mkdir, readFile, writeFile } from "node:fs/promises";
+import { cpus, release, tmpdir, totalmem } from "node:os";
+import { join } from "node:path";
+import { coldStart } from "./cold-start.js";
+import { type BenchContext, createContext } from "./context.js";
+import { type ProfileSummary, summarizeProfiles } from "./cpu-profile.js";
+import { detection } from "./detection.js";
+import { type EtcdBinary, findEtcd } from "./etcd.js";
+import { type LoadRunResult, type LoadRunSpec, loadRun } from "./load-run.js";
+import { BENCHMARKS_MD, RESULTS_DIR, SERVER_CLI } from "./paths.js";
+import { CLOCK_TICKS } from "./proc-stats.js";
+import { GENERATOR_CORE, PINNING, ProcessGroup, pinSelf } from "./processes.js";
+import type { TargetKind } from "./protocol.js";
+import { readsUnderLoad } from "./reads.js";
+import { markdownReport } from "./report.js";
+import { type BenchResults, type Machine, checkTargets, compare } from "./results-model.js";
+import { registrationStorm } from "./storm.js";
+
+const SCENARIOS = ["steady", "ceiling", "storm", "reads", "cold", "detection"] as const;
+type Scenario = (typeof SCENARIOS)[number];
+const KINDS: readonly TargetKind[] = ["registry", "echo-grpc", "echo-connect", "etcd"];
+
+interface Options {
+  readonly quick: boolean;
+  readonly only: ReadonlySet<Scenario>;
+  readonly targets: readonly TargetKind[];
+  readonly profile: boolean;
+  readonly writeDoc: boolean;
+}
+
+const USAGE = `usage: npm run bench -- [--quick] [--only=${SCENARIOS.join(",")}] [--targets=${KINDS.join(",")}] [--profile] [--doc|--no-doc]
+  --quick     about 2 minutes: fewer fleet sizes and baselines, shorter windows
+  --only      run only these scenarios ("reads" rides on the registry's largest steady run)
+  --targets   servers to measure in the steady and ceiling scenarios (default: all; etcd is skipped if unavailable)
+  --profile   add runs under node --cpu-prof (not measured): the largest fleet preloaded from agents.json
+              (no Registers in the profile) with its reads, one more storm and one more cold start;
+              summarise the profiles (top frames by self time)
+  --doc       rewrite the generated block of BENCHMARKS.md (default for a full run of every scenario)`;
+
+function parseOptions(argv: readonly string[]): Options {
+  let quick = false;
+  let profile = false;
+  let doc: boolean | undefined;
+  let only: Set<Scenario> = new Set(SCENARIOS);
+  let targets: TargetKind[] = [...KINDS];
+  for (const arg of argv) {
+    const [key, value] = arg.split("=", 2) as [string, string | undefined];
+    if (key === "--quick") quick = true;
+    else if (key === "--profile") profile = true;
+    else if (key === "--doc") doc = true;
+    else if (key === "--no-doc") doc = false;
+    else if (key === "--only" && value !== undefined) only = new Set(parseList(value, SCENARIOS, "--only"));
+    else if (key === "--targets" && value !== undefined) targets = parseList(value, KINDS, "--targets");
+    else if (key === "--no-etcd") targets = targets.filter((t) => t !== "etcd");
+    else {
+      process.stderr.write(`unknown argument ${arg}\n${USAGE}\n`);
+      process.exit(arg === "--help" || arg === "-h" ? 0 : 2);
+    }
+  }
+  const everything = only.size === SCENARIOS.length && targets.length === KINDS.length;
+  return { quick, only, targets, profile, writeDoc: doc ?? (!quick && everything) };
+}
+
+function parseList<T extends string>(value: string, allowed: readonly T[], flag: string): T[] {
+  const items = value.split(",").filter((item) => item !== "");
+  for (const item of items) {
+    if (!(allowed as readonly string[]).includes(item)) {
+      process.stderr.write(`${flag}: unknown ${item}; one of ${allowed.join(", ")}\n`);
+      process.exit(2);
+    }
+  }
+  return items as T[];
+}
+
+/** The plan: what a full run measures, and the smaller quick one. */
+function plan(quick: boolean) {
+  return {
+    // Quick: the largest fleet against every baseline but the connect-node echo (slow to set up), and the
+    // small one against the registry only (for the persistence comparison).
+    steady: quick
+      ? [
+          { agents: 1000, connections: 1000, kinds: ["registry"] as TargetKind[] },
+          { agents: 10_000, connections: 10, kinds: ["registry", "echo-grpc", "etcd"] as TargetKind[] },
+        ]
+      : [
+          { agents: 1000, connections: 1000, kinds: KINDS },
+          { agents: 5000, connections: 5000, kinds: KINDS },
+          { agents: 10_000, connections: 10, kinds: KINDS },
+        ],
+    warmupMs: quick ? 2000 : 5000,
+    windowMs: quick ? 4000 : 20_000,
+    ceiling: { agents: 1000, connections: 4, window: 1, kinds: quick ? (["registry", "echo-grpc"] as TargetKind[]) : KINDS },
+    reads: { pageCalls: quick ? 60 : 300, fullCalls: quick ? 5 : 20 },
+    storm: { total: 10_000, callers: 500 },
+    cold: { agents: 10_000, runs: quick ? 3 : 5 },
+    detection: { agents: 10_000, connections: 10, every: 10, heartbeatIntervalS: 1, agentTimeoutS: 3, windowMs: quick ? 2000 : 10_000 },
+  };
+}
+
+function machine(etcd: EtcdBinary | undefined): Machine {
+  const cpuinfo = readFileSync("/proc/cpuinfo", "utf8");
+  return {
+    nproc: cpus().length,
+    cpuModel: /^model name\s*:\s*(.+)$/m.exec(cpuinfo)?.[1]?.trim() ?? "unknown",
+    memGiB: totalmem() / 1024 ** 3,
+    node: process.version,
+    kernel: release(),
+    clockTicks: CLOCK_TICKS,
+    pinned: PINNING,
+    etcd: etcd?.version,
+  };
+}
+
+function describe(r: LoadRunResult): string {
+  return (
+    `${r.label}: ${Math.round(r.beatsPerSecond)} beats/s, ack p50 ${r.ack.p50.toFixed(2)} p99 ${r.ack.p99.toFixed(1)} max ${r.ack.max.toFixed(0)} ms, ` +
+    `server CPU ${r.serverCpuPercent.toFixed(0)}% = ${r.cpuMicrosPerBeat.toFixed(1)} µs/beat, RSS ${r.rssMiB.toFixed(0)} MiB ` +
+    `(${r.kbPerStream.toFixed(1)} KB/stream), errors ${r.errorCount}, loop delay p99/max server ${r.serverLoopDelayMs === undefined ? "n/a" : `${r.serverLoopDelayMs.p99.toFixed(0)}/${r.serverLoopDelayMs.max.toFixed(0)}`} ` +
+    `load gen ${r.generatorLoopDelayMs.p99.toFixed(0)}/${r.generatorLoopDelayMs.max.toFixed(0)} ms, load gen CPU ${r.generatorCpuPercent.toFixed(0)}%`
+  );
+}
+
+async function main(): Promise<void> {
+  const options = parseOptions(process.argv.slice(2));
+  const command = `npm run bench${process.argv.length > 2 ? ` -- ${process.argv.slice(2).join(" ")}` : ""}`;
+  const p = plan(options.quick);
+  const started = Date.now();
+  const log = (line: string): void => {
+    process.stdout.write(`[bench ${((Date.now() - started) / 1000).toFixed(0).padStart(4)} s] ${line}\n`);
+  };
+  try {
+    readFileSync(SERVER_CLI);
+  } catch {
+    throw new Error(`${SERVER_CLI} is missing: build first (npm run bench builds it)`);
+  }
+  pinSelf(GENERATOR_CORE);
+  const processes = new ProcessGroup();
+  const tmp = mkdtempSync(join(tmpdir(), "agent-registry-bench-"));
+  const cleanup = (): void => {
+    processes.killAll();
+    rmSync(tmp, { recursive: true, force: true });
+  };
+  for (const signal of ["SIGINT", "SIGTERM"] as const) {
+    process.once(signal, () => {
+      cleanup();
+      process.stderr.write(`\nbench stopped by ${signal}; every process it started was killed\n`);
+      process.exit(130);
+    });
+  }
+  const notes: string[] = [];
+  try {
+    let etcd: EtcdBinary | undefined;
+    if (options.targets.includes("etcd")) {
+      const found = findEtcd(log);
+      if (typeof found === "string") {
+        notes.push(`etcd skipped: ${found}`);
+        log(`etcd skipped: ${found}`);
+      } else {
+        etcd = found;
+        log(`etcd ${found.version} at ${found.path}`);
+      }
+    }
+    const targets = options.targets.filter((t) => t !== "etcd" || etcd !== undefined);
+    const profileDir = options.profile ? join(tmp, "profiles") : undefined;
+    if (profileDir !== undefined) await mkdir(profileDir, { recursive: true });
+    const ctx: BenchContext = createContext({ processes, tmp, etcd, quick: options.quick, profileDir, log });
+    if (!PINNING) notes.push("taskset or a second core is missing: server and load generator share the CPU, so the numbers are pessimistic");
+
+    const steady: LoadRunResult[] = [];
+    let reads: BenchResults["reads"];
+    const largest = p.steady.at(-1);
+    if (options.only.has("steady") || options.only.has("reads")) {
+      for (const config of p.steady) {
+        for (const kind of targets.filter((k) => config.kinds.includes(k))) {
+          const isReads = kind === "registry" && config === largest && options.only.has("reads");
+          if (!options.only.has("steady") && !isReads) continue;
+          const spec: LoadRunSpec = {
+            name: `steady-${kind}-${config.agents}x${config.connections}`,
+            target: kind,
+            agents: config.agents,
+            connections: config.connections,
+            load: { kind: "steady", intervalMs: 1000 },
+            warmupMs: p.warmupMs,
+            windowMs: p.windowMs,
+          };
+          log(`steady: ${config.agents} agents on ${config.connections} connections → ${kind} ...`);
+          try {
+            const { result, extra } = await loadRun(ctx, spec, isReads ? (running) => readsUnderLoad(running, p.reads.pageCalls, p.reads.fullCalls) : undefined);
+            steady.push(result);
+            log(`  ${describe(result)}`);
+            if (extra !== undefined) {
+              reads = extra;
+              log(`  reads: page of 1000 p50 ${extra.grpcPage.latency.p50.toFixed(2)} p99 ${extra.grpcPage.latency.p99.toFixed(2)} ms; full list (Connect JSON) p50 ${extra.connectFull.latency.p50.toFixed(0)} ms`);
+            }
+          } catch (error) {
+            notes.push(`steady ${spec.name} failed: ${(error as Error).message.split("\n")[0]}`);
+            log(`  FAILED: ${(error as Error).message}`);
+          }
+        }
+      }
+    }
+
+    // The profile run: the largest fleet preloaded from agents.json (no 10 000 durable Registers in the
+    // profile), beating for a long window, then the reads; under node --cpu-prof.
+    let profiled: LoadRunResult | undefined;
+    if (options.profile && largest !== undefined) {
+      const spec: LoadRunSpec = {
+        name: `profile-registry-${largest.agents}x${largest.connections}`,
+        target: "registry",
+        agents: largest.agents,
+        connections: largest.connections,
+        load: { kind: "steady", intervalMs: 1000 },
+        warmupMs: p.warmupMs,
+        windowMs: options.quick ? 10_000 : 30_000,
+        profile: true,
+        preload: true,
+      };
+      log(`profile: ${spec.agents} preloaded agents on ${spec.connections} connections → registry under --cpu-prof, then reads ...`);
+      try {
+        const { result } = await loadRun(ctx, spec, (running) => readsUnderLoad(running, p.reads.pageCalls, p.reads.fullCalls));
+        profiled = result;
+        log(`  ${describe(result)}`);
+      } catch (error) {
+        notes.push(`profile run failed: ${(error as Error).message.split("\n")[0]}`);
+        log(`  FAILED: ${(error as Error).message}`);
+      }
+    }
+
+    const ceiling: LoadRunResult[] = [];
+    if (options.only.has("ceiling")) {
+      for (const kind of p.ceiling.kinds.filter((k) => targets.includes(k))) {
+        const spec: LoadRunSpec = {
+          name: `ceiling-${kind}`,
+          target: kind,
+          agents: p.ceiling.agents,
+          connections: p.ceiling.connections,
+          load: { kind: "closed", window: p.ceiling.window },
+          warmupMs: p.warmupMs,
+          windowMs: Math.min(p.windowMs, 10_000),
+        };
+        log(`ceiling: ${spec.agents} streams on ${spec.connections} connections, closed loop → ${kind} ...`);
+        try {
+          const { result } = await loadRun(ctx, spec);
+          ceiling.push(result);
+          log(`  ${describe(result)}`);
+        } catch (error) {
+          notes.push(`ceiling ${kind} failed: ${(error as Error).message.split("\n")[0]}`);
+          log(`  FAILED: ${(error as Error).message}`);
+        }
+      }
+    }
+
+    let storm: BenchResults["storm"];
+    if (options.only.has("storm")) {
+      log(`storm: ${p.storm.total} Registers from ${p.storm.callers} callers ...`);
+      try {
+        storm = await registrationStorm(ctx, p.storm.total, p.storm.callers, false);
+        log(`  ${Math.round(storm.perSecond)}/s, p99 ${storm.latency.p99.toFixed(1)} ms, ${storm.fileWrites} file writes, errors ${JSON.stringify(storm.errors)}`);
+        if (options.profile) {
+          log("  once more under node --cpu-prof (for the profile only) ...");
+          await registrationStorm(ctx, p.storm.total, p.storm.callers, true);
+        }
+      } catch (error) {
+        notes.push(`storm failed: ${(error as Error).message.split("\n")[0]}`);
+        log(`  FAILED: ${(error as Error).message}`);
+      }
+    }
+
+    let cold: BenchResults["coldStart"];
+    if (options.only.has("cold")) {
+      log(`cold start: ${p.cold.agents} agents, ${p.cold.runs} starts each ...`);
+      try {
+        cold = await coldStart(ctx, p.cold.agents, p.cold.runs);
+        log(`  to first ListAgents: ${cold.fleet.toFirstListMs.p50.toFixed(0)} ms with ${p.cold.agents} agents, ${cold.empty.toFirstListMs.p50.toFixed(0)} ms empty, bare node ${cold.nodeBareMs.p50.toFixed(0)} ms`);
+      } catch (error) {
+        notes.push(`cold start failed: ${(error as Error).message.split("\n")[0]}`);
+        log(`  FAILED: ${(error as Error).message}`);
+      }
+    }
+
+    let detected: BenchResults["detection"];
+    if (options.only.has("detection")) {
+      const d = p.detection;
+      log(`detection: ${d.agents} agents, interval ${d.heartbeatIntervalS} s, timeout ${d.agentTimeoutS} s; every ${d.every}th goes silent ...`);
+      try {
+        const { result, extra } = await loadRun(
+          ctx,
+          {
+            name: "detection",
+            target: "registry",
+            agents: d.agents,
+            connections: d.connections,
+            load: { kind: "steady", intervalMs: d.heartbeatIntervalS * 1000 },
+            warmupMs: (d.agentTimeoutS + 1) * 1000,
+            windowMs: d.windowMs,
+            heartbeatIntervalS: d.heartbeatIntervalS,
+            agentTimeoutS: d.agentTimeoutS,
+          },
+          (running) => detection(running, d.every),
+        );
+        if (extra !== undefined) {
+          detected = { run: result, result: extra };
+          log(`  ${extra.detected}/${extra.silenced} OFFLINE, late p50 ${extra.lateness.p50.toFixed(0)} p99 ${extra.lateness.p99.toFixed(0)} max ${extra.lateness.max.toFixed(0)} ms, false offlines ${extra.falseOffline}`);
+        }
+      } catch (error) {
+        notes.push(`detection failed: ${(error as Error).message.split("\n")[0]}`);
+        log(`  FAILED: ${(error as Error).message}`);
+      }
+    }
+
+    const profiles: ProfileSummary[] = [];
+    if (profileDir !== undefined) {
+      for (const name of [profiled?.name, "storm", "cold-start"].filter((n): n is string => n !== undefined)) {
+        profiles.push(...(await summarizeProfiles(join(profileDir, name))));
+      }
+    }
+
+    const measured = {
+      version: 1 as const,
+      startedAt: new Date(started).toISOString(),
+      durationSeconds: (Date.now() - started) / 1000,
+      command,
+      quick: options.quick,
+      machine: machine(etcd),
+      notes,
+      steady,
+      ceiling,
+      reads,
+      storm,
+      coldStart: cold,
+      detection: detected,
+      profiled,
+      profiles,
+    };
+    const results: BenchResults = {
+      ...measured,
+      comparisons: compare(steady, ceiling),
+      targets: checkTargets(measured, largest?.agents ?? 10_000, largest?.connections ?? 10),
+    };
+    const report = markdownReport(results);
+    process.stdout.write(`\n${report}\n`);
+    await writeResults(results, report, options, log);
+  } finally {
+    await processes.stopAll(3000).catch(() => undefined);
+    cleanup();
+  }
+}
+
+async function writeResults(results: BenchResults, report: string, options: Options, log: (line: string) => void): Promise<void> {
+  await mkdir(RESULTS_DIR, { recursive: true });
+  const suffix = options.quick ? "-quick" : "";
+  const stamp = results.startedAt.replace(/[:.]/g, "-");
+  const json = `${JSON.stringify(results, null, 2)}\n`;
+  await writeFile(join(RESULTS_DIR, `${stamp}${suffix}.json`), json);
+  await writeFile(join(RESULTS_DIR, `latest${suffix}.json`), json);
+  log(`results: bench/results/${stamp}${suffix}.json and bench/results/latest${suffix}.json`);
+  if (!options.writeDoc) return;
+  await updateGeneratedBlock(BENCHMARKS_MD, "bench:generated", report);
+  log("BENCHMARKS.md: generated block rewritten");
+}
+
+/** Replaces what lies between <!-- NAME:start --> and <!-- NAME:end --> (appends the block if missing). */
+async function updateGeneratedBlock(path: string, name: string, content: string): Promise<void> {
+  const start = `<!-- ${name}:start -->`;
+  const end = `<!-- ${name}:end -->`;
+  const text = await readFile(path, "utf8").catch(() => "# Benchmarks\n");
+  const block = `${start}\n${content}\n${end}`;
+  const from = text.indexOf(start);
+  const to = text.indexOf(end);
+  const next = from >= 0 && to > from ? `${text.slice(0, from)}${block}${text.slice(to + end.length)}` : `${text.trimEnd()}\n\n${block}\n`;
+  await writeFile(path, next);
+}
+
+main().then(
+  () => process.exit(0),
+  (error: unknown) => {
+    process.stderr.write(`bench failed: ${(error as Error).stack ?? String(error)}\n`);
+    process.exit(1);
+  },
+);
