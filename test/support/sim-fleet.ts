@@ -37,7 +37,10 @@ export interface FleetStats {
   beatsAcked: number;
   /** Stream (re)connections after the first one of each agent. */
   reconnects: number;
-  /** Times at which agents opened a stream again after losing one (ms since epoch). */
+  /**
+   * When agents opened the stream that brought them back after losing one (ms since epoch): the client's
+   * own timing, what jitter spreads, not when the busy server got round to acknowledging it.
+   */
   reconnectTimes: number[];
   errors: Map<string, number>;
 }
@@ -78,6 +81,7 @@ class SimAgent {
     if (this.stopped) return;
     const call = this.client.Heartbeat();
     this.call = call;
+    const openedAt = Date.now();
     let acked = false;
     call.on("data", () => {
       this.fleet.stats.beatsAcked++;
@@ -86,7 +90,7 @@ class SimAgent {
         this.attempts = 0;
         if (this.connectedOnce) {
           this.fleet.stats.reconnects++;
-          this.fleet.stats.reconnectTimes.push(Date.now());
+          this.fleet.stats.reconnectTimes.push(openedAt);
         }
         this.connectedOnce = true;
       }
