@@ -34,8 +34,22 @@ function serverEnv(dataDir: string, env: Record<string, string>): NodeJS.Process
 }
 
 /** Starts the server and waits for its start line; `args` are extra `serve` flags. */
-export function startServerProcess(dataDir: string, env: Record<string, string> = {}, args: readonly string[] = []): Promise<ServerProcess> {
-  const child = spawn(process.execPath, [CLI, "serve", ...args], { env: serverEnv(dataDir, env), stdio: ["ignore", "pipe", "pipe"] });
+export async function startServerProcess(dataDir: string, env: Record<string, string> = {}, args: readonly string[] = []): Promise<ServerProcess> {
+  const { match, ...started } = await startCli(["serve", ...args], serverEnv(dataDir, env), /gRPC on (\S+) and HTTP on (\S+?);/);
+  return { ...started, grpcAddress: match[1] as string, httpUrl: match[2] as string };
+}
+
+export interface StartedCli {
+  readonly child: ChildProcess;
+  /** The start line, matched. */
+  readonly match: RegExpExecArray;
+  readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+  stderr(): string;
+}
+
+/** Runs the built CLI with `args` and waits until its stdout matches `startLine` (rejects if it exits first). */
+export function startCli(args: readonly string[], env: NodeJS.ProcessEnv, startLine: RegExp): Promise<StartedCli> {
+  const child = spawn(process.execPath, [CLI, ...args], { env, stdio: ["ignore", "pipe", "pipe"] });
   let stdout = "";
   let stderr = "";
   child.stderr.on("data", (chunk: Buffer) => (stderr += chunk.toString()));
@@ -45,12 +59,10 @@ export function startServerProcess(dataDir: string, env: Record<string, string> 
   return new Promise((resolve, reject) => {
     child.stdout.on("data", (chunk: Buffer) => {
       stdout += chunk.toString();
-      const match = /gRPC on (\S+) and HTTP on (\S+?);/.exec(stdout);
-      if (match !== null) {
-        resolve({ child, grpcAddress: match[1] as string, httpUrl: match[2] as string, exited, stderr: () => stderr });
-      }
+      const match = startLine.exec(stdout);
+      if (match !== null) resolve({ child, match, exited, stderr: () => stderr });
     });
-    void exited.then(({ code }) => reject(new Error(`server exited with ${code} before serving: ${stderr}`)));
+    void exited.then(({ code }) => reject(new Error(`agent-registry ${args[0] ?? ""} exited with ${code} before starting: ${stderr}`)));
   });
 }
 
