@@ -7,7 +7,7 @@ import { join, resolve } from "node:path";
 import { type ClientSecurity, type ClientSecurityFlags, firstTlsSetting, loadClientSecurity } from "./client-security-config.js";
 import { ConfigError } from "./config-error.js";
 import { DEFAULT_LIMITS, type LimitsConfig, type LimitsFlags, loadLimitsConfig } from "./limits-config.js";
-import { parseRegistration } from "./registry/registration.js";
+import { parseRegistration, unmapIPv4 } from "./registry/registration.js";
 import { RegistryError } from "./registry/registry-error.js";
 import { NO_SECURITY, type SecurityConfig, type SecurityFlags, loadSecurityConfig } from "./security-config.js";
 
@@ -267,7 +267,7 @@ function parseOllamaUrl({ name, value }: Setting): { ollamaUrl: string; ipAddres
 
 /** The OLLAMA_URL host as the address to register, or "" (the server then uses the daemon's own address). */
 function advertisedAddress(host: string): string {
-  const unmapped = host.startsWith("::ffff:") && isIP(host.slice(7)) === 4 ? host.slice(7) : host;
+  const unmapped = unmapIPv4(host);
   const version = isIP(unmapped);
   if (version === 0) return ""; // a name such as localhost: the server sees the daemon's address
   const loopback = version === 4 ? unmapped.startsWith("127.") : unmapped === "::1";

@@ -66,9 +66,14 @@ function parseHostname(hostname: string): string {
   return hostname;
 }
 
+/** An IPv4-mapped IPv6 address (::ffff:10.0.0.7) as plain IPv4; anything else as it is. */
+export function unmapIPv4(address: string): string {
+  return address.toLowerCase().startsWith("::ffff:") && isIP(address.slice(7)) === 4 ? address.slice(7) : address;
+}
+
 /** Accepts an IPv4 or IPv6 address; an IPv4-mapped IPv6 address becomes plain IPv4. */
 export function parseIpAddress(text: string, field = "ip_address"): string {
-  const unmapped = text.toLowerCase().startsWith("::ffff:") && isIP(text.slice(7)) === 4 ? text.slice(7) : text;
+  const unmapped = unmapIPv4(text);
   if (isIP(unmapped) === 0) {
     throw invalidArgument(field, `must be an IPv4 or IPv6 address such as 10.0.0.7, got ${quote(text)}`);
   }

@@ -4,6 +4,7 @@
 // plaintext beyond loopback can be read off the network: that is warned about too.
 
 import { isIP } from "node:net";
+import { unmapIPv4 } from "../registry/registration.js";
 import { ConfigError } from "../config-error.js";
 import { type ListenAddress, type ServerConfig, formatAddress } from "../config.js";
 import { authenticationEnabled } from "../security-config.js";
@@ -44,7 +45,7 @@ export function guardExposure(config: ServerConfig, log: WarnLog): void {
 export function isLoopback({ host }: ListenAddress): boolean {
   const lower = host.toLowerCase();
   if (lower === "localhost") return true;
-  const unmapped = lower.startsWith("::ffff:") && isIP(lower.slice(7)) === 4 ? lower.slice(7) : lower;
+  const unmapped = unmapIPv4(lower);
   if (isIP(unmapped) === 4) return unmapped.startsWith("127.");
   return unmapped === "::1" || unmapped === "0:0:0:0:0:0:0:1";
 }

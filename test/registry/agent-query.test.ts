@@ -9,17 +9,8 @@ import {
   parsePageSize,
   parsePageToken,
 } from "../../src/registry/agent-query.js";
-import { RegistryError } from "../../src/registry/registry-error.js";
+import { thrownBy as thrown } from "../support/registry-errors.js";
 
-function thrown(fn: () => unknown): RegistryError {
-  try {
-    fn();
-  } catch (error) {
-    if (error instanceof RegistryError) return error;
-    throw error;
-  }
-  throw new Error("expected a RegistryError, got none");
-}
 
 function record(hostname: string, id: string, overrides: Partial<AgentRecord> = {}): AgentRecord {
   return {

@@ -4,6 +4,7 @@ import type { AgentRecord, AgentStatus, AgentView } from "../../src/registry/age
 import { type ListQuery, parseLabelSelector, parsePageToken } from "../../src/registry/agent-query.js";
 import { type RegistrationInput, parseRegistration } from "../../src/registry/registration.js";
 import { RegistryError } from "../../src/registry/registry-error.js";
+import { thrownBy } from "../support/registry-errors.js";
 import { type HeartbeatSession, Registry } from "../../src/registry/registry.js";
 import { FAKE_EPOCH, FakeClock } from "../support/fake-clock.js";
 import { MemoryStore } from "../support/memory-store.js";
@@ -79,15 +80,6 @@ async function rejectionOf(promise: Promise<unknown>): Promise<RegistryError> {
   throw new Error("expected a RegistryError, got none");
 }
 
-function thrownBy(fn: () => unknown): RegistryError {
-  try {
-    fn();
-  } catch (error) {
-    if (error instanceof RegistryError) return error;
-    throw error;
-  }
-  throw new Error("expected a RegistryError, got none");
-}
 
 describe("Registry", () => {
   describe("register", () => {
