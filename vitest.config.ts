@@ -3,6 +3,9 @@ import { defineConfig } from "vitest/config";
 // VITEST_JSON=<file> also writes vitest's JSON report there (.ci/run reads its counts).
 const jsonReport = process.env["VITEST_JSON"];
 
+/** Integration and reliability tests run once per store (TEST_STORE, read by test/support). */
+const STORES = ["json", "sqlite"] as const;
+
 export default defineConfig({
   test: {
     globalSetup: ["test/support/build.ts"],
@@ -12,19 +15,25 @@ export default defineConfig({
     projects: [
       {
         extends: true,
-        test: { name: "unit and integration", include: ["test/**/*.test.ts"], exclude: ["test/reliability/**"] },
+        test: { name: "unit", include: ["test/**/*.test.ts"], exclude: ["test/integration/**", "test/reliability/**"] },
       },
-      {
-        // Fleets, crashes, stalls and storms measure timing under load: they run after the rest, one file
-        // at a time, so another test's load on this 2-core machine is not mistaken for the server's.
-        extends: true,
+      ...STORES.map((store) => ({
+        extends: true as const,
+        test: { name: `integration (${store})`, include: ["test/integration/**/*.test.ts"], env: { TEST_STORE: store } },
+      })),
+      // Fleets, crashes, stalls and storms measure timing under load: they run after the rest, one file at
+      // a time and one store after the other, so another test's load on this 2-core machine is not
+      // mistaken for the server's.
+      ...STORES.map((store, index) => ({
+        extends: true as const,
         test: {
-          name: "reliability",
+          name: `reliability (${store})`,
           include: ["test/reliability/**/*.test.ts"],
           fileParallelism: false,
-          sequence: { groupOrder: 1 },
+          sequence: { groupOrder: index + 1 },
+          env: { TEST_STORE: store },
         },
-      },
+      })),
     ],
   },
 });

@@ -20,7 +20,11 @@ export interface ListenAddress {
   readonly port: number;
 }
 
+/** Where the registry keeps its agents: agents.json, or registry.db (SQLite), in the data directory. */
+export type StoreKind = "json" | "sqlite";
+
 export interface ServerConfig {
+  readonly store: StoreKind;
   readonly heartbeatIntervalMs: number;
   readonly agentTimeoutMs: number;
   readonly grpcListen: ListenAddress;
@@ -37,12 +41,13 @@ export interface ServerFlags {
   grpcListen?: string | undefined;
   httpListen?: string | undefined;
   dataDir?: string | undefined;
+  store?: string | undefined;
   security?: SecurityFlags;
   limits?: LimitsFlags;
 }
 
-/** A ServerConfig's optional parts at their defaults: no authentication or TLS, default limits. */
-export const SERVER_DEFAULTS = { security: NO_SECURITY, limits: DEFAULT_LIMITS } as const;
+/** A ServerConfig's optional parts at their defaults: agents.json, no authentication or TLS, default limits. */
+export const SERVER_DEFAULTS = { store: "json", security: NO_SECURITY, limits: DEFAULT_LIMITS } as const;
 
 export const DEFAULTS = {
   HEARTBEAT_INTERVAL: "30",
@@ -97,7 +102,13 @@ export function loadServerConfig(env: NodeJS.ProcessEnv, flags: ServerFlags = {}
     },
   );
   const dataDir = setting(env, "REGISTRY_DATA_DIR", "--data-dir", flags.dataDir)?.value ?? join(homedir(), ".ollama-router");
+  const storeSetting = setting(env, "REGISTRY_STORE", "--store", flags.store) ?? { name: "REGISTRY_STORE", value: "json" };
+  const store = storeSetting.value.trim();
+  if (store !== "json" && store !== "sqlite") {
+    throw new ConfigError(`${storeSetting.name} must be json (agents.json) or sqlite (registry.db), got ${JSON.stringify(storeSetting.value)}`);
+  }
   return {
+    store,
     heartbeatIntervalMs,
     agentTimeoutMs,
     grpcListen,

@@ -7,7 +7,7 @@ import { mkdir, readFile } from "node:fs/promises";
 import { dirname } from "node:path";
 import { v4 } from "uuid";
 import { isAgentId } from "../registry/agent-id.js";
-import { writeFileAtomic } from "../store/atomic-write.js";
+import { writeFileAtomic } from "../common/atomic-write.js";
 
 export interface AgentState {
   /** The node's UUID, lower case. */

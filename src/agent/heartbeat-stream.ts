@@ -6,7 +6,7 @@
 import * as grpc from "@grpc/grpc-js";
 import type { MessageInitShape } from "@bufbuild/protobuf";
 import type { HeartbeatRequestSchema } from "../../gen/registry/v1/registry_pb.js";
-import type { Clock, Timer } from "../registry/clock.js";
+import type { Clock, Timer } from "../common/clock.js";
 import { type HeartbeatCall, type StreamEnd, durationMs } from "./registry-connection.js";
 
 /** What the node reports in its beats. */
@@ -59,7 +59,7 @@ export class HeartbeatStream {
     private readonly options: HeartbeatStreamOptions,
   ) {
     this.intervalMs = options.intervalMs;
-    this.lastAckAt = options.clock.now();
+    this.lastAckAt = options.clock.monotonic();
     this.ended = call.ended.then((end) => {
       this.over = true;
       this.timer?.cancel();
@@ -68,7 +68,7 @@ export class HeartbeatStream {
     call.onAck((ack) => {
       this.acks++;
       this.ackedSeq = ack.seq;
-      this.lastAckAt = this.options.clock.now();
+      this.lastAckAt = this.options.clock.monotonic();
       if (this.acks === 1) this.options.onConnected();
       if (this.acks === HEALTHY_ACKS) this.options.onHealthy();
       const intervalMs = durationMs(ack.heartbeatInterval);
@@ -124,7 +124,7 @@ export class HeartbeatStream {
     this.timer?.cancel();
     this.timer = undefined;
     if (this.over) return;
-    const now = this.options.clock.now();
+    const now = this.options.clock.monotonic();
     const stallMs = Math.max(STALL_INTERVALS * this.intervalMs, MIN_STALL_MS);
     if (!leaving && this.seq > this.ackedSeq && now - this.lastAckAt >= stallMs) {
       this.stall = `the registry acknowledged no beat for ${Math.round((now - this.lastAckAt) / 1000)} s; giving up on this stream`;

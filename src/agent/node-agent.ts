@@ -10,7 +10,8 @@
 import * as grpc from "@grpc/grpc-js";
 import { v4 } from "uuid";
 import type { RegisterResponse } from "../../gen/registry/v1/registry_pb.js";
-import type { Clock, Timer } from "../registry/clock.js";
+import { type Clock, type Timer, systemClock } from "../common/clock.js";
+import { type Log, silentLog } from "../common/log.js";
 import { loadOrCreateAgentState, saveAgentState } from "./agent-state-file.js";
 import { Backoff, type BackoffOptions } from "./backoff.js";
 import { HeartbeatStream, type NodeReport } from "./heartbeat-stream.js";
@@ -25,14 +26,6 @@ import {
   durationMs,
   statusName,
 } from "./registry-connection.js";
-
-/** Where the daemon reports state changes; pino's logger fits. */
-export interface AgentLog {
-  debug(fields: object, message: string): void;
-  info(fields: object, message: string): void;
-  warn(fields: object, message: string): void;
-  error(fields: object, message: string): void;
-}
 
 /** The node as it registers. */
 export interface NodeDescription {
@@ -55,7 +48,7 @@ export interface NodeAgentOptions {
 }
 
 export interface NodeAgentDeps {
-  readonly log?: AgentLog;
+  readonly log?: Log;
   /** Timers for beats, probes and backoff. The default's timers keep the process alive: it is a daemon. */
   readonly clock?: Clock;
   /** Uniform in [0, 1), for the backoff's jitter. */
@@ -88,18 +81,11 @@ const PERMANENT_REGISTER_FAILURES = new Set([grpc.status.INVALID_ARGUMENT, grpc.
  */
 const CREDENTIAL_FAILURES = new Set([grpc.status.UNAUTHENTICATED, grpc.status.PERMISSION_DENIED]);
 
-const daemonClock: Clock = {
-  now: () => Date.now(),
-  setTimer(delayMs, fn) {
-    const handle = setTimeout(fn, Math.min(Math.max(0, delayMs), 2 ** 31 - 1));
-    return { cancel: () => clearTimeout(handle) };
-  },
-};
-
-const silentLog: AgentLog = { debug() {}, info() {}, warn() {}, error() {} };
+/** A daemon does nothing but wait between beats: its timers keep the process alive. */
+const daemonClock: Clock = systemClock({ keepAlive: true });
 
 export class NodeAgent {
-  private readonly log: AgentLog;
+  private readonly log: Log;
   private readonly clock: Clock;
   private readonly backoff: Backoff;
   private readonly connect: ConnectRegistry;

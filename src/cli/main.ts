@@ -7,6 +7,7 @@ import { ConfigError } from "../config.js";
 import { addServeCommand } from "./serve-command.js";
 import { addAgentCommand } from "./agent-command.js";
 import { addClientCommands } from "./client-commands.js";
+import { addMigrateCommand } from "./migrate-command.js";
 
 const program = new Command()
   .name("agent-registry")
@@ -16,6 +17,7 @@ const program = new Command()
 addServeCommand(program);
 addAgentCommand(program);
 addClientCommands(program);
+addMigrateCommand(program);
 
 program.parseAsync(process.argv).catch((error: unknown) => {
   const message = error instanceof Error ? error.message : String(error);

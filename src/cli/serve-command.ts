@@ -19,7 +19,8 @@ export function addServeCommand(program: Command): void {
     .addOption(new Option("--agent-timeout <seconds>", "seconds without a beat before an agent is OFFLINE").env("AGENT_TIMEOUT"))
     .addOption(new Option("--grpc-listen <host:port>", "gRPC listener address").env("REGISTRY_GRPC_LISTEN"))
     .addOption(new Option("--http-listen <host:port>", "HTTP listener address (Connect, gRPC-Web)").env("REGISTRY_HTTP_LISTEN"))
-    .addOption(new Option("--data-dir <dir>", "directory holding agents.json").env("REGISTRY_DATA_DIR"))
+    .addOption(new Option("--data-dir <dir>", "directory holding the store (agents.json or registry.db)").env("REGISTRY_DATA_DIR"))
+    .addOption(new Option("--store <store>", "json (agents.json, the default) or sqlite (registry.db, for large fleets)").env("REGISTRY_STORE"))
     .addOption(logLevelOption())
     .addOption(logFormatOption());
   addSecurityOptions(serve);

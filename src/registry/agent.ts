@@ -1,12 +1,12 @@
-// What the registry knows about one node: the durable record (what the store persists) and the view
-// callers see (the record plus live facts that are never persisted).
+// What the registry knows about one node: the record (what the store commits) and the view callers see
+// (the record plus the liveness facts the liveness authority keeps: last beat and missed beats).
 
 import type { AgentId } from "./agent-id.js";
 import type { SecretHash } from "./agent-secret.js";
 
 export type AgentStatus = "online" | "offline";
 
-/** The persisted part of an agent. Times are milliseconds since the Unix epoch. */
+/** An agent as the store commits it. Times are milliseconds since the Unix epoch. */
 export interface AgentRecord {
   readonly id: AgentId;
   readonly hostname: string;
@@ -19,6 +19,11 @@ export interface AgentRecord {
   readonly labels: Readonly<Record<string, string>>;
   readonly draining: boolean;
   /**
+   * True while a Heartbeat stream from the node is open. Committed like the rest (it is a visible change)
+   * but live: a single-process store never writes it, and every record it loads has it false.
+   */
+  readonly streamConnected: boolean;
+  /**
    * The hash of the secret the agent's first Register returned. Absent for an agent that never registered
    * with this server (e.g. one loaded from the prototype's file): it gets one at its next Register.
    */
@@ -27,8 +32,6 @@ export interface AgentRecord {
 
 /** An agent as callers see it: never with its secret's hash. */
 export interface AgentView extends Omit<AgentRecord, "secretHash"> {
-  /** True while a Heartbeat stream from the node is open. */
-  readonly streamConnected: boolean;
   /** Whole heartbeat intervals elapsed since the last beat (or since start-up after a restart). */
   readonly missedHeartbeats: number;
 }

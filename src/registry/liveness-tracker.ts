@@ -1,12 +1,13 @@
 // Fires `onExpire(key)` once a key's deadline has passed, using one timer armed for the earliest deadline
-// (never a scan of every agent). It does not decide deadlines or statuses: the registry does.
+// (never a scan of every agent). Deadlines are readings of the monotonic clock, so a step of the wall
+// clock moves none of them. It does not decide deadlines or statuses: the liveness authority does.
 //
 // A timer that fires late means the event loop was stalled (a long GC, a blocked loop, a suspended VM).
 // Beats that arrived meanwhile are still unread in socket buffers, and timers run before I/O in Node's
 // loop: expiring now would turn nodes OFFLINE whose beats came in time. So a late timer first lets I/O run
 // (a short re-check), and only then judges deadlines against the beats that were read.
 
-import type { Clock, Timer } from "./clock.js";
+import type { Clock, Timer } from "../common/clock.js";
 import { DeadlineHeap } from "./deadline-heap.js";
 
 export interface StallPolicy {
@@ -40,7 +41,7 @@ export class LivenessTracker<K> {
     return this.deadlines.size;
   }
 
-  /** Expires `key` once the clock is past `deadline`. Replaces any earlier deadline of the key. */
+  /** Expires `key` once the monotonic clock is past `deadline`. Replaces any earlier deadline of the key. */
   expireAt(key: K, deadline: number): void {
     this.deadlines.set(key, deadline);
     // A later deadline needs no new timer: the armed one fires early and re-arms. Only an earlier one does.
@@ -65,17 +66,17 @@ export class LivenessTracker<K> {
     if (next === undefined || this.closed) return;
     this.armedFor = next.deadline;
     // "Past the deadline" is strict (now - last_heartbeat > timeout), hence the extra millisecond.
-    this.schedule(next.deadline - this.clock.now() + 1);
+    this.schedule(next.deadline - this.clock.monotonic() + 1);
   }
 
   private schedule(delayMs: number): void {
-    this.dueAt = this.clock.now() + Math.max(0, delayMs);
+    this.dueAt = this.clock.monotonic() + Math.max(0, delayMs);
     this.timer = this.clock.setTimer(delayMs, () => this.fire());
   }
 
   private fire(): void {
     this.timer = undefined;
-    const now = this.clock.now();
+    const now = this.clock.monotonic();
     if (now - this.dueAt > this.stall.thresholdMs && this.rechecks < this.stall.maxRechecks) {
       this.rechecks++;
       this.schedule(this.stall.recheckMs);

@@ -4,7 +4,7 @@
 // rate-limited warn line (limit-log.ts).
 
 import type { LimitsConfig } from "../limits-config.js";
-import type { Clock } from "../registry/clock.js";
+import type { Clock } from "../common/clock.js";
 import { RegistryError } from "../registry/registry-error.js";
 import type { LimitLog } from "./limit-log.js";
 import { TokenBucket } from "./token-bucket.js";

@@ -7,7 +7,8 @@ import { type Interceptor, createContextKey } from "@connectrpc/connect";
 import type * as http from "node:http";
 import type * as http2 from "node:http2";
 import { ANYONE, type Authorizer, type Caller, type ClientCertificate, clientCertificateOfSocket } from "./authorizer.js";
-import { type ErrorLog, toConnectError } from "./errors.js";
+import type { Log } from "../common/log.js";
+import { toConnectError } from "./errors.js";
 import type { ServerMetrics } from "./metrics.js";
 
 /** The caller the Authorizer admitted; handlers read it (Deregister: an admin needs no agent secret). */
@@ -18,7 +19,7 @@ export const clientCertificateKey = createContextKey<ClientCertificate | undefin
   description: "client certificate",
 });
 
-export function authInterceptor(authorizer: Authorizer, log: ErrorLog, metrics: ServerMetrics): Interceptor {
+export function authInterceptor(authorizer: Authorizer, log: Log, metrics: ServerMetrics): Interceptor {
   return (next) => async (request) => {
     let caller: Caller;
     try {

@@ -4,7 +4,8 @@
 import { Code, type ConnectRouter, type ServiceImpl, createContextKey } from "@connectrpc/connect";
 import { AgentRegistry, type HeartbeatRequest, type HeartbeatResponse } from "../../gen/registry/v1/registry_pb.js";
 import { callerKey } from "./connect-auth.js";
-import { type ErrorLog, toConnectError } from "./errors.js";
+import type { Log } from "../common/log.js";
+import { toConnectError } from "./errors.js";
 import type { ServerMetrics } from "./metrics.js";
 import type { RegistryHandlers } from "./registry-handlers.js";
 import { watchEventToWire } from "./wire.js";
@@ -14,7 +15,7 @@ export const peerHostKey = createContextKey<string | undefined>(undefined, { des
 
 export function connectRoutes(
   handlers: RegistryHandlers,
-  log: ErrorLog,
+  log: Log,
   metrics: ServerMetrics,
 ): (router: ConnectRouter) => void {
   const unary = async <T>(method: string, run: () => T | Promise<T>): Promise<T> => {

@@ -2,6 +2,7 @@
 // same numbers). Unexpected errors are logged in full and reach the client only as a short INTERNAL.
 
 import { Code, ConnectError } from "@connectrpc/connect";
+import type { Log } from "../common/log.js";
 import { RegistryError, type RegistryErrorKind } from "../registry/registry-error.js";
 
 const CODES: Record<RegistryErrorKind, Code> = {
@@ -23,18 +24,14 @@ export interface Status {
   readonly retryAfterMs?: number | undefined;
 }
 
-export interface ErrorLog {
-  error(fields: object, message: string): void;
-}
-
-export function toStatus(error: unknown, log: ErrorLog): Status {
+export function toStatus(error: unknown, log: Log): Status {
   if (error instanceof RegistryError) return { code: CODES[error.kind], message: error.message, retryAfterMs: error.retryAfterMs };
   if (error instanceof ConnectError) return { code: error.code, message: error.rawMessage };
   log.error({ err: error }, "unexpected error while serving a request");
   return { code: Code.Internal, message: "internal error in the registry; the server log has the details" };
 }
 
-export function toConnectError(error: unknown, log: ErrorLog): ConnectError {
+export function toConnectError(error: unknown, log: Log): ConnectError {
   if (error instanceof ConnectError) return error;
   const status = toStatus(error, log);
   return new ConnectError(status.message, status.code, retryHeaders(status));

@@ -5,16 +5,13 @@
 
 import { isIP } from "node:net";
 import { unmapIPv4 } from "../registry/registration.js";
+import type { Log } from "../common/log.js";
 import { ConfigError } from "../config-error.js";
 import { type ListenAddress, type ServerConfig, formatAddress } from "../config.js";
 import { authenticationEnabled } from "../security-config.js";
 
-export interface WarnLog {
-  warn(fields: object, message: string): void;
-}
-
 /** Throws a ConfigError, or logs its warnings and returns. */
-export function guardExposure(config: ServerConfig, log: WarnLog): void {
+export function guardExposure(config: ServerConfig, log: Log): void {
   const exposed = [
     { flag: "--grpc-listen", address: config.grpcListen },
     { flag: "--http-listen", address: config.httpListen },

@@ -18,7 +18,8 @@ import {
 import { MalformedRequest, grpcServiceDefinition } from "../grpc-service-definition.js";
 import { RegistryError } from "../registry/registry-error.js";
 import { type Authorizer, type CallCredentials, type Caller, type RegistryMethod, clientCertificateOf } from "./authorizer.js";
-import { type ErrorLog, retryHeaders, toStatus } from "./errors.js";
+import type { Log } from "../common/log.js";
+import { retryHeaders, toStatus } from "./errors.js";
 import type { ServerMetrics } from "./metrics.js";
 import type { RegistryHandlers } from "./registry-handlers.js";
 import { hostOfPeer, watchEventToWire } from "./wire.js";
@@ -44,7 +45,7 @@ type Done = (code: grpc.status) => void;
 
 export function createGrpcServer(
   handlers: RegistryHandlers,
-  log: ErrorLog,
+  log: Log,
   metrics: ServerMetrics,
   options: GrpcServerOptions,
 ): grpc.Server {

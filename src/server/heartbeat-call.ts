@@ -13,8 +13,9 @@ import {
 import { parseAgentId } from "../registry/agent-id.js";
 import { parseOllamaVersion } from "../registry/registration.js";
 import { RegistryError, invalidArgument } from "../registry/registry-error.js";
-import type { BeatResult, HeartbeatSession, Registry } from "../registry/registry.js";
-import type { Timer } from "../registry/clock.js";
+import type { BeatResult, HeartbeatSession } from "../registry/heartbeat-session.js";
+import type { Registry } from "../registry/registry.js";
+import type { Timer } from "../common/clock.js";
 import type { Admission, StreamSlot } from "./admission.js";
 import type { Shutdown } from "./shutdown.js";
 import { durationFromMs, statusToWire } from "./wire.js";

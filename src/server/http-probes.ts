@@ -3,7 +3,7 @@
 // the RPCs are.
 
 import type { connectNodeAdapter } from "@connectrpc/connect-node";
-import type { ErrorLog } from "./errors.js";
+import type { Log } from "../common/log.js";
 import type { ServerMetrics } from "./metrics.js";
 import type { ServingState } from "./serving-state.js";
 
@@ -12,7 +12,7 @@ type Fallback = NonNullable<Parameters<typeof connectNodeAdapter>[0]["fallback"]
 type Request = Parameters<Fallback>[0];
 type Response = Parameters<Fallback>[1];
 
-export function probeRoutes(serving: ServingState, metrics: ServerMetrics, log: ErrorLog): (request: Request, response: Response) => void {
+export function probeRoutes(serving: ServingState, metrics: ServerMetrics, log: Log): (request: Request, response: Response) => void {
   const send = (response: Response, status: number, body: string, contentType = "text/plain; charset=utf-8"): void => {
     response.writeHead(status, { "content-type": contentType, "cache-control": "no-store" });
     response.end(body);

@@ -2,7 +2,8 @@
 // refused requests must not flood the log), each saying how many refusals it stands for, and a counter
 // per limit for every single one (agent_registry_limit_refusals_total).
 
-import type { Clock } from "../registry/clock.js";
+import type { Clock } from "../common/clock.js";
+import type { Log } from "../common/log.js";
 
 /** Which limit refused: a LimitsConfig key, or "registrationRules" for labels, hostname and the like. */
 export type LimitName =
@@ -15,10 +16,6 @@ export type LimitName =
   | "watchQueueLimit"
   | "registrationRules";
 
-export interface WarnLog {
-  warn(fields: object, message: string): void;
-}
-
 export interface RefusalCounter {
   refused(limit: LimitName): void;
 }
@@ -29,7 +26,7 @@ export class LimitLog {
   private readonly last = new Map<LimitName, { at: number; suppressed: number }>();
 
   constructor(
-    private readonly log: WarnLog,
+    private readonly log: Log,
     private readonly clock: Clock,
     private readonly counter: RefusalCounter = { refused() {} },
     private readonly intervalMs = DEFAULT_INTERVAL_MS,
@@ -41,7 +38,7 @@ export class LimitLog {
    */
   refused(limit: LimitName, fields: object, message: string): void {
     this.counter.refused(limit);
-    const now = this.clock.now();
+    const now = this.clock.monotonic();
     const last = this.last.get(limit);
     if (last !== undefined && now - last.at < this.intervalMs) {
       last.suppressed++;

@@ -4,7 +4,8 @@
 
 import { status as GrpcStatus } from "@grpc/grpc-js";
 import * as prom from "prom-client";
-import type { RegistryObserver, RegistryStats, Transition } from "../registry/registry.js";
+import type { RegistryStats } from "../registry/registry.js";
+import type { RegistryObserver, Transition } from "../registry/transitions.js";
 import type { StoreObserver } from "../registry/store.js";
 import type { LimitName, RefusalCounter } from "./limit-log.js";
 

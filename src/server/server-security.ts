@@ -4,7 +4,7 @@
 
 import { ConfigError } from "../config-error.js";
 import { type RoleToken, type SecurityConfig, authenticationEnabled } from "../security-config.js";
-import type { RegistryLog } from "../registry/registry.js";
+import type { Log } from "../common/log.js";
 import { Authorizer } from "./authorizer.js";
 import { type ListenerTls, loadListenerTls } from "./tls-credentials.js";
 import { readTokenFile } from "./token-file.js";
@@ -13,13 +13,13 @@ import { TokenSet } from "./token-set.js";
 export class ServerSecurity {
   private constructor(
     private readonly config: SecurityConfig,
-    private readonly log: RegistryLog,
+    private readonly log: Log,
     readonly authorizer: Authorizer,
     readonly tls: ListenerTls | undefined,
   ) {}
 
   /** Reads the token file and the TLS files; a ConfigError names the file (and line) at fault. */
-  static async open(config: SecurityConfig, log: RegistryLog): Promise<ServerSecurity> {
+  static async open(config: SecurityConfig, log: Log): Promise<ServerSecurity> {
     const [fileTokens, tls] = await Promise.all([
       config.tokenFile === undefined ? [] : ServerSecurity.readFile(config.tokenFile, log),
       config.tls === undefined ? undefined : loadListenerTls(config.tls),
@@ -56,7 +56,7 @@ export class ServerSecurity {
     }
   }
 
-  private static async readFile(path: string, log: RegistryLog): Promise<RoleToken[]> {
+  private static async readFile(path: string, log: Log): Promise<RoleToken[]> {
     const file = await readTokenFile(path);
     if (file.readableByOthers) {
       log.warn({ tokenFile: path }, `the token file ${path} is readable by other users, who could act as any role in it; chmod 600 it`);

@@ -1,4 +1,4 @@
-// Start-up wiring: opens the JSON file store, loads the registry, and starts both listeners (grpc-js for
+// Start-up wiring: opens the configured store, loads the registry, and starts both listeners (grpc-js for
 // gRPC, connect-node for HTTP) over it. Returns a handle so tests can run many servers in one process.
 // Security (server-security.ts) wraps the AgentRegistry calls only: grpc.health.v1.Health, reflection and
 // the HTTP probes stay open to callers without a token, because load balancers, Prometheus and grpcurl
@@ -9,9 +9,11 @@ import { connectNodeAdapter } from "@connectrpc/connect-node";
 import { createContextValues } from "@connectrpc/connect";
 import type { AddressInfo } from "node:net";
 import { type ServerConfig, formatAddress } from "../config.js";
-import { type Clock, systemClock } from "../registry/clock.js";
-import { Registry, type RegistryLog } from "../registry/registry.js";
-import { JsonFileStore } from "../store/json-file-store.js";
+import { type Clock, serverClock } from "../common/clock.js";
+import { type Log, silentLog } from "../common/log.js";
+import { Registry } from "../registry/registry.js";
+import type { Store } from "../registry/store.js";
+import { openStore } from "../store/open-store.js";
 import { authInterceptor, clientCertificateKey, requestClientCertificate } from "./connect-auth.js";
 import { connectRoutes, peerHostKey } from "./connect-routes.js";
 import { guardExposure } from "./exposure-guard.js";
@@ -34,9 +36,10 @@ export interface ServerHandle {
   readonly grpcAddress: string;
   /** http://host:port of the HTTP listener (https:// with TLS). */
   readonly httpUrl: string;
+  /** Where the store keeps the agents: agents.json or registry.db. */
   readonly dataFile: string;
   readonly registry: Registry;
-  readonly store: JsonFileStore;
+  readonly store: Store;
   readonly metrics: ServerMetrics;
   readonly serving: ServingState;
   /** Reads the token file again (the CLI calls it on SIGHUP); false, with an error logged, if it could not. */
@@ -47,13 +50,13 @@ export interface ServerHandle {
 
 export interface ServerDeps {
   readonly clock?: Clock;
-  readonly log?: RegistryLog;
+  readonly log?: Log;
 }
 
 const SHUTDOWN_GRACE_MS = 2000;
 
 export async function startServer(config: ServerConfig, deps: ServerDeps = {}): Promise<ServerHandle> {
-  const log = deps.log ?? { info() {}, warn() {}, error() {} };
+  const log = deps.log ?? silentLog;
   guardExposure(config, log);
   const security = await ServerSecurity.open(config.security, log);
   let registryForStats: Registry | undefined;
@@ -62,7 +65,7 @@ export async function startServer(config: ServerConfig, deps: ServerDeps = {}): 
   );
   const serving = new ServingState();
   let storeFailing = false;
-  const store = await JsonFileStore.open(config.dataDir, {
+  const store = await openStore(config.store, config.dataDir, {
     observer: {
       written(outcome) {
         metrics.written(outcome);
@@ -86,9 +89,8 @@ export async function startServer(config: ServerConfig, deps: ServerDeps = {}): 
       agentTimeoutMs: config.agentTimeoutMs,
       ...(deps.clock === undefined ? {} : { clock: deps.clock }),
       watchQueueLimit: config.limits.watchQueueLimit,
-      // Heartbeat-only changes (last_heartbeat, missed counts, draining, version) are written once per
-      // heartbeat interval (1 to 30 s): fresher times on disk buy nothing, since a restart gives every agent
-      // a full timeout of grace, and each write re-encodes the whole file.
+      // Heartbeat times go to the store once per heartbeat interval (1 to 30 s): fresher times on disk buy
+      // nothing, since a restart gives every agent a full timeout of grace.
       flushIntervalMs: Math.min(Math.max(config.heartbeatIntervalMs, 1000), 30_000),
       log,
       observer: metrics,
@@ -99,8 +101,8 @@ export async function startServer(config: ServerConfig, deps: ServerDeps = {}): 
     cleanup.push(() => registry.close());
     const shutdown = new Shutdown();
     const { limits } = config;
-    const limitLog = new LimitLog(log, deps.clock ?? systemClock, metrics);
-    const admission = new Admission(limits, deps.clock ?? systemClock, limitLog);
+    const limitLog = new LimitLog(log, deps.clock ?? serverClock, metrics);
+    const admission = new Admission(limits, deps.clock ?? serverClock, limitLog);
     const handlers = new RegistryHandlers(registry, shutdown, metrics, admission);
 
     // Ping a connection idle for one heartbeat interval (bounded to 1-30 s), so a half-open one is closed

@@ -1,7 +1,7 @@
-// A token bucket on an injected Clock: `ratePerSecond` tokens a second, holding at most `capacity`, so a
+// A token bucket on an injected Clock's monotonic time: `ratePerSecond` tokens a second, holding at most `capacity`, so a
 // burst of up to `capacity` passes at once and a steady stream passes at the rate. Knows nothing of RPCs.
 
-import type { Clock } from "../registry/clock.js";
+import type { Clock } from "../common/clock.js";
 
 export class TokenBucket {
   // Counted in thousandths of a token, so that whole milliseconds at a whole rate refill exactly (no
@@ -15,13 +15,12 @@ export class TokenBucket {
     private readonly capacity: number = ratePerSecond,
   ) {
     this.milliTokens = capacity * 1000;
-    this.refilledAt = clock.now();
+    this.refilledAt = clock.monotonic();
   }
 
   /** Takes one token: 0 when granted, else the milliseconds until one will be there (nothing is taken). */
   take(): number {
-    const now = this.clock.now();
-    // A clock that steps back (a wall-clock correction) refills nothing rather than going negative.
+    const now = this.clock.monotonic();
     const elapsedMs = Math.max(0, now - this.refilledAt);
     this.milliTokens = Math.min(this.capacity * 1000, this.milliTokens + elapsedMs * this.ratePerSecond);
     this.refilledAt = now;

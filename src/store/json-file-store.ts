@@ -1,68 +1,61 @@
-// The Store port on one JSON file, $REGISTRY_DATA_DIR/agents.json. Each write rewrites the whole file
-// atomically; commits that arrive while a write is being prepared or is in flight share the next write
-// (group commit), so the write rate does not grow with the number of callers.
+// The Store port on one JSON file, $REGISTRY_DATA_DIR/agents.json (the prototype's format). Every write
+// rewrites the whole file atomically; the commit log lets the commits that arrive while one write is under
+// way share the next (group commit), and each agent's line is encoded again only when it changed. Whole-file
+// rewrites make a write cost grow with the fleet: past a few thousand agents, sqlite is the better store.
 
 import { lstat, mkdir, readFile, readdir, rm } from "node:fs/promises";
 import { join } from "node:path";
 import type { AgentId } from "../registry/agent-id.js";
-import { type Store, type StoreChange, StoreError, type StoreObserver } from "../registry/store.js";
-import type { AgentRecord } from "../registry/agent.js";
-import { type DecodedAgent, decodeAgents, encodeAgents } from "./agents-file-format.js";
-import { type AtomicWriteFs, TEMP_MARKER, writeFileAtomic } from "./atomic-write.js";
+import type { Commit, StoreChange, StoreObserver, StoreSnapshot, StoredAgent } from "../registry/store.js";
+import { StoreError } from "../registry/store.js";
+import { type DecodedAgent, type ExtraKeys, decodeAgents, encodeAgent, joinAgentLines } from "./agents-file-format.js";
+import type { ExportedAgent, MigratableStore } from "./store-export.js";
+import { type AtomicWriteFs, TEMP_MARKER, writeFileAtomic } from "../common/atomic-write.js";
+import { CommitLog, type Persistence, type WriteBatch, type WriteOutcome } from "./commit-log.js";
 import { type DataDirLock, lockDataDir } from "./data-dir-lock.js";
 
 export const AGENTS_FILE = "agents.json";
 /** Far beyond any fleet this store is meant for (10 000 agents take about 3 MB). */
 export const MAX_FILE_BYTES = 64 * 1024 * 1024;
-const RETRY_MIN_MS = 250;
-const RETRY_MAX_MS = 5000;
 
-export interface JsonFileStoreStats {
-  writes: number;
-  failures: number;
-  bytesWritten: number;
+export interface JsonFileStoreOptions {
+  /** The file operations of the atomic write (tests wrap them). */
+  readonly fs?: AtomicWriteFs | undefined;
+  readonly observer?: StoreObserver | undefined;
+  /** The data directory's lock, when the caller holds it already (migrate); otherwise the store takes it. */
+  readonly lock?: DataDirLock | undefined;
 }
 
-interface Waiter {
-  resolve(): void;
-  reject(error: StoreError): void;
-}
-
-export class JsonFileStore implements Store {
+export class JsonFileStore implements MigratableStore {
   readonly location: string;
-  readonly stats: JsonFileStoreStats = { writes: 0, failures: 0, bytesWritten: 0 };
-  private readonly agents = new Map<AgentId, DecodedAgent>();
-  /** Commits waiting for the next write. */
-  private waiting: Waiter[] = [];
-  private writing: Promise<void> | undefined;
-  private closed = false;
-  /** After a failed write, the store retries by itself so it recovers once the disk does. */
-  private retryTimer: NodeJS.Timeout | undefined;
-  private retryDelayMs = RETRY_MIN_MS;
-  /** Commits are refused until load() succeeded: a file that failed to load is never overwritten. */
-  private loaded = false;
+  /** Keys of the file this server does not know, per agent, kept so a rewrite never drops them. */
+  private readonly extras = new Map<AgentId, ExtraKeys>();
+  /** Each agent's encoded line, for the version of it last written. */
+  private readonly lines = new Map<AgentId, { readonly agent: StoredAgent; readonly at: number; readonly line: string }>();
+  private log: CommitLog | undefined;
 
   private constructor(
     private readonly dataDir: string,
     private readonly lock: DataDirLock,
+    private readonly ownsLock: boolean,
     private readonly fs: AtomicWriteFs | undefined,
     private readonly observer: StoreObserver | undefined,
   ) {
     this.location = join(dataDir, AGENTS_FILE);
   }
 
-  /** Creates the data directory if needed (mode 0700) and takes its lock. */
-  static async open(dataDir: string, options: { fs?: AtomicWriteFs; observer?: StoreObserver } = {}): Promise<JsonFileStore> {
+  /** Creates the data directory if needed (mode 0700) and takes its lock (unless given it). */
+  static async open(dataDir: string, options: JsonFileStoreOptions = {}): Promise<JsonFileStore> {
     try {
       await mkdir(dataDir, { recursive: true, mode: 0o700 });
     } catch (error) {
       throw new StoreError(`cannot create the data directory ${dataDir}: ${(error as Error).message}`, { cause: error });
     }
-    const lock = await lockDataDir(dataDir);
-    return new JsonFileStore(dataDir, lock, options.fs, options.observer);
+    const lock = options.lock ?? (await lockDataDir(dataDir));
+    return new JsonFileStore(dataDir, lock, options.lock === undefined, options.fs, options.observer);
   }
 
-  async load(): Promise<AgentRecord[]> {
+  async load(): Promise<StoreSnapshot> {
     await this.removeStaleTempFiles();
     const text = await this.readFileText();
     let decoded: DecodedAgent[] = [];
@@ -73,87 +66,91 @@ export class JsonFileStore implements Store {
         throw this.unusable((error as Error).message);
       }
     }
-    this.agents.clear();
-    for (const agent of decoded) this.agents.set(agent.record.id, agent);
-    this.loaded = true;
-    return decoded.map((agent) => agent.record);
+    this.extras.clear();
+    // A file that does not say (the prototype's) has every agent at revision 1.
+    const agents = decoded.map(({ record, extra, revision }) => {
+      this.extras.set(record.id, extra);
+      return { record, revision: revision ?? 1 };
+    });
+    const revision = agents.reduce((highest, agent) => Math.max(highest, agent.revision), 0);
+    this.log = this.newLog({ agents, revision });
+    return { agents, revision };
   }
 
-  commit(changes: readonly StoreChange[]): Promise<void> {
-    if (this.closed) return Promise.reject(new StoreError(`the store ${this.location} is closed`));
-    if (!this.loaded) return Promise.reject(new StoreError(`${this.location} was not loaded; refusing to overwrite it`));
-    for (const change of changes) {
-      if ("put" in change) {
-        const extra = this.agents.get(change.put.id)?.extra ?? {};
-        this.agents.set(change.put.id, { record: change.put, extra });
-      } else {
-        this.agents.delete(change.delete);
+  exportAgents(): { agents: ExportedAgent[]; revision: number } {
+    if (this.log === undefined) throw this.notLoaded();
+    const { agents, revision } = this.log.snapshot();
+    return { agents: agents.map((agent) => ({ ...agent, extra: this.extras.get(agent.record.id) })), revision };
+  }
+
+  async importAgents(agents: readonly ExportedAgent[], revision: number): Promise<void> {
+    if (this.log === undefined) throw this.notLoaded();
+    await this.log.close();
+    const text = joinAgentLines(agents.map(({ record, extra, revision: at }) => encodeAgent({ record, extra: extra ?? {}, revision: at })));
+    await writeFileAtomic(this.location, text, this.fs === undefined ? {} : { fs: this.fs });
+    this.extras.clear();
+    this.lines.clear();
+    for (const { record, extra } of agents) if (extra !== undefined) this.extras.set(record.id, extra);
+    this.log = this.newLog({ agents: agents.map(({ record, revision: at }) => ({ record, revision: at })), revision });
+  }
+
+  commit(changes: readonly StoreChange[]): Promise<Commit> {
+    if (this.log === undefined) return Promise.reject(this.notLoaded());
+    return this.log.commit(changes);
+  }
+
+  saveBeats(beats: ReadonlyMap<AgentId, number>): void {
+    this.log?.saveBeats(beats);
+  }
+
+  watch(fromRevision: number, onCommit: (commit: Commit) => void): () => void {
+    if (this.log === undefined) throw this.notLoaded();
+    return this.log.watch(fromRevision, onCommit);
+  }
+
+  /** Writes what is waiting (one last try after a failed write), then releases the lock. */
+  async close(): Promise<void> {
+    await this.log?.close();
+    if (this.ownsLock) await this.lock.release();
+  }
+
+  private newLog(snapshot: StoreSnapshot): CommitLog {
+    const persistence: Persistence = { write: (batch) => this.write(batch) };
+    return new CommitLog(persistence, snapshot, { location: this.location, observer: this.observer });
+  }
+
+  /** Commits are refused until load() succeeded: a file that failed to load is never overwritten. */
+  private notLoaded(): StoreError {
+    return new StoreError(`${this.location} was not loaded; refusing to overwrite it`);
+  }
+
+  private async write(batch: WriteBatch): Promise<WriteOutcome> {
+    const text = joinAgentLines(this.linesOf(batch));
+    await writeFileAtomic(this.location, text, this.fs === undefined ? {} : { fs: this.fs });
+    for (const change of batch.changes) {
+      if (change.record === undefined) {
+        this.extras.delete(change.id);
+        this.lines.delete(change.id);
       }
     }
-    return new Promise((resolve, reject) => {
-      this.waiting.push({ resolve, reject });
-      this.writing ??= this.writeLoop();
-    });
+    return { bytes: Buffer.byteLength(text), beatsWritten: batch.beats.keys() };
   }
 
-  /** Finishes pending writes (one last try if a failed write awaits its retry), then releases the lock. */
-  async close(): Promise<void> {
-    const retryPending = this.retryTimer !== undefined;
-    clearTimeout(this.retryTimer);
-    this.retryTimer = undefined;
-    if (retryPending && !this.closed) {
-      await this.commit([]).catch(() => undefined); // reported to the observer (health, metrics, log)
+  private *linesOf(batch: WriteBatch): Generator<string> {
+    for (const agent of batch.state.values()) {
+      const id = agent.record.id;
+      // A beat time waiting to be written goes into the agent's line; a commit may carry a later one.
+      const at = Math.max(batch.beats.get(id) ?? 0, agent.record.lastHeartbeat);
+      const cached = this.lines.get(id);
+      if (cached !== undefined && cached.agent === agent && cached.at === at) {
+        yield cached.line;
+        continue;
+      }
+      const record = at === agent.record.lastHeartbeat ? agent.record : { ...agent.record, lastHeartbeat: at };
+      const line = encodeAgent({ record, extra: this.extras.get(id) ?? {}, revision: agent.revision });
+      this.lines.set(id, { agent, at, line });
+      yield line;
     }
-    this.closed = true;
-    await this.writing;
-    await this.lock.release();
-  }
-
-  private async writeLoop(): Promise<void> {
-    try {
-      // Let every commit of this turn of the event loop join the first write.
-      await new Promise((resolve) => setImmediate(resolve));
-      while (this.waiting.length > 0) await this.writeBatch();
-    } finally {
-      // Whatever happened, the next commit starts a new loop.
-      this.writing = undefined;
-    }
-  }
-
-  private async writeBatch(): Promise<void> {
-    const batch = this.waiting;
-    this.waiting = [];
-    const started = performance.now();
-    let bytes = 0;
-    try {
-      const text = encodeAgents(this.agents.values());
-      bytes = Buffer.byteLength(text);
-      await writeFileAtomic(this.location, text, this.fs === undefined ? {} : { fs: this.fs });
-    } catch (error) {
-      this.stats.failures++;
-      const failure = new StoreError(`cannot write ${this.location}: ${(error as Error).message}`, { cause: error });
-      for (const waiter of batch) waiter.reject(failure);
-      this.scheduleRetry();
-      this.observer?.written({ ok: false, durationMs: performance.now() - started, bytes, error: failure });
-      return;
-    }
-    this.stats.writes++;
-    this.stats.bytesWritten += bytes;
-    this.retryDelayMs = RETRY_MIN_MS;
-    for (const waiter of batch) waiter.resolve();
-    this.observer?.written({ ok: true, durationMs: performance.now() - started, bytes });
-  }
-
-  /** Writes the pending state again later (backing off up to 5 s) until a write succeeds. */
-  private scheduleRetry(): void {
-    if (this.closed || this.retryTimer !== undefined) return;
-    this.retryTimer = setTimeout(() => {
-      this.retryTimer = undefined;
-      // The outcome reaches the observer (health, metrics, log); a failure schedules the next retry.
-      this.commit([]).catch(() => undefined);
-    }, this.retryDelayMs);
-    this.retryTimer.unref();
-    this.retryDelayMs = Math.min(this.retryDelayMs * 2, RETRY_MAX_MS);
   }
 
   private async readFileText(): Promise<string | undefined> {

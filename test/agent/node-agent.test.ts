@@ -11,7 +11,8 @@ import {
   HeartbeatResponseSchema,
   RegisterResponseSchema,
 } from "../../gen/registry/v1/registry_pb.js";
-import { type AgentLog, NodeAgent } from "../../src/agent/node-agent.js";
+import type { Log } from "../../src/common/log.js";
+import { NodeAgent } from "../../src/agent/node-agent.js";
 import type { OllamaProbeResult } from "../../src/agent/ollama-probe.js";
 import { type HeartbeatCall, type RegistryConnection, RpcFailure, type StreamEnd } from "../../src/agent/registry-connection.js";
 import { FakeClock } from "../support/fake-clock.js";
@@ -32,7 +33,7 @@ interface Logged {
   readonly fields: object;
 }
 
-function memoryLog(lines: Logged[]): AgentLog {
+function memoryLog(lines: Logged[]): Log {
   const at = (level: string) => (fields: object, message: string) => lines.push({ level, message, fields });
   return { debug: at("debug"), info: at("info"), warn: at("warn"), error: at("error") };
 }

@@ -6,7 +6,8 @@ import { readFile, rm, stat, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { type Agent, AgentStatus, type WatchAgentsResponse } from "../../gen/registry/v1/registry_pb.js";
-import { type AgentLog, NodeAgent, type NodeAgentOptions } from "../../src/agent/node-agent.js";
+import type { Log } from "../../src/common/log.js";
+import { NodeAgent, type NodeAgentOptions } from "../../src/agent/node-agent.js";
 import { type AgentProcess, runAgentToExit, startAgentProcess } from "../support/agent-process.js";
 import { type RegistryClient, type WatchStream, grpcClient } from "../support/clients.js";
 import { type FakeOllama, freePort, startFakeOllama } from "../support/fake-ollama.js";
@@ -63,7 +64,7 @@ function daemon(registry: TestServer, options: Partial<NodeAgentOptions> = {}): 
   const log: Logged[] = [];
   const at = (level: string) => (fields: object, message: string) =>
     log.push({ level, message, fields: fields as Record<string, unknown> });
-  const memoryLog: AgentLog = { debug: at("debug"), info: at("info"), warn: at("warn"), error: at("error") };
+  const memoryLog: Log = { debug: at("debug"), info: at("info"), warn: at("warn"), error: at("error") };
   const agent = new NodeAgent(
     {
       registryAddress: registry.grpcAddress,

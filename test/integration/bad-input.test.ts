@@ -4,7 +4,6 @@
 // request succeeds right after it (the server keeps serving), and that the registry file is byte for byte
 // what it was (nothing bad was written). The expected answer of every case is in the tables below.
 
-import { readFile } from "node:fs/promises";
 import { create, toBinary } from "@bufbuild/protobuf";
 import { status as Status } from "@grpc/grpc-js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -19,6 +18,7 @@ import {
 import { DEFAULT_LIMITS } from "../../src/config.js";
 import { grpcClient } from "../support/clients.js";
 import { grpcFrame, gzip, rawGrpc, rawHttp } from "../support/raw-wire.js";
+import { onDisk } from "../support/stored-agents.js";
 import { type TestServer, startTestServer } from "../support/test-server.js";
 
 /** Small enough that the oversized cases send kilobytes, not megabytes. */
@@ -214,7 +214,7 @@ it("has at least 50 cases over the two transports", () => {
 
 describe("over gRPC (raw HTTP/2 frames to the gRPC port)", () => {
   it.each(GRPC_CASES)("$what: grpc-status $code", async (testCase) => {
-    const before = await readFile(server.dataFile);
+    const before = await onDisk(server.dataDir);
 
     const result = await rawGrpc(server.grpcAddress, { path: testCase.path, body: testCase.body, headers: testCase.headers ?? {} });
 
@@ -223,13 +223,13 @@ describe("over gRPC (raw HTTP/2 frames to the gRPC port)", () => {
     const after = await rawGrpc(server.grpcAddress, { path: LIST, body: list() });
     expect(after.grpcStatus).toBe(Status.OK);
     expect(after.body.includes("seed-node")).toBe(true);
-    expect(await readFile(server.dataFile)).toEqual(before);
+    expect(await onDisk(server.dataDir)).toEqual(before);
   });
 });
 
 describe("over Connect (raw HTTP/1.1 to the HTTP port)", () => {
   it.each(CONNECT_CASES)("$what: HTTP $http, $code", async (testCase) => {
-    const before = await readFile(server.dataFile);
+    const before = await onDisk(server.dataDir);
 
     const result = await rawHttp(server.httpUrl, {
       method: testCase.method ?? "POST",
@@ -243,6 +243,6 @@ describe("over Connect (raw HTTP/1.1 to the HTTP port)", () => {
     const after = await rawHttp(server.httpUrl, { path: LIST, headers: { "content-type": "application/json" }, body: "{}" });
     expect(after.status).toBe(200);
     expect(after.text).toContain('"hostname":"seed-node"');
-    expect(await readFile(server.dataFile)).toEqual(before);
+    expect(await onDisk(server.dataDir)).toEqual(before);
   });
 });

@@ -8,7 +8,7 @@ import { Code } from "@connectrpc/connect";
 import { afterEach, describe, expect, it } from "vitest";
 import { DEFAULT_LIMITS, type LimitsConfig } from "../../src/config.js";
 import { LIMIT_SETTINGS } from "../../src/limits-config.js";
-import type { RegistryLog } from "../../src/registry/registry.js";
+import type { Log } from "../../src/common/log.js";
 import { type BeatStream, type RegistryClient, RpcError, type WatchStream, connectClient, grpcClient, rejection } from "../support/clients.js";
 import { RegisterRequestSchema } from "../../gen/registry/v1/registry_pb.js";
 import { runCli } from "../support/cli-process.js";
@@ -26,8 +26,9 @@ const B = "22222222-2222-4222-8222-222222222222";
 const C = "33333333-3333-4333-8333-333333333333";
 
 /** The warn lines a server wrote, as pino would get them. */
-class LogLines implements RegistryLog {
+class LogLines implements Log {
   readonly warnings: Array<{ fields: Record<string, unknown>; message: string }> = [];
+  debug(): void {}
   info(): void {}
   error(): void {}
   warn(fields: object, message: string): void {

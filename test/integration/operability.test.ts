@@ -2,13 +2,15 @@
 // /healthz, /readyz on the HTTP port; Prometheus /metrics; structured JSON logs of the serve process;
 // graceful shutdown on SIGTERM.
 
-import { mkdir, readFile, rm, rmdir } from "node:fs/promises";
-import { join } from "node:path";
+import { rm } from "node:fs/promises";
+import { type Timestamp, timestampMs } from "@bufbuild/protobuf/wkt";
 import { Code } from "@connectrpc/connect";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { type BeatStream, type RegistryClient, RpcError, type WatchStream, connectClient, grpcClient, rejection } from "../support/clients.js";
 import { type HealthClient, healthClient } from "../support/health-client.js";
 import { type ServerProcess, startServerProcess } from "../support/server-process.js";
+import { type BreakableServer, canBreakStore, startBreakableServer } from "../support/store-trouble.js";
+import { storedAgent, storedAgents } from "../support/stored-agents.js";
 import { type TestServer, makeDataDir, startTestServer } from "../support/test-server.js";
 
 const REGISTRY_SERVICE = "registry.v1.AgentRegistry";
@@ -18,6 +20,7 @@ const opened: Array<{ close(): void }> = [];
 const servers: TestServer[] = [];
 const processes: ServerProcess[] = [];
 const dataDirs: string[] = [];
+const breakables: BreakableServer[] = [];
 
 function track<T extends { close(): void }>(made: T): T {
   opened.push(made);
@@ -41,6 +44,7 @@ async function serverProcess(env: Record<string, string> = {}): Promise<{ server
 afterEach(async () => {
   for (const made of opened.splice(0)) made.close();
   for (const started of servers.splice(0)) await started.dispose();
+  for (const started of breakables.splice(0)) await started.dispose();
   for (const started of processes.splice(0)) {
     if (started.child.exitCode === null && started.child.signalCode === null) {
       started.child.kill("SIGKILL");
@@ -136,20 +140,24 @@ describe("grpc.health.v1.Health on the gRPC port, /healthz and /readyz on the HT
     await expect.poll(() => watch.statuses).toEqual(["SERVICE_UNKNOWN"]);
   });
 
-  it("reports NOT_SERVING while the store cannot write, and SERVING again once it can", async () => {
+  it.runIf(canBreakStore)("reports NOT_SERVING while the store cannot write, and SERVING again once it can", async () => {
+    const breakable = await startBreakableServer();
+    breakables.push(breakable);
+    const registry = breakable.server;
+    const client = track(grpcClient(registry.grpcAddress));
+    const health = track(healthClient(registry.grpcAddress));
     await client.register({ hostname: "gpu-1", ipAddress: "10.0.0.1" });
     const watch = health.watch(REGISTRY_SERVICE);
     opened.push({ close: () => watch.cancel() });
     await expect.poll(() => watch.statuses).toEqual(["SERVING"]);
 
-    // A directory where the file should be: every atomic rename over it fails.
-    await rm(registry.dataFile);
-    await mkdir(registry.dataFile);
+    const broken = await breakable.breakWrites();
     // Nodes register with their own stable id, so retrying a refused registration is idempotent.
     const gpu2 = { agentId: "22222222-2222-4222-8222-222222222222", hostname: "gpu-2", ipAddress: "10.0.0.2" };
     const refused = await rejection(client.register(gpu2));
     expect(refused.code).toBe(Code.Unavailable);
     expect(refused.message).toContain(registry.dataFile);
+    expect(refused.message).toMatch(broken.problem);
     await expect.poll(() => watch.statuses).toEqual(["SERVING", "NOT_SERVING"]);
     expect(await health.check("")).toBe("NOT_SERVING");
     const notReady = await probe(registry.httpUrl, "/readyz");
@@ -159,15 +167,14 @@ describe("grpc.health.v1.Health on the gRPC port, /healthz and /readyz on the HT
     expect((await probe(registry.httpUrl, "/healthz")).status).toBe(200); // alive, only not ready
     expect(valueOf(await scrape(registry.httpUrl), "agent_registry_store_writes_total", { result: "error" })).toBeGreaterThanOrEqual(1);
 
-    await rmdir(registry.dataFile);
+    await broken.fix();
     await client.register(gpu2);
     await client.register({ hostname: "gpu-3", ipAddress: "10.0.0.3" });
     // One message per change of status, not one per write (the Health protocol's rule).
     await expect.poll(() => watch.statuses).toEqual(["SERVING", "NOT_SERVING", "SERVING"]);
     expect(await health.check(REGISTRY_SERVICE)).toBe("SERVING");
     expect(await probe(registry.httpUrl, "/readyz")).toEqual({ status: 200, body: "ok\n" });
-    const file = JSON.parse(await readFile(registry.dataFile, "utf8")) as Array<{ hostname: string }>;
-    expect(file.map((agent) => agent.hostname).sort()).toEqual(["gpu-1", "gpu-2", "gpu-3"]);
+    expect((await storedAgents(registry.dataDir)).map((agent) => agent.hostname).sort()).toEqual(["gpu-1", "gpu-2", "gpu-3"]);
   });
 
   it("reports NOT_SERVING as soon as shutdown begins, refuses new RPCs, and closes promptly", async () => {
@@ -322,15 +329,13 @@ describe("graceful shutdown of agent-registry serve on SIGTERM", () => {
     const beat = client.heartbeat();
     beat.send({ agentId, seq: 1n });
     await beat.recv();
-    // A heartbeat-only change is flushed lazily (within a second), so it is not in the file yet: only the
-    // final flush at shutdown can put it there.
-    beat.send({ seq: 2n, draining: true });
-    await beat.recv();
-    const agentsFile = join(dataDir, "agents.json");
-    const drainingInFile = async () =>
-      (JSON.parse(await readFile(agentsFile, "utf8")) as Array<{ id: string; draining?: boolean }>).find((agent) => agent.id === agentId)
-        ?.draining;
-    expect(await drainingInFile()).toBe(false);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    // Beat times are saved lazily (once a heartbeat interval, 30 s here), so this one is not on disk yet:
+    // only the last save at shutdown can put it there.
+    beat.send({ seq: 2n });
+    const lastBeat = timestampMs((await beat.recv()).serverTime as Timestamp);
+    const lastBeatOnDisk = async (): Promise<number | undefined> => (await storedAgent(dataDir, agentId))?.lastHeartbeat;
+    expect(await lastBeatOnDisk()).toBeLessThan(lastBeat);
 
     const signalled = performance.now();
     serve.child.kill("SIGTERM");
@@ -343,7 +348,7 @@ describe("graceful shutdown of agent-registry serve on SIGTERM", () => {
     // Exit code 0 also says no handle was left open (serve exits 1 naming them otherwise).
     expect(await serve.exited).toEqual({ code: 0, signal: null });
     expect(performance.now() - signalled).toBeLessThan(5000);
-    expect(await drainingInFile()).toBe(true);
+    expect(await lastBeatOnDisk()).toBe(lastBeat);
     const messages = logLines(serve).map((line) => line.msg);
     expect(messages).toEqual(expect.arrayContaining(["shutting down", "stopped"]));
     expect(messages).not.toContain("handles left open after shutdown");

@@ -1,13 +1,13 @@
 // The whole AgentRegistry API against a real server, once over gRPC (grpc-js, gRPC port) and once over
 // Connect (HTTP port): same results, same status codes.
 
-import { readFile } from "node:fs/promises";
 import { Code } from "@connectrpc/connect";
 import { timestampMs } from "@bufbuild/protobuf/wkt";
 import { validate, version } from "uuid";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { AgentStatus } from "../../gen/registry/v1/registry_pb.js";
 import { type RegistryClient, connectClient, grpcClient, rejection } from "../support/clients.js";
+import { onDisk, storeWrites, storedAgents } from "../support/stored-agents.js";
 import { type TestServer, startTestServer } from "../support/test-server.js";
 
 const transports = [
@@ -71,22 +71,21 @@ describe.each(transports)("AgentRegistry over $name", ({ connect }) => {
       expect(response.agentTimeout?.seconds).toBe(60n);
     });
 
-    it("shares file writes among concurrent registrations (group commit)", async () => {
-      const writesBefore = server.store.stats.writes;
+    it("shares store writes among concurrent registrations (group commit)", async () => {
+      const writesBefore = await storeWrites(server.metrics);
       const responses = await Promise.all(
         Array.from({ length: 200 }, (_, i) => client.register({ hostname: `gpu-${i}`, ipAddress: "10.0.0.7" })),
       );
-      const writes = server.store.stats.writes - writesBefore;
+      const writes = (await storeWrites(server.metrics)) - writesBefore;
       expect(writes).toBeGreaterThan(0);
       expect(writes).toBeLessThan(50);
-      const file = JSON.parse(await readFile(server.dataFile, "utf8")) as Array<{ id: string }>;
-      expect(new Set(file.map((agent) => agent.id))).toEqual(new Set(responses.map((response) => response.agent?.id)));
+      const stored = await storedAgents(server.dataDir);
+      expect(new Set(stored.map((agent) => agent.id))).toEqual(new Set(responses.map((response) => response.agent?.id)));
     });
 
-    it("acknowledges only once the agent is in the data file", async () => {
+    it("acknowledges only once the agent is in the store's file", async () => {
       const { agent } = await client.register({ hostname: "gpu-1", ipAddress: "10.0.0.7" });
-      const file = JSON.parse(await readFile(server.dataFile, "utf8")) as Array<{ id: string; status: string }>;
-      expect(file).toEqual([expect.objectContaining({ id: agent?.id, status: "Online", ip_address: "10.0.0.7" })]);
+      expect(await storedAgents(server.dataDir)).toEqual([expect.objectContaining({ id: agent?.id, status: "online", ipAddress: "10.0.0.7" })]);
     });
   });
 
@@ -103,11 +102,11 @@ describe.each(transports)("AgentRegistry over $name", ({ connect }) => {
 
     it.each(cases)("rejects $what with INVALID_ARGUMENT naming $field, and writes nothing", async ({ request, field }) => {
       await client.register({ agentId: NODE_ID, hostname: "existing" });
-      const before = await readFile(server.dataFile);
+      const before = await onDisk(server.dataDir);
       const error = await rejection(client.register(request));
       expect(error.code).toBe(Code.InvalidArgument);
       expect(error.message).toContain(field);
-      expect(await readFile(server.dataFile)).toEqual(before);
+      expect(await onDisk(server.dataDir)).toEqual(before);
       expect((await client.listAgents()).agents.map((agent) => agent.id)).toEqual([NODE_ID]);
     });
 
@@ -137,13 +136,12 @@ describe.each(transports)("AgentRegistry over $name", ({ connect }) => {
       expect(error.message).toContain(NODE_ID);
     });
 
-    it("removes a deregistered agent from the registry and the file", async () => {
+    it("removes a deregistered agent from the registry and the store", async () => {
       await client.register({ agentId: NODE_ID, hostname: "gpu-1" });
       await client.register({ hostname: "gpu-2" });
       await client.deregister(NODE_ID);
       expect((await rejection(client.getAgent(NODE_ID))).code).toBe(Code.NotFound);
-      const file = JSON.parse(await readFile(server.dataFile, "utf8")) as Array<{ hostname: string }>;
-      expect(file.map((agent) => agent.hostname)).toEqual(["gpu-2"]);
+      expect((await storedAgents(server.dataDir)).map((agent) => agent.hostname)).toEqual(["gpu-2"]);
       expect((await rejection(client.deregister(NODE_ID))).code).toBe(Code.NotFound);
     });
   });
@@ -276,8 +274,7 @@ describe.each(transports)("AgentRegistry over $name", ({ connect }) => {
       leaving.send({ agentId: NODE_ID, seq: 2n, leaving: true });
       expect((await leaving.recv()).status).toBe(AgentStatus.OFFLINE);
       expect((await client.getAgent(NODE_ID)).agent?.status).toBe(AgentStatus.OFFLINE);
-      const file = JSON.parse(await readFile(server.dataFile, "utf8")) as Array<{ status: string }>;
-      expect(file[0]?.status).toBe("Offline");
+      expect((await storedAgents(server.dataDir))[0]?.status).toBe("offline");
       leaving.end();
     });
 

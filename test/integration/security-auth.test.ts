@@ -3,7 +3,7 @@
 // beat for or remove another node's id.
 
 import { createHash } from "node:crypto";
-import { copyFile, readFile } from "node:fs/promises";
+import { readFile, readdir } from "node:fs/promises";
 import { join } from "node:path";
 import { spawn } from "node:child_process";
 import { fileURLToPath } from "node:url";
@@ -14,6 +14,7 @@ import { NO_SECURITY, type SecurityConfig } from "../../src/config.js";
 import { parseTokenList } from "../../src/security-config.js";
 import { type ClientOptions, type RegistryClient, connectClient, grpcClient, rejection } from "../support/clients.js";
 import { healthClient } from "../support/health-client.js";
+import { onDisk, seedPrototypeAgents, storedAgents } from "../support/stored-agents.js";
 import { type TestServer, makeDataDir, startTestServer } from "../support/test-server.js";
 
 const TOKENS = {
@@ -188,7 +189,7 @@ describe.each(transports)("agent secrets over $name", ({ connect }) => {
     const registry = await server();
     const victim = as(registry, TOKENS.agent);
     const { agentSecret } = await victim.register({ agentId: VICTIM, hostname: "gpu-01", ipAddress: "10.0.0.1", labels: { gpu: "a100" } });
-    const before = await readFile(registry.dataFile);
+    const before = await onDisk(registry.dataDir);
     const attacker = as(registry, TOKENS.otherAgent);
 
     const takeover = await rejection(attacker.register({ agentId: VICTIM, hostname: "evil", ipAddress: "10.6.6.6" }));
@@ -207,7 +208,7 @@ describe.each(transports)("agent secrets over $name", ({ connect }) => {
 
     const { agent } = await as(registry, TOKENS.reader).getAgent(VICTIM);
     expect(agent).toMatchObject({ hostname: "gpu-01", ipAddress: "10.0.0.1", status: AgentStatus.ONLINE, labels: { gpu: "a100" } });
-    expect(await readFile(registry.dataFile)).toEqual(before);
+    expect(await onDisk(registry.dataDir)).toEqual(before);
 
     // The victim itself goes on as before: it re-registers and beats with its secret.
     const again = await victim.register({ agentId: VICTIM, hostname: "gpu-01", ipAddress: "10.0.0.1", agentSecret });
@@ -218,14 +219,15 @@ describe.each(transports)("agent secrets over $name", ({ connect }) => {
     own.end();
   });
 
-  it("keeps only the secret's SHA-256 in the file, never the secret", async () => {
+  it("keeps only the secret's SHA-256 in the store, never the secret", async () => {
     const registry = await server();
     const { agentSecret } = await as(registry, TOKENS.agent).register({ agentId: VICTIM, hostname: "gpu-01" });
     expect(agentSecret).toMatch(/^[A-Za-z0-9_-]{43}$/);
-    const text = await readFile(registry.dataFile, "utf8");
-    expect(text).not.toContain(agentSecret);
-    const [entry] = JSON.parse(text) as Array<Record<string, unknown>>;
-    expect(entry?.["secret_hash"]).toBe(`sha256:${createHash("sha256").update(agentSecret).digest("hex")}`);
+    for (const name of await readdir(registry.dataDir)) {
+      expect(await readFile(join(registry.dataDir, name), "latin1")).not.toContain(agentSecret);
+    }
+    const [stored] = await storedAgents(registry.dataDir);
+    expect(stored?.secretHash).toBe(`sha256:${createHash("sha256").update(agentSecret).digest("hex")}`);
   });
 
   it("still refuses the hijack after a restart: the hash is loaded from the file", async () => {
@@ -272,7 +274,7 @@ describe("agent secrets with authentication off, and turning it on later", () =>
 
   it("gives an agent from the prototype's file (no secret yet) one at its next Register: trust on first use", async () => {
     const dataDir = await makeDataDir();
-    await copyFile(new URL("../fixtures/prototype-agents.json", import.meta.url), join(dataDir, "agents.json"));
+    await seedPrototypeAgents(dataDir);
     const registry = await server(WITH_TOKENS, dataDir);
     const reader = grpcClient(registry.grpcAddress, { token: TOKENS.reader });
     const agent = grpcClient(registry.grpcAddress, { token: TOKENS.agent });

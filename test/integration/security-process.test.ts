@@ -2,12 +2,13 @@
 // SIGHUP (a broken one keeps the old tokens), listening beyond loopback with authentication off is refused
 // unless explicitly allowed (then warned about at every start), and what it creates on disk is private.
 
-import { chmod, mkdir, readFile, rm, stat, writeFile } from "node:fs/promises";
-import { join } from "node:path";
+import { chmod, mkdir, readFile, readdir, rm, stat, writeFile } from "node:fs/promises";
+import { basename, join } from "node:path";
 import { Code } from "@connectrpc/connect";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { type RegistryClient, RpcError, connectClient, grpcClient } from "../support/clients.js";
 import { type ServerProcess, runServerToExit, startServerProcess } from "../support/server-process.js";
+import { storeFile } from "../support/stored-agents.js";
 import { makeDataDir } from "../support/test-server.js";
 
 const FIRST = "reader-token-first-00000000001";
@@ -155,7 +156,7 @@ describe("listening beyond loopback", () => {
 });
 
 describe("what the server creates on disk", () => {
-  it("makes the data directory 0700 and agents.json 0600", async () => {
+  it("makes the data directory 0700 and every file of its store 0600, none holding the agent's secret", async () => {
     const nested = join(dataDir, "new", "data");
     await mkdir(join(dataDir, "new"), { mode: 0o755 });
     const server = await startServerProcess(nested);
@@ -164,7 +165,12 @@ describe("what the server creates on disk", () => {
     clients.push(client);
     const { agentSecret } = await client.register({ hostname: "gpu-01" });
     expect((await stat(nested)).mode & 0o777).toBe(0o700);
-    expect((await stat(join(nested, "agents.json"))).mode & 0o777).toBe(0o600);
-    expect(await readFile(join(nested, "agents.json"), "utf8")).not.toContain(agentSecret);
+    // agents.json, or registry.db with its -wal and -shm files; and the lock.
+    const files = (await readdir(nested)).filter((name) => !name.endsWith(".lock"));
+    expect(files).toContain(basename(storeFile(nested)));
+    for (const name of files) {
+      expect({ name, mode: (await stat(join(nested, name))).mode & 0o777 }).toEqual({ name, mode: 0o600 });
+      expect(await readFile(join(nested, name), "latin1")).not.toContain(agentSecret);
+    }
   });
 });

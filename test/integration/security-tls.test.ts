@@ -15,6 +15,7 @@ import { type TestCerts, makeTestCerts } from "../support/certs.js";
 import { runCli } from "../support/cli-process.js";
 import { type ClientOptions, type RegistryClient, connectClient, grpcClient, rejection } from "../support/clients.js";
 import { type FakeOllama, startFakeOllama } from "../support/fake-ollama.js";
+import { storedAgents } from "../support/stored-agents.js";
 import { type TestServer, makeDataDir, startTestServer } from "../support/test-server.js";
 
 const TOKENS = { agent: "agent-token-0000000000000001", reader: "reader-token-000000000000001", admin: "admin-token-0000000000000001" };
@@ -229,8 +230,8 @@ describe("the node daemon over TLS", () => {
     const state = JSON.parse(await readFile(stateFile, "utf8")) as { agent_id: string; agent_secret: string };
     expect(state.agent_id).toBe(daemon.agentId);
     expect((await stat(stateFile)).mode & 0o777).toBe(0o600);
-    const [stored] = JSON.parse(await readFile(registry.dataFile, "utf8")) as Array<{ secret_hash: string }>;
-    expect(stored?.secret_hash).toBe(`sha256:${createHash("sha256").update(state.agent_secret).digest("hex")}`);
+    const [stored] = await storedAgents(registry.dataDir);
+    expect(stored?.secretHash).toBe(`sha256:${createHash("sha256").update(state.agent_secret).digest("hex")}`);
 
     daemon.child.kill("SIGTERM");
     expect((await daemon.exited).code).toBe(0);

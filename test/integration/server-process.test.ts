@@ -2,7 +2,7 @@
 // (corrupt file, second server, bad config), the prototype's file, curl over HTTP/1.1, and SIGTERM.
 
 import { execFile } from "node:child_process";
-import { copyFile, readFile, readlink, rm, stat, symlink, truncate, writeFile } from "node:fs/promises";
+import { readFile, readlink, rm, stat, symlink, truncate, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { Code } from "@connectrpc/connect";
@@ -10,7 +10,9 @@ import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { AgentStatus } from "../../gen/registry/v1/registry_pb.js";
 import { type RegistryClient, connectClient, grpcClient } from "../support/clients.js";
 import { type ServerProcess, runServerToExit, startServerProcess } from "../support/server-process.js";
-import { makeDataDir } from "../support/test-server.js";
+import type { StoreKind } from "../../src/config.js";
+import { onDisk, seedPrototypeAgents, storeFile } from "../support/stored-agents.js";
+import { makeDataDir, testStore } from "../support/test-server.js";
 
 const run = promisify(execFile);
 
@@ -61,11 +63,28 @@ afterEach(async () => {
   await rm(dataDir, { recursive: true, force: true });
 });
 
+/** Contents the store's file must never be started on, and what the refusal names; per store. */
+const UNUSABLE_FILES: Record<StoreKind, ReadonlyArray<{ what: string; text: string; problem: string }>> = {
+  json: [
+    { what: "truncated JSON", text: '[{"id": "9b2d7c4e-1a3f-4e8b-a6d5-0c7f2e9b1a48", "hostn', problem: "not valid JSON" },
+    { what: "an object instead of an array", text: '{"agents": []}', problem: "expected a JSON array" },
+    { what: "a port that is not a number", text: `[${agentJson({ port: "x" })}]`, problem: '"port"' },
+    { what: "a duplicate id", text: `[${agentJson({})},${agentJson({ hostname: "b" })}]`, problem: "appears more than once" },
+    { what: "an invalid UUID", text: `[${agentJson({ id: "not-a-uuid" })}]`, problem: "must be a UUID" },
+    { what: "a status the prototype never wrote", text: `[${agentJson({ status: "Up" })}]`, problem: '"status"' },
+    { what: "a time that is not RFC 3339", text: `[${agentJson({ last_heartbeat: "yesterday" })}]`, problem: '"last_heartbeat"' },
+  ],
+  sqlite: [
+    { what: "text that is not a database", text: `[${agentJson({})}]`, problem: "not an SQLite database" },
+    { what: "nothing (0 bytes)", text: "", problem: "the file is empty" },
+    { what: "SQLite's header and then garbage", text: `SQLite format 3\u0000${"Z".repeat(4080)}`, problem: "database" },
+  ],
+};
+
 describe("start-up", () => {
-  it("loads the prototype's agents.json as it is and leaves it unchanged", async () => {
-    const fixture = new URL("../fixtures/prototype-agents.json", import.meta.url);
-    await copyFile(fixture, join(dataDir, "agents.json"));
-    const before = await readFile(join(dataDir, "agents.json"));
+  it("serves the prototype's agents (its agents.json, or that file migrated into registry.db) and changes nothing on disk", async () => {
+    await seedPrototypeAgents(dataDir);
+    const before = await onDisk(dataDir);
     const server = await start();
     const { agents } = await client(() => connectClient(server.httpUrl)).listAgents();
     expect(agents.map((agent) => [agent.hostname, agent.status])).toEqual([
@@ -74,19 +93,11 @@ describe("start-up", () => {
       ["gpu-node-03", AgentStatus.ONLINE],
     ]);
     expect(agents[0]?.lastHeartbeat?.seconds).toBe(BigInt(Date.parse("2024-05-01T12:00:00Z") / 1000));
-    expect(await readFile(join(dataDir, "agents.json"))).toEqual(before);
+    expect(await onDisk(dataDir)).toEqual(before);
   });
 
-  it.each([
-    { what: "truncated JSON", text: '[{"id": "9b2d7c4e-1a3f-4e8b-a6d5-0c7f2e9b1a48", "hostn', problem: "not valid JSON" },
-    { what: "an object instead of an array", text: '{"agents": []}', problem: "expected a JSON array" },
-    { what: "a port that is not a number", text: `[${agentJson({ port: "x" })}]`, problem: '"port"' },
-    { what: "a duplicate id", text: `[${agentJson({})},${agentJson({ hostname: "b" })}]`, problem: "appears more than once" },
-    { what: "an invalid UUID", text: `[${agentJson({ id: "not-a-uuid" })}]`, problem: "must be a UUID" },
-    { what: "a status the prototype never wrote", text: `[${agentJson({ status: "Up" })}]`, problem: '"status"' },
-    { what: "a time that is not RFC 3339", text: `[${agentJson({ last_heartbeat: "yesterday" })}]`, problem: '"last_heartbeat"' },
-  ])("refuses to start on $what, naming the file and the problem, and leaves the file unchanged", async ({ text, problem }) => {
-    const file = join(dataDir, "agents.json");
+  it.each(UNUSABLE_FILES[testStore()])("refuses to start on $what, naming the file and the problem, and leaves the file unchanged", async ({ text, problem }) => {
+    const file = storeFile(dataDir);
     await writeFile(file, text);
     const before = await stat(file);
     const result = await runServerToExit(dataDir);
@@ -98,27 +109,27 @@ describe("start-up", () => {
     expect((await stat(file)).mtimeMs).toBe(before.mtimeMs);
   });
 
-  it("refuses to start on a 100 MB agents.json, and leaves it unchanged", async () => {
-    const file = join(dataDir, "agents.json");
+  it("refuses to start on a 100 MB file of zeros, and leaves it unchanged", async () => {
+    const file = storeFile(dataDir);
     await writeFile(file, "");
     await truncate(file, 100 * 1024 * 1024);
     const before = await stat(file);
     const result = await runServerToExit(dataDir);
     expect(result.code).not.toBe(0);
     expect(result.stderr).toContain(file);
-    expect(result.stderr).toContain("104857600 bytes");
+    expect(result.stderr).toContain(testStore() === "json" ? "104857600 bytes" : "not an SQLite database");
     const after = await stat(file);
     expect([after.size, after.mtimeMs]).toEqual([before.size, before.mtimeMs]);
   });
 
-  it("refuses to start when agents.json is a symbolic link, and leaves link and target alone", async () => {
-    const target = join(dataDir, "elsewhere.json");
+  it("refuses to start when its file is a symbolic link, and leaves link and target alone", async () => {
+    const target = join(dataDir, "elsewhere");
     await writeFile(target, "[]");
-    await symlink(target, join(dataDir, "agents.json"));
+    await symlink(target, storeFile(dataDir));
     const result = await runServerToExit(dataDir);
     expect(result.code).not.toBe(0);
     expect(result.stderr).toContain("symbolic link");
-    expect(await readlink(join(dataDir, "agents.json"))).toBe(target);
+    expect(await readlink(storeFile(dataDir))).toBe(target);
     expect(await readFile(target, "utf8")).toBe("[]");
   });
 

@@ -24,6 +24,7 @@ function record(hostname: string, id: string, overrides: Partial<AgentRecord> = 
     registeredAt: 0,
     labels: {},
     draining: false,
+    streamConnected: false,
     ...overrides,
   };
 }

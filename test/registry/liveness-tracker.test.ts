@@ -8,16 +8,16 @@ function track(): {
   tracker: LivenessTracker<string>;
   fired: Array<{ key: string; deadline: number; at: number }>;
 } {
-  const clock = new FakeClock();
+  const clock = new FakeClock(0);
   const fired: Array<{ key: string; deadline: number; at: number }> = [];
-  const tracker = new LivenessTracker<string>(clock, (key, deadline) => fired.push({ key, deadline, at: clock.now() }));
+  const tracker = new LivenessTracker<string>(clock, (key, deadline) => fired.push({ key, deadline, at: clock.monotonic() }));
   return { clock, tracker, fired };
 }
 
 describe("LivenessTracker", () => {
   it("does not expire a key at its deadline, only once the clock is past it", () => {
     const { clock, tracker, fired } = track();
-    const deadline = clock.now() + 60_000;
+    const deadline = clock.monotonic() + 60_000;
     tracker.expireAt("a", deadline);
 
     clock.advanceTo(deadline);
@@ -30,7 +30,7 @@ describe("LivenessTracker", () => {
 
   it("expires a key only once", () => {
     const { clock, tracker, fired } = track();
-    tracker.expireAt("a", clock.now() + 1000);
+    tracker.expireAt("a", clock.monotonic() + 1000);
     clock.advance(10_000);
     clock.advance(10_000);
     expect(fired.map((f) => f.key)).toEqual(["a"]);
@@ -39,7 +39,7 @@ describe("LivenessTracker", () => {
 
   it("postpones the expiry when a deadline is moved later", () => {
     const { clock, tracker, fired } = track();
-    const start = clock.now();
+    const start = clock.monotonic();
     tracker.expireAt("a", start + 60_000);
     clock.advance(30_000);
     tracker.expireAt("a", start + 90_000);
@@ -52,7 +52,7 @@ describe("LivenessTracker", () => {
 
   it("brings the expiry forward when a deadline is moved earlier", () => {
     const { clock, tracker, fired } = track();
-    const start = clock.now();
+    const start = clock.monotonic();
     tracker.expireAt("a", start + 60_000);
     tracker.expireAt("a", start + 10_000);
     clock.advance(10_001);
@@ -61,8 +61,8 @@ describe("LivenessTracker", () => {
 
   it("never expires a forgotten key", () => {
     const { clock, tracker, fired } = track();
-    tracker.expireAt("a", clock.now() + 60_000);
-    tracker.expireAt("b", clock.now() + 70_000);
+    tracker.expireAt("a", clock.monotonic() + 60_000);
+    tracker.expireAt("b", clock.monotonic() + 70_000);
     tracker.forget("a");
     clock.advance(120_000);
     expect(fired.map((f) => f.key)).toEqual(["b"]);
@@ -71,7 +71,7 @@ describe("LivenessTracker", () => {
 
   it("expires many keys in deadline order, each at its own deadline", () => {
     const { clock, tracker, fired } = track();
-    const start = clock.now();
+    const start = clock.monotonic();
     const offsets = [500, 100, 900, 300, 700, 200, 800, 400, 600, 1000];
     offsets.forEach((offset, i) => tracker.expireAt(`k${i}`, start + offset));
 
@@ -85,37 +85,37 @@ describe("LivenessTracker", () => {
 
   it("expires at once a key whose deadline has already passed", () => {
     const { clock, tracker, fired } = track();
-    tracker.expireAt("a", clock.now() - 5000);
+    tracker.expireAt("a", clock.monotonic() - 5000);
     clock.advance(0);
     expect(fired.map((f) => f.key)).toEqual(["a"]);
   });
 
   it("keeps a single timer however many keys it tracks", () => {
     const { clock, tracker } = track();
-    for (let i = 0; i < 1000; i++) tracker.expireAt(`k${i}`, clock.now() + 60_000 + i);
+    for (let i = 0; i < 1000; i++) tracker.expireAt(`k${i}`, clock.monotonic() + 60_000 + i);
     expect(clock.pendingTimers).toBe(1);
   });
 
   it("expires a key whose deadline is set from inside an expiry", () => {
-    const clock = new FakeClock();
+    const clock = new FakeClock(0);
     const fired: string[] = [];
     const tracker: LivenessTracker<string> = new LivenessTracker<string>(clock, (key) => {
       fired.push(key);
-      if (key === "a") tracker.expireAt("b", clock.now() + 1000);
+      if (key === "a") tracker.expireAt("b", clock.monotonic() + 1000);
     });
-    tracker.expireAt("a", clock.now() + 1000);
+    tracker.expireAt("a", clock.monotonic() + 1000);
     clock.advance(5000);
     expect(fired).toEqual(["a", "b"]);
   });
 
   it("cancels everything on close, leaving no timer behind", () => {
     const { clock, tracker, fired } = track();
-    tracker.expireAt("a", clock.now() + 1000);
-    tracker.expireAt("b", clock.now() + 2000);
+    tracker.expireAt("a", clock.monotonic() + 1000);
+    tracker.expireAt("b", clock.monotonic() + 2000);
     tracker.close();
     expect(clock.pendingTimers).toBe(0);
 
-    tracker.expireAt("c", clock.now() + 500);
+    tracker.expireAt("c", clock.monotonic() + 500);
     clock.advance(10_000);
     expect(fired).toEqual([]);
     expect(clock.pendingTimers).toBe(0);
@@ -124,27 +124,27 @@ describe("LivenessTracker", () => {
 
 describe("after an event-loop stall", () => {
   it("lets beats that arrived during the stall count before judging deadlines", () => {
-    const clock = new FakeClock();
+    const clock = new FakeClock(0);
     const expired: string[] = [];
     const tracker = new LivenessTracker<string>(clock, (key) => expired.push(key));
-    tracker.expireAt("beating", clock.now() + 1000);
-    tracker.expireAt("silent", clock.now() + 1000);
+    tracker.expireAt("beating", clock.monotonic() + 1000);
+    tracker.expireAt("silent", clock.monotonic() + 1000);
     clock.advance(900);
     // The loop blocks for 2 s; the "beating" agent's beat sits unread in a socket buffer meanwhile.
     clock.stall(2000);
     clock.advance(0); // the overdue timer fires, 1.9 s late
     expect(expired).toEqual([]);
-    tracker.expireAt("beating", clock.now() + 1000); // I/O runs: the buffered beat is read
+    tracker.expireAt("beating", clock.monotonic() + 1000); // I/O runs: the buffered beat is read
     clock.advance(DEFAULT_STALL_POLICY.recheckMs);
     expect(expired).toEqual(["silent"]);
     tracker.close();
   });
 
   it("still expires silent keys when the loop keeps stalling", () => {
-    const clock = new FakeClock();
+    const clock = new FakeClock(0);
     const expired: string[] = [];
     const tracker = new LivenessTracker<string>(clock, (key) => expired.push(key));
-    tracker.expireAt("silent", clock.now() + 1000);
+    tracker.expireAt("silent", clock.monotonic() + 1000);
     for (let stalls = 0; stalls <= DEFAULT_STALL_POLICY.maxRechecks + 1 && expired.length === 0; stalls++) {
       clock.stall(1000);
       clock.advance(0);

@@ -5,7 +5,8 @@ import { type ListQuery, parseLabelSelector, parsePageToken } from "../../src/re
 import { type RegistrationInput, parseRegistration } from "../../src/registry/registration.js";
 import { RegistryError } from "../../src/registry/registry-error.js";
 import { thrownBy } from "../support/registry-errors.js";
-import { type HeartbeatSession, Registry } from "../../src/registry/registry.js";
+import type { HeartbeatSession } from "../../src/registry/heartbeat-session.js";
+import { Registry } from "../../src/registry/registry.js";
 import { FAKE_EPOCH, FakeClock } from "../support/fake-clock.js";
 import { MemoryStore } from "../support/memory-store.js";
 import { settle } from "../support/settle.js";
@@ -145,10 +146,12 @@ describe("Registry", () => {
       const { clock, registry } = await openRegistry();
       await registry.register(registration({ agentId: id(1) }), PEER);
       clock.advance(TIMEOUT + 1);
+      await settle();
       expect(registry.get(id(1)).status).toBe("offline");
       const { agent: again } = await registry.register(registration({ agentId: id(1) }), PEER);
       expect(again.status).toBe("online");
       clock.advance(TIMEOUT);
+      await settle();
       expect(registry.get(id(1)).status).toBe("online");
     });
 
@@ -168,36 +171,38 @@ describe("Registry", () => {
 
     it("acknowledges only once the store has made the agent durable", async () => {
       const { store, registry } = await openRegistry();
-      store.holdCommits();
+      store.holdWrites();
       const registering = registry.register(registration({ agentId: id(1) }), PEER);
       const state = watch(registering);
       await settle();
       expect(state.done).toBe(false);
       expect(store.get(id(1))).toBeUndefined();
 
-      store.releaseCommits();
+      store.releaseWrites();
       const { agent } = await registering;
-      expect(store.commits).toBe(1);
+      expect(store.writes).toBe(1);
       expect(store.get(id(1))).toMatchObject({ id: id(1), hostname: "gpu-01", status: "online", registeredAt: agent.registeredAt });
     });
 
     it("starts the agent's timeout from the acknowledgement, not from the request", async () => {
       const { clock, store, registry } = await openRegistry();
-      store.holdCommits();
+      store.holdWrites();
       const registering = registry.register(registration({ agentId: id(1) }), PEER);
       clock.advance(5_000); // a slow disk
-      store.releaseCommits();
+      store.releaseWrites();
       const { agent } = await registering;
       expect(agent.lastHeartbeat).toBe(clock.now());
       clock.advance(TIMEOUT);
+      await settle();
       expect(registry.get(id(1)).status).toBe("online");
       clock.advance(1);
+      await settle();
       expect(registry.get(id(1)).status).toBe("offline");
     });
 
     it("rejects with unavailable, naming the store, when the store cannot write", async () => {
       const { store, registry } = await openRegistry();
-      store.failNextCommits(1);
+      store.failNextWrites(1);
       const error = await rejectionOf(registry.register(registration({ agentId: id(1) }), PEER));
       expect(error.kind).toBe("unavailable");
       expect(error.message).toContain(store.location);
@@ -206,22 +211,35 @@ describe("Registry", () => {
 
     it("takes back a new agent whose registration was not written, so a retry leaves no orphan", async () => {
       const { store, registry } = await openRegistry();
-      store.failNextCommits(1);
+      store.failNextWrites(1);
       await rejectionOf(registry.register(registration({ hostname: "gpu-01" }), PEER));
       const { agent: retried } = await registry.register(registration({ hostname: "gpu-01" }), PEER);
       await settle();
       expect(registry.list(query()).agents.map((agent) => agent.id)).toEqual([retried.id]);
-      expect((await store.load()).map((record) => record.id)).toEqual([retried.id]);
+      expect((await store.load()).agents.map(({ record }) => record.id)).toEqual([retried.id]);
     });
 
-    it("writes a failed update of a known agent with the next commit", async () => {
+    it("keeps nothing of an update that was not written: reads show the agent as it is on disk", async () => {
       const { store, registry } = await openRegistry();
       await registry.register(registration({ agentId: id(1), hostname: "gpu-01" }), PEER);
-      store.failNextCommits(1);
+      store.failNextWrites(1);
       await rejectionOf(registry.register(registration({ agentId: id(1), hostname: "gpu-01b" }), PEER));
       await registry.register(registration({ agentId: id(2), hostname: "gpu-02" }), PEER);
-      expect(store.get(id(1))?.hostname).toBe("gpu-01b");
+      expect(registry.get(id(1)).hostname).toBe("gpu-01");
+      expect(store.get(id(1))?.hostname).toBe("gpu-01");
       expect(store.get(id(2))?.hostname).toBe("gpu-02");
+    });
+
+    it("shows a new agent to readers only once its registration is durable", async () => {
+      const { store, registry } = await openRegistry();
+      store.holdWrites();
+      const registering = registry.register(registration({ agentId: id(1) }), PEER);
+      await settle();
+      expect(thrownBy(() => registry.get(id(1))).kind).toBe("notFound");
+      expect(registry.list(query()).agents).toEqual([]);
+      store.releaseWrites();
+      await registering;
+      expect(registry.get(id(1)).status).toBe("online");
     });
   });
 
@@ -252,6 +270,7 @@ describe("Registry", () => {
       let flippedAt: number | undefined;
       while (flippedAt === undefined && clock.now() < deadline + 10_000) {
         clock.advance(100);
+        await settle();
         if (registry.get(id(1)).status === "offline") flippedAt = clock.now();
       }
 
@@ -265,8 +284,10 @@ describe("Registry", () => {
       const { clock, registry } = await openRegistry();
       const { agent } = await registry.register(registration({ agentId: id(1) }), PEER);
       clock.advanceTo(agent.lastHeartbeat + TIMEOUT);
+      await settle();
       expect(registry.get(id(1)).status).toBe("online");
       clock.advance(1);
+      await settle();
       expect(registry.get(id(1)).status).toBe("offline");
     });
 
@@ -297,14 +318,14 @@ describe("Registry", () => {
       await settle();
       expect(store.get(id(1))?.status).toBe("offline");
 
-      store.holdCommits();
+      store.holdWrites();
       const beating = Promise.resolve(session.beat(beat));
       const state = watch(beating);
       await settle();
       expect(state.done).toBe(false);
       expect(store.get(id(1))?.status).toBe("offline");
 
-      store.releaseCommits();
+      store.releaseWrites();
       const result = await beating;
       expect(result).toEqual({ serverTime: clock.now(), status: "online" });
       expect(store.get(id(1))?.status).toBe("online");
@@ -317,16 +338,16 @@ describe("Registry", () => {
       const { session } = stream(registry, id(1));
       clock.advance(TIMEOUT + 1);
       await settle();
-      store.failNextCommits(1);
+      store.failNextWrites(1);
       await expect(Promise.resolve(session.beat(beat))).rejects.toBeInstanceOf(RegistryError);
       expect(store.get(id(1))?.status).toBe("offline");
 
       // Online in memory now, but not on disk: this beat must wait for the write, like the change itself.
-      store.holdCommits();
+      store.holdWrites();
       const state = watch(Promise.resolve(session.beat(beat)));
       await settle();
       expect(state.done).toBe(false);
-      store.releaseCommits();
+      store.releaseWrites();
       await settle();
       expect(state.done).toBe(true);
       expect(store.get(id(1))?.status).toBe("online");
@@ -354,11 +375,14 @@ describe("Registry", () => {
       expect(registry.get(id(1)).streamConnected).toBe(true);
 
       session.close();
+      await settle();
       expect(registry.get(id(1))).toMatchObject({ status: "online", streamConnected: false });
 
       clock.advanceTo(lastBeat + TIMEOUT);
+      await settle();
       expect(registry.get(id(1))).toMatchObject({ status: "online", streamConnected: false });
       clock.advance(100);
+      await settle();
       expect(registry.get(id(1))).toMatchObject({ status: "offline", streamConnected: false });
     });
 
@@ -386,6 +410,7 @@ describe("Registry", () => {
       registeredAt: lastHeartbeat - 86_400_000,
       labels: {},
       draining: false,
+      streamConnected: false,
     });
 
     it("keeps an agent restored online for a full timeout even though its last beat is 10 minutes old", async () => {
@@ -397,9 +422,11 @@ describe("Registry", () => {
       expect(registry.get(id(1))).toMatchObject({ status: "online", lastHeartbeat, missedHeartbeats: 1 });
 
       clock.advanceTo(start + TIMEOUT);
+      await settle();
       expect(registry.get(id(1))).toMatchObject({ status: "online", lastHeartbeat, missedHeartbeats: 2 });
 
       clock.advance(100);
+      await settle();
       expect(registry.get(id(1))).toMatchObject({ status: "offline", lastHeartbeat });
     });
 
@@ -407,8 +434,10 @@ describe("Registry", () => {
       const lastHeartbeat = start + 20_000; // written by a peer whose clock runs ahead
       const { clock, registry } = await openRegistry([restored("online", lastHeartbeat)]);
       clock.advanceTo(start + TIMEOUT + 1);
+      await settle();
       expect(registry.get(id(1)).status).toBe("online");
       clock.advanceTo(lastHeartbeat + TIMEOUT + 1);
+      await settle();
       expect(registry.get(id(1)).status).toBe("offline");
     });
 
@@ -448,6 +477,7 @@ describe("Registry", () => {
       await registry.register(registration({ agentId: id(1) }), PEER);
       expect(registry.get(id(1)).streamConnected).toBe(false);
       stream(registry, id(1));
+      await settle();
       expect(registry.get(id(1)).streamConnected).toBe(true);
     });
 
@@ -469,6 +499,7 @@ describe("Registry", () => {
       const first = stream(registry, id(1));
       stream(registry, id(1));
       first.session.close();
+      await settle();
       expect(registry.get(id(1)).streamConnected).toBe(true);
     });
 
@@ -497,10 +528,10 @@ describe("Registry", () => {
       const { clock, store, registry } = await openRegistry();
       await registry.register(registration({ agentId: id(1) }), PEER);
       await registry.deregister(id(1));
-      const commits = store.commits;
+      const commits = store.writes;
       clock.advance(TIMEOUT * 2);
       await settle();
-      expect(store.commits).toBe(commits);
+      expect(store.writes).toBe(commits);
       expect(store.size).toBe(0);
     });
   });
@@ -513,7 +544,7 @@ describe("Registry", () => {
         await registry.register(registration({ agentId: id(n), hostname: `gpu-0${n}` }), PEER);
         sessions.push(stream(registry, id(n)).session);
       }
-      const before = store.commits;
+      const before = store.writes;
 
       let beats = 0;
       for (let step = 0; step < 100; step++) {
@@ -529,7 +560,7 @@ describe("Registry", () => {
       await settle();
 
       expect(beats).toBe(1000);
-      const written = store.commits - before;
+      const written = store.writes - before;
       expect(written).toBeGreaterThanOrEqual(1);
       expect(written).toBeLessThanOrEqual(11);
       for (let n = 0; n < 10; n++) {
@@ -544,6 +575,7 @@ describe("Registry", () => {
       clock.advance(500);
       await session.beat(beat);
       await registry.close();
+      await store.close();
       expect(store.get(id(1))?.lastHeartbeat).toBe(clock.now());
       expect(clock.pendingTimers).toBe(0);
     });
@@ -601,6 +633,7 @@ describe("Registry", () => {
     it("shows live status and missed beats in a listing", async () => {
       const { clock, registry } = await fleet();
       clock.advance(TIMEOUT + 1);
+      await settle();
       const { agents } = registry.list(query());
       expect(agents.every((a) => a.status === "offline" && a.missedHeartbeats === 2)).toBe(true);
     });

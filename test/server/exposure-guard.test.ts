@@ -1,5 +1,6 @@
 // The start-up rule for listening beyond loopback (src/server/exposure-guard.ts).
 
+import { silentLog } from "../../src/common/log.js";
 import { describe, expect, it } from "vitest";
 import { ConfigError, SERVER_DEFAULTS, type ServerConfig } from "../../src/config.js";
 import { parseTokenList } from "../../src/security-config.js";
@@ -19,7 +20,7 @@ function config(host: string, security: Partial<ServerConfig["security"]> = {}):
 
 function warnings(of: ServerConfig): string[] {
   const logged: string[] = [];
-  guardExposure(of, { warn: (_fields, message) => logged.push(message) });
+  guardExposure(of, { ...silentLog, warn: (_fields, message) => logged.push(message) });
   return logged;
 }
 

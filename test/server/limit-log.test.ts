@@ -1,3 +1,4 @@
+import { silentLog } from "../../src/common/log.js";
 import { describe, expect, it } from "vitest";
 import { type LimitName, LimitLog } from "../../src/server/limit-log.js";
 import { FakeClock } from "../support/fake-clock.js";
@@ -7,7 +8,7 @@ function recorder(): { lines: Array<{ fields: Record<string, unknown>; message: 
   const counts = new Map<LimitName, number>();
   const clock = new FakeClock();
   const log = new LimitLog(
-    { warn: (fields, message) => lines.push({ fields: fields as Record<string, unknown>, message }) },
+    { ...silentLog, warn: (fields, message) => lines.push({ fields: fields as Record<string, unknown>, message }) },
     clock,
     { refused: (limit) => counts.set(limit, (counts.get(limit) ?? 0) + 1) },
   );

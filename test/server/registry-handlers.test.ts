@@ -1,6 +1,7 @@
 // The shared handlers with the server's limits, on fake time: streams and watchers admitted and released,
 // the first-beat timeout, and nothing left behind by streams that came and went.
 
+import { silentLog } from "../../src/common/log.js";
 import { create } from "@bufbuild/protobuf";
 import { afterEach, describe, expect, it } from "vitest";
 import { HeartbeatRequestSchema, WatchAgentsRequestSchema } from "../../gen/registry/v1/registry_pb.js";
@@ -28,7 +29,7 @@ async function handlers(limits: Partial<LimitsConfig> = {}): Promise<{ handlers:
   const registry = await Registry.open({ store: new MemoryStore(), clock, heartbeatIntervalMs: 30_000, agentTimeoutMs: 60_000 });
   opened.push(registry);
   await registry.register(parseRegistration({ agentId: A, hostname: "gpu-a", ipAddress: "10.0.0.1", port: 0, ollamaVersion: "", labels: {} }), undefined);
-  const admission = new Admission({ ...DEFAULT_LIMITS, ...limits }, clock, new LimitLog({ warn() {} }, clock));
+  const admission = new Admission({ ...DEFAULT_LIMITS, ...limits }, clock, new LimitLog(silentLog, clock));
   const shutdown = new Shutdown();
   return { handlers: new RegistryHandlers(registry, shutdown, { beat() {} }, admission), clock, shutdown, admission };
 }

@@ -35,7 +35,7 @@ describe("a token bucket of 5 a second", () => {
 
   it("refills nothing, and takes nothing extra, when the wall clock steps back", () => {
     let now = 1_000_000;
-    const clock = { now: () => now, setTimer: () => ({ cancel() {} }) };
+    const clock = { now: () => now, monotonic: () => now, setTimer: () => ({ cancel() {} }) };
     const bucket = new TokenBucket(clock, 5);
     for (let i = 0; i < 5; i++) bucket.take();
 

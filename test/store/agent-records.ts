@@ -6,6 +6,7 @@ import { join } from "node:path";
 import { v4 } from "uuid";
 import type { AgentId } from "../../src/registry/agent-id.js";
 import type { AgentRecord } from "../../src/registry/agent.js";
+import type { StoreObserver } from "../../src/registry/store.js";
 
 export const PROTOTYPE_FILE = new URL("../fixtures/prototype-agents.json", import.meta.url);
 
@@ -21,6 +22,7 @@ export function anAgent(overrides: Partial<AgentRecord> = {}): AgentRecord {
     registeredAt: Date.parse("2024-04-30T08:15:42.987Z"),
     labels: {},
     draining: false,
+    streamConnected: false,
     ...overrides,
   };
 }
@@ -37,5 +39,21 @@ export class TempDirs {
 
   async removeAll(): Promise<void> {
     for (const dir of this.made.splice(0)) await rm(dir, { recursive: true, force: true });
+  }
+}
+
+/** A store observer that counts writes, as the server's metrics do. */
+export class WriteCounter implements StoreObserver {
+  ok = 0;
+  failed = 0;
+  bytes = 0;
+  /** Whether the last write succeeded; undefined before the first. */
+  lastOk: boolean | undefined;
+
+  written(outcome: { readonly ok: boolean; readonly bytes: number }): void {
+    if (outcome.ok) this.ok++;
+    else this.failed++;
+    this.bytes += outcome.bytes;
+    this.lastOk = outcome.ok;
   }
 }

@@ -52,6 +52,7 @@ describe("decoding a file the Rust prototype wrote", () => {
         registeredAt: Date.parse("2024-04-30T08:15:42.987Z"),
         labels: {},
         draining: false,
+        streamConnected: false,
       },
       {
         id: ID_2,
@@ -64,6 +65,7 @@ describe("decoding a file the Rust prototype wrote", () => {
         registeredAt: Date.parse("2024-04-29T22:01:05Z"),
         labels: {},
         draining: false,
+        streamConnected: false,
       },
       {
         id: ID_3,
@@ -76,6 +78,7 @@ describe("decoding a file the Rust prototype wrote", () => {
         registeredAt: Date.parse("2024-04-30T09:00:00.500Z"),
         labels: {},
         draining: false,
+        streamConnected: false,
       },
     ]);
   });

@@ -1,8 +1,10 @@
 // Runs the built `agent-registry serve` as a child process (for crash, signal and start-up tests), on
-// ephemeral loopback ports, and reads the addresses from its start line.
+// ephemeral loopback ports and the store the tests run on (TEST_STORE), and reads the addresses from its
+// start line.
 
 import { type ChildProcess, spawn } from "node:child_process";
 import { fileURLToPath } from "node:url";
+import { testStore } from "./test-server.js";
 
 export const CLI = fileURLToPath(new URL("../../dist/src/cli/main.js", import.meta.url));
 
@@ -25,6 +27,7 @@ function serverEnv(dataDir: string, env: Record<string, string>): NodeJS.Process
   return {
     PATH: process.env["PATH"],
     HOME: process.env["HOME"],
+    REGISTRY_STORE: testStore(),
     REGISTRY_DATA_DIR: dataDir,
     REGISTRY_GRPC_LISTEN: "127.0.0.1:0",
     REGISTRY_HTTP_LISTEN: "127.0.0.1:0",

@@ -1,3 +1,8 @@
-// Lets pending promise callbacks (store commits, acknowledgements) run: one turn of the event loop, no timers.
+// Lets pending promise callbacks (store commits, their group-commit turn, acknowledgements) run: a few
+// turns of the event loop, no timers.
 
-export const settle = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
+const TURNS = 5;
+
+export async function settle(): Promise<void> {
+  for (let turn = 0; turn < TURNS; turn++) await new Promise((resolve) => setImmediate(resolve));
+}

@@ -3,7 +3,7 @@
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { SERVER_DEFAULTS, type ServerConfig } from "../../src/config.js";
+import { SERVER_DEFAULTS, type ServerConfig, type StoreKind } from "../../src/config.js";
 import { type ServerDeps, type ServerHandle, startServer } from "../../src/server/server.js";
 
 export interface TestServer extends ServerHandle {
@@ -11,6 +11,13 @@ export interface TestServer extends ServerHandle {
   readonly config: ServerConfig;
   /** Closes the server and removes its data directory. */
   dispose(): Promise<void>;
+}
+
+/** The store the integration tests run on: TEST_STORE (set per vitest project), json by default. */
+export function testStore(): StoreKind {
+  const kind = process.env["TEST_STORE"] ?? "json";
+  if (kind !== "json" && kind !== "sqlite") throw new Error(`TEST_STORE must be json or sqlite, got ${JSON.stringify(kind)}`);
+  return kind;
 }
 
 export async function makeDataDir(): Promise<string> {
@@ -28,6 +35,7 @@ export async function startTestServer(
     httpListen: { host: "127.0.0.1", port: 0 },
     dataDir: overrides.dataDir ?? (await makeDataDir()),
     ...SERVER_DEFAULTS,
+    store: testStore(),
     ...overrides,
   };
   const server = await startServer(config, deps);

@@ -2,8 +2,8 @@ import * as fsp from "node:fs/promises";
 import type { FileHandle } from "node:fs/promises";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
-import { type AtomicWriteFs, writeFileAtomic } from "../../src/store/atomic-write.js";
-import { TempDirs } from "./agent-records.js";
+import { type AtomicWriteFs, writeFileAtomic } from "../../src/common/atomic-write.js";
+import { TempDirs } from "../store/agent-records.js";
 
 const dirs = new TempDirs();
 

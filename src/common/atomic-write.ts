@@ -36,10 +36,15 @@ export async function writeFileAtomic(
     throw error;
   }
   // The rename is durable only once the directory entry is.
-  const dir = await fs.open(dirname(path), "r");
+  await syncDirectory(dirname(path), fs);
+}
+
+/** Makes the entries of `dir` (a rename into it) durable. */
+export async function syncDirectory(dir: string, fs: Pick<AtomicWriteFs, "open"> = fsp): Promise<void> {
+  const handle = await fs.open(dir, "r");
   try {
-    await dir.sync();
+    await handle.sync();
   } finally {
-    await dir.close();
+    await handle.close();
   }
 }

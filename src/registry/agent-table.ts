@@ -1,0 +1,100 @@
+// The agents as the store has committed them: a map by id, a view sorted by hostname then id for listing
+// and paging, and the store revision they are at. Changed only by apply(), with commits the store fed it
+// (this process's own, or a shared store's watch), so it never runs ahead of the store and a failed write
+// leaves nothing to undo. Each applied change goes to the listeners (the change feed, the liveness
+// authority) in the same step, so watchers hear of a change only once it is durable.
+
+import type { AgentId } from "./agent-id.js";
+import type { AgentRecord } from "./agent.js";
+import { type AgentFilter, compareAgents, matches } from "./agent-query.js";
+import type { Commit, StoreSnapshot, StoredAgent } from "./store.js";
+
+/** One applied change of one agent: `before` undefined for a new agent, `after` for a removed one. */
+export interface AppliedChange {
+  readonly before: AgentRecord | undefined;
+  readonly after: AgentRecord | undefined;
+  readonly revision: number;
+}
+
+export type ApplyListener = (change: AppliedChange) => void;
+
+export class AgentTable {
+  private readonly entries = new Map<AgentId, StoredAgent>();
+  /** Records sorted by compareAgents, as of the last change of the set of agents or of a hostname. */
+  private sorted: AgentRecord[] | undefined;
+  private at: number;
+  private readonly listeners: ApplyListener[] = [];
+  /** Callers waiting for the table to reach a revision (a commit they made, fed through a watch). */
+  private waiting: Array<{ readonly revision: number; readonly resolve: () => void }> = [];
+
+  constructor(snapshot: StoreSnapshot) {
+    for (const agent of snapshot.agents) this.entries.set(agent.record.id, agent);
+    this.at = snapshot.revision;
+  }
+
+  /** The store revision of the last commit applied. */
+  get revision(): number {
+    return this.at;
+  }
+
+  get size(): number {
+    return this.entries.size;
+  }
+
+  get(id: AgentId): StoredAgent | undefined {
+    return this.entries.get(id);
+  }
+
+  values(): IterableIterator<StoredAgent> {
+    return this.entries.values();
+  }
+
+  /** Tells `listener` about every change applied from now on. */
+  onApply(listener: ApplyListener): void {
+    this.listeners.push(listener);
+  }
+
+  /** Applies a commit the store made; commits at or below the table's revision are already in it. */
+  apply(commit: Commit): void {
+    if (commit.revision <= this.at) return;
+    this.at = commit.revision;
+    for (const change of commit.changes) {
+      const before = this.entries.get(change.id)?.record;
+      const after = change.record;
+      if (after === undefined) this.entries.delete(change.id);
+      else this.entries.set(change.id, { record: after, revision: commit.revision });
+      if (before === undefined || after === undefined || before.hostname !== after.hostname) this.sorted = undefined;
+      for (const listener of this.listeners) listener({ before, after, revision: commit.revision });
+    }
+    this.release();
+  }
+
+  /** Resolves once the table has applied every commit up to `revision`. */
+  reach(revision: number): Promise<void> {
+    if (revision <= this.at) return Promise.resolve();
+    return new Promise((resolve) => this.waiting.push({ revision, resolve }));
+  }
+
+  /** Records matching `filter`, sorted by hostname then id. */
+  sortedMatching(filter: AgentFilter): AgentRecord[] {
+    this.sorted ??= [...this.entries.values()].map((entry) => entry.record).sort(compareAgents);
+    // `sorted` holds the records of its time (its order changes only with the set of agents or a hostname,
+    // which reset it); what matches is read from the current entries.
+    const matching: AgentRecord[] = [];
+    for (const stale of this.sorted) {
+      const record = (this.entries.get(stale.id) as StoredAgent).record;
+      if (matches(record, filter)) matching.push(record);
+    }
+    return matching;
+  }
+
+  private release(): void {
+    if (this.waiting.length === 0) return;
+    const still: typeof this.waiting = [];
+    for (const waiter of this.waiting) {
+      if (waiter.revision <= this.at) waiter.resolve();
+      else still.push(waiter);
+    }
+    this.waiting = still;
+  }
+}

@@ -1,0 +1,373 @@
+// The Store port on SQLite: $REGISTRY_DATA_DIR/registry.db through better-sqlite3, for fleets past a few
+// thousand agents. Writes are incremental (a change writes its agent's row, never the fleet); the commits
+// that arrive together share one transaction and one fsync (the commit log's group commit); and they run on
+// a writer thread (sqlite-writer.js), so no fsync blocks the event loop. Start-up (check, migrate, load)
+// reads synchronously before the server serves. A file that is not agent-registry's, is corrupt, or is
+// newer than this server stops the server with a message naming it, and is left as it was.
+
+import Database from "better-sqlite3";
+import { lstat, mkdir, open, readdir, rename, rm } from "node:fs/promises";
+import { join } from "node:path";
+import { Worker } from "node:worker_threads";
+import type { AgentId } from "../registry/agent-id.js";
+import { type Commit, type StoreChange, StoreError, type StoreObserver, type StoreSnapshot, type StoredAgent } from "../registry/store.js";
+import { TEMP_MARKER, syncDirectory } from "../common/atomic-write.js";
+import { CommitLog, type WriteBatch, type WriteOutcome } from "./commit-log.js";
+import type { ExportedAgent, ExtraKeys, MigratableStore } from "./store-export.js";
+import { type DataDirLock, lockDataDir } from "./data-dir-lock.js";
+import {
+  type AgentRow,
+  DELETE_AGENT,
+  DELETE_BEAT,
+  SELECT_AGENTS,
+  SET_REVISION,
+  UPSERT_AGENT,
+  UPSERT_BEAT,
+  agentParams,
+  migrate,
+  recordOfRow,
+} from "./sqlite-schema.js";
+
+export const REGISTRY_DB = "registry.db";
+/** Beat times per write, saved in seq order: a few pages a second, however large the fleet. */
+export const BEATS_PER_WRITE = 512;
+const SQLITE_HEADER = "SQLite format 3\u0000";
+
+interface Statement {
+  readonly sql: string;
+  readonly params: readonly unknown[];
+}
+
+export interface SqliteStoreOptions {
+  readonly observer?: StoreObserver | undefined;
+  /** The data directory's lock, when the caller holds it already (migrate); otherwise the store takes it. */
+  readonly lock?: DataDirLock | undefined;
+}
+
+export class SqliteStore implements MigratableStore {
+  readonly location: string;
+  private readonly extras = new Map<AgentId, ExtraKeys>();
+  /** Each agent's row number; new agents get the next one. */
+  private readonly seqs = new Map<AgentId, number>();
+  private nextSeq = 1;
+  /** Beat times are saved in seq order from here, wrapping around. */
+  private beatCursor = 0;
+  private log: CommitLog | undefined;
+  private writer: WriterThread | undefined;
+
+  private constructor(
+    private readonly lock: DataDirLock,
+    private readonly ownsLock: boolean,
+    private readonly dataDir: string,
+    private readonly observer: StoreObserver | undefined,
+  ) {
+    this.location = join(dataDir, REGISTRY_DB);
+  }
+
+  /** Creates the data directory if needed (mode 0700) and takes its lock (unless given it). */
+  static async open(dataDir: string, options: SqliteStoreOptions = {}): Promise<SqliteStore> {
+    try {
+      await mkdir(dataDir, { recursive: true, mode: 0o700 });
+    } catch (error) {
+      throw new StoreError(`cannot create the data directory ${dataDir}: ${(error as Error).message}`, { cause: error });
+    }
+    const lock = options.lock ?? (await lockDataDir(dataDir));
+    return new SqliteStore(lock, options.lock === undefined, dataDir, options.observer);
+  }
+
+  async load(): Promise<StoreSnapshot> {
+    await this.removeStaleTempFiles();
+    if (!(await this.checkFile())) await this.create();
+    let rows: AgentRow[];
+    let revision: number;
+    try {
+      const db = new Database(this.location, { fileMustExist: true });
+      try {
+        const check = db.pragma("quick_check", { simple: true }) as unknown;
+        if (check !== "ok") throw new Error(`SQLite finds it damaged: ${String(check)}`);
+        migrate(db);
+        db.pragma("journal_mode = WAL");
+        rows = db.prepare(SELECT_AGENTS).all() as AgentRow[];
+        revision = db.prepare(`SELECT value FROM store_meta WHERE key = 'revision'`).pluck().get() as number;
+      } finally {
+        db.close();
+      }
+    } catch (error) {
+      throw this.unusable((error as Error).message);
+    }
+    const agents: StoredAgent[] = [];
+    for (const row of rows) {
+      let decoded;
+      try {
+        decoded = recordOfRow(row);
+      } catch (error) {
+        throw this.unusable((error as Error).message);
+      }
+      agents.push(decoded.agent);
+      this.seqs.set(decoded.agent.record.id, row.seq);
+      if (decoded.extra !== undefined) this.extras.set(decoded.agent.record.id, decoded.extra);
+      this.nextSeq = Math.max(this.nextSeq, row.seq + 1);
+    }
+    this.writer = await WriterThread.start(this.location);
+    this.log = this.newLog({ agents, revision });
+    return { agents, revision };
+  }
+
+  exportAgents(): { agents: ExportedAgent[]; revision: number } {
+    if (this.log === undefined) throw this.notLoaded();
+    const { agents, revision } = this.log.snapshot();
+    return { agents: agents.map((agent) => ({ ...agent, extra: this.extras.get(agent.record.id) })), revision };
+  }
+
+  async importAgents(agents: readonly ExportedAgent[], revision: number): Promise<void> {
+    if (this.log === undefined || this.writer === undefined) throw this.notLoaded();
+    await this.log.close();
+    const statements: Statement[] = [{ sql: `DELETE FROM heartbeats`, params: [] }, { sql: `DELETE FROM agents`, params: [] }];
+    this.seqs.clear();
+    this.extras.clear();
+    agents.forEach((agent, index) => {
+      const seq = index + 1;
+      this.seqs.set(agent.record.id, seq);
+      if (agent.extra !== undefined) this.extras.set(agent.record.id, agent.extra);
+      statements.push(
+        { sql: UPSERT_AGENT, params: agentParams(seq, agent, agent.extra) },
+        { sql: UPSERT_BEAT, params: [seq, agent.record.lastHeartbeat] },
+      );
+    });
+    statements.push({ sql: SET_REVISION, params: [revision] });
+    await this.writer.run(statements);
+    this.nextSeq = agents.length + 1;
+    this.log = this.newLog({ agents: agents.map(({ record, revision: at }) => ({ record, revision: at })), revision });
+  }
+
+  commit(changes: readonly StoreChange[]): Promise<Commit> {
+    if (this.log === undefined) return Promise.reject(this.notLoaded());
+    return this.log.commit(changes);
+  }
+
+  saveBeats(beats: ReadonlyMap<AgentId, number>): void {
+    this.log?.saveBeats(beats);
+  }
+
+  watch(fromRevision: number, onCommit: (commit: Commit) => void): () => void {
+    if (this.log === undefined) throw this.notLoaded();
+    return this.log.watch(fromRevision, onCommit);
+  }
+
+  /** Writes what is waiting (every beat time), stops the writer thread, releases the lock. */
+  async close(): Promise<void> {
+    await this.log?.close();
+    await this.writer?.stop();
+    if (this.ownsLock) await this.lock.release();
+  }
+
+  private newLog(snapshot: StoreSnapshot): CommitLog {
+    return new CommitLog({ write: (batch) => this.write(batch) }, snapshot, { location: this.location, observer: this.observer });
+  }
+
+  private async write(batch: WriteBatch): Promise<WriteOutcome> {
+    const statements: Statement[] = [];
+    const beatsWritten: AgentId[] = [];
+    const added: Array<[AgentId, number]> = [];
+    const removed: AgentId[] = [];
+    for (const change of batch.changes) {
+      const known = this.seqs.get(change.id);
+      if (change.record === undefined) {
+        if (known === undefined) continue;
+        statements.push({ sql: DELETE_BEAT, params: [known] }, { sql: DELETE_AGENT, params: [known] });
+        removed.push(change.id);
+        continue;
+      }
+      const agent = batch.state.get(change.id) as StoredAgent;
+      const seq = known ?? this.nextSeq + added.length;
+      if (known === undefined) added.push([change.id, seq]);
+      const at = Math.max(agent.record.lastHeartbeat, batch.beats.get(change.id) ?? 0);
+      statements.push(
+        { sql: UPSERT_AGENT, params: agentParams(seq, agent, this.extras.get(change.id)) },
+        { sql: UPSERT_BEAT, params: [seq, at] },
+      );
+      if (batch.beats.has(change.id)) beatsWritten.push(change.id);
+    }
+    for (const [id, at] of this.beatsToWrite(batch)) {
+      statements.push({ sql: UPSERT_BEAT, params: [this.seqs.get(id), at] });
+      beatsWritten.push(id);
+    }
+    statements.push({ sql: SET_REVISION, params: [batch.revision] });
+    await (this.writer as WriterThread).run(statements);
+    for (const [id, seq] of added) this.seqs.set(id, seq);
+    this.nextSeq += added.length;
+    for (const id of removed) {
+      this.seqs.delete(id);
+      this.extras.delete(id);
+    }
+    return { bytes: statementBytes(statements), beatsWritten };
+  }
+
+  /**
+   * The waiting beat times this write takes: every one on the last write, else at most BEATS_PER_WRITE,
+   * the next ones in seq order after the last write's (rows side by side share pages).
+   */
+  private beatsToWrite(batch: WriteBatch): Array<[AgentId, number]> {
+    const waiting: Array<[AgentId, number, number]> = [];
+    for (const [id, at] of batch.beats) {
+      const seq = this.seqs.get(id);
+      if (seq !== undefined) waiting.push([id, at, seq]);
+    }
+    if (batch.final || waiting.length <= BEATS_PER_WRITE) return waiting.map(([id, at]) => [id, at]);
+    waiting.sort((a, b) => a[2] - b[2]);
+    const start = waiting.findIndex(([, , seq]) => seq > this.beatCursor);
+    const ordered = start <= 0 ? waiting : [...waiting.slice(start), ...waiting.slice(0, start)];
+    const taken = ordered.slice(0, BEATS_PER_WRITE);
+    this.beatCursor = (taken.at(-1) as [AgentId, number, number])[2];
+    return taken.map(([id, at]) => [id, at]);
+  }
+
+  /**
+   * Makes a new, empty registry.db: built under a temp name (mode 0600, which SQLite gives its -wal and -shm
+   * files too) and renamed into place, so a crash mid-way never leaves a half-made database behind.
+   */
+  private async create(): Promise<void> {
+    const temp = `${this.location}${TEMP_MARKER}${process.pid}`;
+    try {
+      await (await open(temp, "w", 0o600)).close();
+      const db = new Database(temp, { fileMustExist: true });
+      try {
+        migrate(db);
+        db.pragma("journal_mode = WAL");
+      } finally {
+        db.close();
+      }
+      await rename(temp, this.location);
+      await syncDirectory(this.dataDir);
+    } catch (error) {
+      await rm(temp, { force: true });
+      throw new StoreError(`cannot create ${this.location}: ${(error as Error).message}`, { cause: error });
+    }
+  }
+
+  /** Temp databases are only ever left by a crash while one was being made; they hold nothing. */
+  private async removeStaleTempFiles(): Promise<void> {
+    const prefix = `${REGISTRY_DB}${TEMP_MARKER}`;
+    let names: string[];
+    try {
+      names = await readdir(this.dataDir);
+    } catch (error) {
+      throw new StoreError(`cannot list the data directory ${this.dataDir}: ${(error as Error).message}`, { cause: error });
+    }
+    for (const name of names) if (name.startsWith(prefix)) await rm(join(this.dataDir, name), { force: true });
+  }
+
+  /** Whether registry.db exists; refuses a file SQLite would misread or that is not a database at all. */
+  private async checkFile(): Promise<boolean> {
+    let stat;
+    try {
+      stat = await lstat(this.location);
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === "ENOENT") return false;
+      throw this.unusable(`cannot read it: ${(error as Error).message}`);
+    }
+    if (stat.isSymbolicLink()) {
+      throw this.unusable("it is a symbolic link; SQLite keeps its journal beside the path it opens, so point REGISTRY_DATA_DIR at the real directory instead");
+    }
+    if (!stat.isFile()) throw this.unusable("it is not a regular file");
+    if (stat.size === 0) throw this.unusable("the file is empty (0 bytes); a registry.db that lost its content must be restored or removed");
+    const header = Buffer.alloc(SQLITE_HEADER.length);
+    try {
+      const file = await open(this.location, "r");
+      try {
+        await file.read(header, 0, header.length, 0);
+      } finally {
+        await file.close();
+      }
+    } catch (error) {
+      throw this.unusable(`cannot read it: ${(error as Error).message}`);
+    }
+    if (header.toString("latin1") !== SQLITE_HEADER) throw this.unusable("it is not an SQLite database (its first bytes are not SQLite's header)");
+    return true;
+  }
+
+  private notLoaded(): StoreError {
+    return new StoreError(`${this.location} was not loaded; refusing to write it`);
+  }
+
+  private unusable(problem: string): StoreError {
+    return new StoreError(
+      `${this.location}: ${problem}. The server did not start and left the file untouched; restore it from a backup, or move it (with its -wal and -shm files) away to start empty`,
+    );
+  }
+}
+
+/** Roughly what a write carries: the parameters' sizes (SQLite adds its page overhead). */
+function statementBytes(statements: readonly Statement[]): number {
+  let bytes = 0;
+  for (const { params } of statements) {
+    for (const param of params) bytes += typeof param === "string" ? Buffer.byteLength(param) : 8;
+  }
+  return bytes;
+}
+
+/** The writer thread, seen from the store: requests in, one answer each; started again if it ever dies. */
+class WriterThread {
+  private worker: Worker;
+  private nextId = 1;
+  private readonly pending = new Map<number, { resolve(): void; reject(error: Error): void }>();
+  private stopping = false;
+
+  private constructor(private readonly file: string) {
+    this.worker = this.spawn();
+  }
+
+  static async start(file: string): Promise<WriterThread> {
+    const thread = new WriterThread(file);
+    try {
+      await thread.request({ open: true });
+    } catch (error) {
+      await thread.stop();
+      throw error;
+    }
+    return thread;
+  }
+
+  run(statements: readonly Statement[]): Promise<void> {
+    return this.request({ statements });
+  }
+
+  /** Closes the connection (SQLite checkpoints the WAL) and ends the thread. */
+  async stop(): Promise<void> {
+    if (this.stopping) return;
+    this.stopping = true;
+    try {
+      await this.request({ close: true });
+    } finally {
+      await this.worker.terminate();
+    }
+  }
+
+  private request(message: { open: true } | { statements: readonly Statement[] } | { close: true }): Promise<void> {
+    const id = this.nextId++;
+    return new Promise((resolve, reject) => {
+      this.pending.set(id, { resolve, reject });
+      this.worker.postMessage({ id, ...message });
+    });
+  }
+
+  private spawn(): Worker {
+    const worker = new Worker(new URL("./sqlite-writer.js", import.meta.url), { workerData: { file: this.file } });
+    let failure: Error | undefined;
+    worker.on("message", (reply: { id: number; ok: boolean; message?: string; code?: string }) => {
+      const waiter = this.pending.get(reply.id);
+      this.pending.delete(reply.id);
+      if (reply.ok) waiter?.resolve();
+      else waiter?.reject(Object.assign(new Error(reply.message ?? "the write failed"), { code: reply.code }));
+    });
+    worker.on("error", (error) => (failure = error));
+    // A thread that died takes its requests with it; the next request goes to a new one.
+    worker.on("exit", (code) => {
+      const reason = new Error(`the SQLite writer thread stopped: ${failure?.message ?? `exit code ${code}`}`);
+      for (const waiter of this.pending.values()) waiter.reject(reason);
+      this.pending.clear();
+      if (!this.stopping && this.worker === worker) this.worker = this.spawn();
+    });
+    return worker;
+  }
+}
