@@ -2,7 +2,7 @@
 
 import { type Command, Option } from "commander";
 import { pino } from "pino";
-import { type AgentFlags, loadAgentConfig } from "../config.js";
+import { type AgentFlags, loadAgentConfig } from "../config/index.js";
 import { NodeAgent } from "../agent/node-agent.js";
 import { channelCredentials } from "../agent/registry-connection.js";
 import { logLevelOption } from "./options.js";
@@ -27,7 +27,7 @@ export function addAgentCommand(program: Command): void {
     .addOption(new Option("--key <path>", "the private key of --cert (PEM)").env("REGISTRY_CLIENT_KEY"))
     .addOption(logLevelOption())
     .action(async (options: Record<string, unknown>, command: Command) => {
-      // Only what was given on the command line: config.ts reads env itself, to name the variable in errors.
+      // Only what was given on the command line: src/config reads env itself, to name the variable in errors.
       const given = (key: string): string | undefined =>
         command.getOptionValueSource(key) === "cli" && typeof options[key] === "string" ? options[key] : undefined;
       const flags: AgentFlags = {

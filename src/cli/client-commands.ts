@@ -15,8 +15,7 @@ import {
   ListAgentsResponseSchema,
   WatchAgentsResponseSchema,
 } from "../../gen/registry/v1/registry_pb.js";
-import type { ClientSecurity } from "../client-security-config.js";
-import { type ClientFlags, DEFAULTS, loadClientConfig } from "../config.js";
+import { type ClientFlags, type ClientSecurity, DEFAULTS, loadClientConfig } from "../config/index.js";
 import { formatAgentDetail } from "./agent-detail.js";
 import { formatAgentTable } from "./agent-table.js";
 import { describeCallError } from "./client-errors.js";
@@ -103,7 +102,7 @@ interface Registry {
 }
 
 async function connect(options: ConnectionOptions, command: Command): Promise<Registry> {
-  // config.ts reads the environment itself, so that its errors name the variable or the flag actually set.
+  // src/config reads the environment itself, so that its errors name the variable or the flag actually set.
   const flags: ClientFlags = {};
   for (const key of ["url", "token", "ca", "cert", "key"] as const) {
     if (command.getOptionValueSource(key) === "cli") flags[key] = options[key];

@@ -1,7 +1,7 @@
-// The `serve` flags for resource limits (see src/limits-config.ts for what they mean and their env).
+// The `serve` flags for resource limits (see src/config/limits-config.ts for what they mean and their env).
 
 import { type Command, Option } from "commander";
-import { LIMIT_SETTINGS, type LimitsFlags } from "../limits-config.js";
+import { LIMIT_SETTINGS, type LimitsFlags } from "../config/index.js";
 
 export function addLimitsOptions(command: Command): Command {
   for (const setting of LIMIT_SETTINGS) {

@@ -3,7 +3,7 @@
 // turns a failure into one clear line and a non-zero exit code.
 
 import { Command } from "commander";
-import { ConfigError } from "../config.js";
+import { ConfigError } from "../config/index.js";
 import { addServeCommand } from "./serve-command.js";
 import { addAgentCommand } from "./agent-command.js";
 import { addClientCommands } from "./client-commands.js";

@@ -14,7 +14,7 @@ export function logFormatOption(): Option {
 }
 
 /**
- * The options the user gave as flags. Commander also fills options from env; config.ts reads env itself,
+ * The options the user gave as flags. Commander also fills options from env; src/config reads env itself,
  * so that its messages name the variable or the flag the user actually set.
  */
 export function onlyGivenFlags(options: Record<string, string | undefined>, command: Command): Record<string, string | undefined> {

@@ -1,7 +1,7 @@
-// The `serve` flags for security settings (see src/security-config.ts for what they mean and their env).
+// The `serve` flags for security settings (see src/config/security-config.ts for what they mean and their env).
 
 import { type Command, Option } from "commander";
-import type { SecurityFlags } from "../security-config.js";
+import type { SecurityFlags } from "../config/index.js";
 
 export function addSecurityOptions(command: Command): Command {
   return command

@@ -1,7 +1,7 @@
 // `agent-registry serve`: flags -> ServerConfig -> startServer, one start line, clean exit on signals.
 
 import { type Command, Option } from "commander";
-import { loadServerConfig } from "../config.js";
+import { loadServerConfig } from "../config/index.js";
 import { startServer } from "../server/server.js";
 import { type LogFormat, createLogger } from "./logger.js";
 import { addLimitsOptions, limitsFlags } from "./limits-options.js";

@@ -5,9 +5,7 @@
 
 import { isIP } from "node:net";
 import { unmapIPv4 } from "../registry/registration.js";
-import { ConfigError } from "../config-error.js";
-import { type ListenAddress, type ServerConfig, formatAddress } from "../config.js";
-import { authenticationEnabled } from "../security-config.js";
+import { ConfigError, type ListenAddress, type ServerConfig, authenticationEnabled, formatAddress } from "../config/index.js";
 
 export interface WarnLog {
   warn(fields: object, message: string): void;

@@ -8,7 +8,7 @@ import * as grpc from "@grpc/grpc-js";
 import { connectNodeAdapter } from "@connectrpc/connect-node";
 import { createContextValues } from "@connectrpc/connect";
 import type { AddressInfo } from "node:net";
-import { type ServerConfig, formatAddress } from "../config.js";
+import { type ServerConfig, formatAddress } from "../config/index.js";
 import { type Clock, systemClock } from "../registry/clock.js";
 import { Registry, type RegistryLog } from "../registry/registry.js";
 import { JsonFileStore } from "../store/json-file-store.js";

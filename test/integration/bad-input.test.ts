@@ -16,7 +16,7 @@ import {
   RegisterRequestSchema,
   WatchAgentsRequestSchema,
 } from "../../gen/registry/v1/registry_pb.js";
-import { DEFAULT_LIMITS } from "../../src/config.js";
+import { DEFAULT_LIMITS } from "../../src/config/index.js";
 import { grpcClient } from "../support/clients.js";
 import { grpcFrame, gzip, rawGrpc, rawHttp } from "../support/raw-wire.js";
 import { type TestServer, startTestServer } from "../support/test-server.js";

@@ -1,8 +1,7 @@
 // The start-up rule for listening beyond loopback (src/server/exposure-guard.ts).
 
 import { describe, expect, it } from "vitest";
-import { ConfigError, SERVER_DEFAULTS, type ServerConfig } from "../../src/config.js";
-import { parseTokenList } from "../../src/security-config.js";
+import { ConfigError, SERVER_DEFAULTS, type ServerConfig, parseTokenList } from "../../src/config/index.js";
 import { guardExposure, isLoopback } from "../../src/server/exposure-guard.js";
 
 function config(host: string, security: Partial<ServerConfig["security"]> = {}): ServerConfig {

@@ -1,7 +1,7 @@
-// loadClientConfig (src/config.ts): where the client commands find the registry.
+// loadClientConfig (src/config/): where the client commands find the registry.
 
 import { describe, expect, it } from "vitest";
-import { ConfigError, loadClientConfig } from "../../src/config.js";
+import { ConfigError, loadClientConfig } from "../../src/config/index.js";
 
 describe("the registry URL of the client commands", () => {
   it("is http://127.0.0.1:50052 with nothing set", () => {

@@ -1,5 +1,5 @@
 // Security settings of the server (tokens and roles, TLS, the non-loopback guard): env and flags become
-// one validated SecurityConfig, or a ConfigError naming the variable or flag. Read by config.ts. Also the
+// one validated SecurityConfig, or a ConfigError naming the variable or flag. Read by config/index.ts. Also the
 // `role:token` syntax, shared by REGISTRY_TOKENS, --token and the token file (read by server/token-file.ts).
 // Error messages never repeat a token: they name where it was given instead.
 

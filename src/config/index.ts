@@ -7,13 +7,30 @@ import { join, resolve } from "node:path";
 import { type ClientSecurity, type ClientSecurityFlags, firstTlsSetting, loadClientSecurity } from "./client-security-config.js";
 import { ConfigError } from "./config-error.js";
 import { DEFAULT_LIMITS, type LimitsConfig, type LimitsFlags, loadLimitsConfig } from "./limits-config.js";
-import { parseRegistration, unmapIPv4 } from "./registry/registration.js";
-import { RegistryError } from "./registry/registry-error.js";
+import { parseRegistration, unmapIPv4 } from "../registry/registration.js";
+import { RegistryError } from "../registry/registry-error.js";
 import { NO_SECURITY, type SecurityConfig, type SecurityFlags, loadSecurityConfig } from "./security-config.js";
 
 export { ConfigError } from "./config-error.js";
-export { DEFAULT_LIMITS, type LimitsConfig } from "./limits-config.js";
-export { NO_SECURITY, type SecurityConfig } from "./security-config.js";
+export { type ClientSecurity, type ClientSecurityFlags, type ClientTlsFiles } from "./client-security-config.js";
+export { DEFAULT_LIMITS, LIMIT_SETTINGS, type LimitSetting, type LimitsConfig, type LimitsFlags, loadLimitsConfig } from "./limits-config.js";
+export {
+  MIN_TOKEN_LENGTH,
+  NO_SECURITY,
+  ROLES,
+  type Role,
+  type RoleToken,
+  type SecurityConfig,
+  type SecurityFlags,
+  type TlsFiles,
+  authenticationEnabled,
+  checkUnique,
+  isRole,
+  loadSecurityConfig,
+  parseRoleToken,
+  parseTokenLines,
+  parseTokenList,
+} from "./security-config.js";
 
 export interface ListenAddress {
   readonly host: string;

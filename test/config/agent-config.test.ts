@@ -1,7 +1,7 @@
 import { hostname } from "node:os";
 import { join, resolve } from "node:path";
 import { describe, expect, it } from "vitest";
-import { type AgentFlags, ConfigError, loadAgentConfig } from "../../src/config.js";
+import { type AgentFlags, ConfigError, loadAgentConfig } from "../../src/config/index.js";
 
 function configError(env: NodeJS.ProcessEnv, flags: AgentFlags = {}): ConfigError {
   try {

@@ -1,15 +1,15 @@
-// loadSecurityConfig (src/security-config.ts): tokens, the token file's syntax, TLS files, and when
+// loadSecurityConfig (src/config/security-config.ts): tokens, the token file's syntax, TLS files, and when
 // authentication is on. Messages name where a token was given, never the token.
 
 import { describe, expect, it } from "vitest";
-import { ConfigError } from "../src/config.js";
 import {
+  ConfigError,
   NO_SECURITY,
   type SecurityFlags,
   authenticationEnabled,
   loadSecurityConfig,
   parseTokenLines,
-} from "../src/security-config.js";
+} from "../../src/config/index.js";
 
 const A = "a".repeat(16);
 const B = "b".repeat(16);

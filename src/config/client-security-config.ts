@@ -1,6 +1,6 @@
 // How the node daemon and the CLI prove who they are to the registry: a bearer token and TLS files (a CA to
 // trust the server by, a client certificate and key for mutual TLS). Env and flags become one validated
-// ClientSecurity, or a ConfigError naming the variable or flag. Read by config.ts.
+// ClientSecurity, or a ConfigError naming the variable or flag. Read by config/index.ts.
 
 import { ConfigError } from "./config-error.js";
 

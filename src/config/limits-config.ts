@@ -1,6 +1,6 @@
 // Resource limits of the server (message size, streams, registration rate, watchers, idle streams): env
 // and flags become one validated LimitsConfig, or a ConfigError naming the variable or flag. Read by
-// config.ts; the `serve` flags are made from LIMIT_SETTINGS by cli/limits-options.ts.
+// config/index.ts; the `serve` flags are made from LIMIT_SETTINGS by cli/limits-options.ts.
 
 import { ConfigError } from "./config-error.js";
 

@@ -1,6 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { ConfigError, DEFAULT_LIMITS, loadServerConfig } from "../src/config.js";
-import { LIMIT_SETTINGS, type LimitsFlags, loadLimitsConfig } from "../src/limits-config.js";
+import { ConfigError, DEFAULT_LIMITS, LIMIT_SETTINGS, type LimitsFlags, loadLimitsConfig, loadServerConfig } from "../../src/config/index.js";
 
 /** The ConfigError that loading the limits from `env` and `flags` throws. */
 function configError(env: NodeJS.ProcessEnv, flags: LimitsFlags = {}): ConfigError {

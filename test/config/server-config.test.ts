@@ -1,7 +1,7 @@
 import { homedir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { ConfigError, SERVER_DEFAULTS, type ServerFlags, formatAddress, loadServerConfig } from "../src/config.js";
+import { ConfigError, SERVER_DEFAULTS, type ServerFlags, formatAddress, loadServerConfig } from "../../src/config/index.js";
 
 /** The ConfigError that loading `env` and `flags` throws. */
 function configError(env: NodeJS.ProcessEnv, flags: ServerFlags = {}): ConfigError {
