@@ -1,8 +1,8 @@
 import { describe, expect, it } from "vitest";
-import { ConfigError, DEFAULT_LIMITS, LIMIT_SETTINGS, type LimitsFlags, loadLimitsConfig, loadServerConfig } from "../../src/config/index.js";
+import { ConfigError, DEFAULT_LIMITS, LIMIT_SETTINGS, loadLimitsConfig, loadServerConfig, type ServerFlags } from "../../src/config/index.js";
 
 /** The ConfigError that loading the limits from `env` and `flags` throws. */
-function configError(env: NodeJS.ProcessEnv, flags: LimitsFlags = {}): ConfigError {
+function configError(env: NodeJS.ProcessEnv, flags: ServerFlags = {}): ConfigError {
   try {
     loadLimitsConfig(env, flags);
   } catch (error) {

@@ -5,7 +5,7 @@ import { describe, expect, it } from "vitest";
 import {
   ConfigError,
   NO_SECURITY,
-  type SecurityFlags,
+  type ServerFlags,
   authenticationEnabled,
   loadSecurityConfig,
   parseTokenLines,
@@ -15,7 +15,7 @@ const A = "a".repeat(16);
 const B = "b".repeat(16);
 const C = "c".repeat(16);
 
-function configError(env: NodeJS.ProcessEnv, flags: SecurityFlags = {}): ConfigError {
+function configError(env: NodeJS.ProcessEnv, flags: ServerFlags = {}): ConfigError {
   try {
     loadSecurityConfig(env, flags);
   } catch (error) {
