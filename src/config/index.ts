@@ -37,4 +37,4 @@ export {
   shownDefault,
 } from "./setting.js";
 export { DEFAULTS, type FlagsOf, LIMIT_SETTINGS, type LimitSetting, SETTINGS, settingsOf } from "./settings.js";
-export { SERVER_DEFAULTS, type ServerConfig, type ServerFlags, loadServerConfig } from "./server-config.js";
+export { SERVER_DEFAULTS, type ServerConfig, type ServerFlags, type StoreKind, loadServerConfig } from "./server-config.js";

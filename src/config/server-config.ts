@@ -9,12 +9,16 @@ import { NO_SECURITY, type SecurityConfig, loadSecurityConfig } from "./security
 import { settingReader } from "./setting-reader.js";
 import { type FlagsOf, SETTINGS } from "./settings.js";
 
+/** Where the agents are kept: `json` is `$REGISTRY_DATA_DIR/agents.json`, `sqlite` `$REGISTRY_DATA_DIR/registry.db`. */
+export type StoreKind = "json" | "sqlite";
+
 export interface ServerConfig {
   readonly heartbeatIntervalMs: number;
   readonly agentTimeoutMs: number;
   readonly grpcListen: ListenAddress;
   readonly httpListen: ListenAddress;
   readonly dataDir: string;
+  readonly store: StoreKind;
   readonly security: SecurityConfig;
   readonly limits: LimitsConfig;
 }
@@ -22,8 +26,8 @@ export interface ServerConfig {
 /** The flags of `serve` as the CLI parsed them (unvalidated); absent means "not given". */
 export type ServerFlags = FlagsOf<"serve">;
 
-/** A ServerConfig's optional parts at their defaults: no authentication or TLS, default limits. */
-export const SERVER_DEFAULTS = { security: NO_SECURITY, limits: DEFAULT_LIMITS } as const;
+/** A ServerConfig's optional parts at their defaults: the json store, no authentication or TLS, default limits. */
+export const SERVER_DEFAULTS = { store: SETTINGS.store.defaultValue, security: NO_SECURITY, limits: DEFAULT_LIMITS } as const;
 
 export function loadServerConfig(env: NodeJS.ProcessEnv, flags: ServerFlags = {}): ServerConfig {
   const read = settingReader(env, flags);
@@ -41,6 +45,7 @@ export function loadServerConfig(env: NodeJS.ProcessEnv, flags: ServerFlags = {}
     grpcListen: read.value(SETTINGS.grpcListen).value,
     httpListen: read.value(SETTINGS.httpListen).value,
     dataDir: read.value(SETTINGS.dataDir).value,
+    store: read.value(SETTINGS.store).value,
     security: loadSecurityConfig(env, flags),
     limits: loadLimitsConfig(env, flags),
   };
