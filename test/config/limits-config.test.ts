@@ -1,5 +1,10 @@
+// loadLimitsConfig (src/config/limits-config.ts): the server's resource limits and their rows in the table.
+
 import { describe, expect, it } from "vitest";
-import { ConfigError, DEFAULT_LIMITS, LIMIT_SETTINGS, loadLimitsConfig, loadServerConfig, type ServerFlags } from "../../src/config/index.js";
+import { ConfigError } from "../../src/config/config-error.js";
+import { DEFAULT_LIMITS, loadLimitsConfig } from "../../src/config/limits-config.js";
+import { type ServerFlags, loadServerConfig } from "../../src/config/server-config.js";
+import { LIMIT_SETTINGS } from "../../src/config/settings.js";
 
 /** The ConfigError that loading the limits from `env` and `flags` throws. */
 function configError(env: NodeJS.ProcessEnv, flags: ServerFlags = {}): ConfigError {

@@ -1,15 +1,11 @@
-// loadSecurityConfig (src/config/security-config.ts): tokens, the token file's syntax, TLS files, and when
-// authentication is on. Messages name where a token was given, never the token.
+// loadSecurityConfig (src/config/security-config.ts) and the token file's syntax (role-token.ts): tokens,
+// TLS files, and when authentication is on. Messages name where a token was given, never the token.
 
 import { describe, expect, it } from "vitest";
-import {
-  ConfigError,
-  NO_SECURITY,
-  type ServerFlags,
-  authenticationEnabled,
-  loadSecurityConfig,
-  parseTokenLines,
-} from "../../src/config/index.js";
+import { ConfigError } from "../../src/config/config-error.js";
+import { parseTokenLines } from "../../src/config/role-token.js";
+import { NO_SECURITY, authenticationEnabled, loadSecurityConfig } from "../../src/config/security-config.js";
+import type { ServerFlags } from "../../src/config/server-config.js";
 
 const A = "a".repeat(16);
 const B = "b".repeat(16);

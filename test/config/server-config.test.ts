@@ -1,7 +1,11 @@
+// loadServerConfig (src/config/server-config.ts): what `agent-registry serve` runs with.
+
 import { homedir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { ConfigError, SERVER_DEFAULTS, type ServerFlags, formatAddress, loadServerConfig } from "../../src/config/index.js";
+import { ConfigError } from "../../src/config/config-error.js";
+import { formatAddress } from "../../src/config/listen-address.js";
+import { SERVER_DEFAULTS, type ServerFlags, loadServerConfig } from "../../src/config/server-config.js";
 
 /** The ConfigError that loading `env` and `flags` throws. */
 function configError(env: NodeJS.ProcessEnv, flags: ServerFlags = {}): ConfigError {
