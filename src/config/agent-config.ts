@@ -6,7 +6,7 @@ import { type ClientSecurity, loadClientSecurity } from "./client-security-confi
 import type { LogLevel } from "./log-config.js";
 import { formatAddress } from "./listen-address.js";
 import { settingReader } from "./setting-reader.js";
-import { type FlagsOf, SETTINGS } from "./settings.js";
+import { type FlagsOf, SETTINGS, STATE_FILE_NAME } from "./settings.js";
 
 export interface AgentConfig {
   /** host:port of the registry's gRPC listener. */
@@ -35,7 +35,7 @@ export type AgentFlags = FlagsOf<"agent">;
 
 export const AGENT_DEFAULTS = {
   OLLAMA_URL: SETTINGS.ollamaUrl.defaultValue,
-  STATE_FILE_NAME: "agent-state.json",
+  STATE_FILE_NAME,
 } as const;
 
 export function loadAgentConfig(env: NodeJS.ProcessEnv, flags: AgentFlags = {}): AgentConfig {

@@ -10,7 +10,6 @@ export { ConfigError } from "./config-error.js";
 export { DEFAULT_LIMITS, type LimitsConfig, loadLimitsConfig } from "./limits-config.js";
 export { type ListenAddress, formatAddress, parseListenAddress } from "./listen-address.js";
 export { type LogConfig, type LogFormat, type LogLevel, debugRequested, loadLogConfig } from "./log-config.js";
-export { MAX_SECONDS, type Parser } from "./parsers.js";
 export {
   MIN_TOKEN_LENGTH,
   ROLES,
@@ -23,18 +22,7 @@ export {
   parseTokenList,
 } from "./role-token.js";
 export { NO_SECURITY, type SecurityConfig, type TlsFiles, authenticationEnabled, loadSecurityConfig } from "./security-config.js";
-export { type Env, type FlagValue, type Flags, type Read, type SettingReader, settingReader } from "./setting-reader.js";
-export {
-  type CommandName,
-  type Given,
-  type GivenEntries,
-  type ListSetting,
-  type Setting,
-  type SwitchSetting,
-  type ValueSetting,
-  flagAndEnv,
-  helpFor,
-  shownDefault,
-} from "./setting.js";
+export type { FlagValue } from "./setting-reader.js";
+export { type CommandName, type Setting, flagAndEnv, helpFor, shownDefault } from "./setting.js";
 export { DEFAULTS, type FlagsOf, LIMIT_SETTINGS, type LimitSetting, SETTINGS, settingsOf } from "./settings.js";
 export { SERVER_DEFAULTS, type ServerConfig, type ServerFlags, type StoreKind, loadServerConfig } from "./server-config.js";

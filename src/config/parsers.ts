@@ -69,7 +69,7 @@ export function oneOf<const V extends string>(values: readonly V[]): Parser<V> {
 }
 
 /** A file or directory name, as given (relative ones are relative to the working directory). */
-export function path(kind: "file" | "directory"): Parser<string> {
+export function pathTo(kind: "file" | "directory"): Parser<string> {
   return ({ name, value }) => {
     if (value === "") throw new ConfigError(`${name} must be the path of a ${kind}, got ""`);
     return value;

@@ -17,7 +17,7 @@ import {
   parseOllamaUrl,
   parseRegistryAddress,
   parseRegistryUrl,
-  path,
+  pathTo,
   seconds,
   wholeNumber,
 } from "./parsers.js";
@@ -37,6 +37,9 @@ export interface LimitSetting<K extends string = string> extends ValueSetting<nu
 }
 
 const INT32_MAX = 2_147_483_647;
+
+/** The node daemon's identity file, in the data directory unless --state-file says otherwise. */
+export const STATE_FILE_NAME = "agent-state.json";
 
 function limit<const K extends string>(
   row: Pick<LimitSetting<K>, "key" | "env" | "flag" | "configKey" | "unit" | "defaultValue" | "min" | "max"> & { readonly help: string },
@@ -107,7 +110,7 @@ export const SETTINGS = {
     argument: "dir",
     defaultValue: () => join(homedir(), ".ollama-router"),
     shownDefault: "~/.ollama-router",
-    parse: path("directory"),
+    parse: pathTo("directory"),
     commands: ["serve", "agent"],
     help: { serve: "directory holding agents.json (or registry.db, see --store)", agent: "directory holding agent-state.json" },
   },
@@ -138,7 +141,7 @@ export const SETTINGS = {
     flag: "--token-file",
     kind: "value",
     argument: "path",
-    parse: path("file"),
+    parse: pathTo("file"),
     commands: ["serve"],
     help: "a file of role:token lines (# comments), read again on SIGHUP",
   },
@@ -148,7 +151,7 @@ export const SETTINGS = {
     flag: "--tls-cert",
     kind: "value",
     argument: "path",
-    parse: path("file"),
+    parse: pathTo("file"),
     commands: ["serve"],
     help: "the server's TLS certificate chain (PEM), for both listeners",
   },
@@ -158,7 +161,7 @@ export const SETTINGS = {
     flag: "--tls-key",
     kind: "value",
     argument: "path",
-    parse: path("file"),
+    parse: pathTo("file"),
     commands: ["serve"],
     help: "the private key of --tls-cert (PEM)",
   },
@@ -168,7 +171,7 @@ export const SETTINGS = {
     flag: "--tls-client-ca",
     kind: "value",
     argument: "path",
-    parse: path("file"),
+    parse: pathTo("file"),
     commands: ["serve"],
     help: "require client certificates signed by this CA (PEM): mutual TLS",
   },
@@ -305,9 +308,9 @@ export const SETTINGS = {
     flag: "--state-file",
     kind: "value",
     argument: "path",
-    // Read by agent-config.ts, which puts it in the data directory.
-    shownDefault: "$REGISTRY_DATA_DIR/agent-state.json",
-    parse: path("file"),
+    // No defaultValue: agent-config.ts puts it in the data directory.
+    shownDefault: `$REGISTRY_DATA_DIR/${STATE_FILE_NAME}`,
+    parse: pathTo("file"),
     commands: ["agent"],
     help: "where the node keeps its id and secret",
   },
@@ -350,7 +353,7 @@ export const SETTINGS = {
     flag: "--ca",
     kind: "value",
     argument: "path",
-    parse: path("file"),
+    parse: pathTo("file"),
     commands: ["agent", "client"],
     help: {
       agent: "CA certificates (PEM) to verify the registry by; turns TLS on",
@@ -363,7 +366,7 @@ export const SETTINGS = {
     flag: "--cert",
     kind: "value",
     argument: "path",
-    parse: path("file"),
+    parse: pathTo("file"),
     commands: ["agent", "client"],
     help: "client certificate (PEM) for a registry that requires mutual TLS",
   },
@@ -373,7 +376,7 @@ export const SETTINGS = {
     flag: "--key",
     kind: "value",
     argument: "path",
-    parse: path("file"),
+    parse: pathTo("file"),
     commands: ["agent", "client"],
     help: "the private key of --cert (PEM)",
   },
@@ -418,7 +421,7 @@ export const LIMIT_SETTINGS: readonly LimitSetting[] = [
   SETTINGS.watchQueueLimit,
 ];
 
-/** The defaults by variable, as they were exported before the table. */
+/** The defaults of the durations and addresses, by variable. */
 export const DEFAULTS = {
   HEARTBEAT_INTERVAL: SETTINGS.heartbeatInterval.defaultValue,
   AGENT_TIMEOUT: SETTINGS.agentTimeout.defaultValue,
