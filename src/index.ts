@@ -7,7 +7,7 @@ import { AgentRegistry } from "../gen/registry/v1/registry_pb.js";
 
 export * from "../gen/registry/v1/registry_pb.js";
 export { grpcServiceDefinition } from "./grpc-service-definition.js";
-export { type ServerConfig, loadServerConfig } from "./config.js";
+export { type ServerConfig, loadServerConfig } from "./config/index.js";
 export { type ServerHandle, startServer } from "./server/server.js";
 
 /**

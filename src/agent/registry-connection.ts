@@ -5,7 +5,7 @@
 
 import * as grpc from "@grpc/grpc-js";
 import { readFile } from "node:fs/promises";
-import type { ClientTlsFiles } from "../client-security-config.js";
+import type { ClientTlsFiles } from "../config/index.js";
 import { type MessageInitShape, create } from "@bufbuild/protobuf";
 import {
   AgentRegistry,

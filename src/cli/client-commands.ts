@@ -15,11 +15,11 @@ import {
   ListAgentsResponseSchema,
   WatchAgentsResponseSchema,
 } from "../../gen/registry/v1/registry_pb.js";
-import type { ClientSecurity } from "../client-security-config.js";
-import { type ClientFlags, DEFAULTS, loadClientConfig } from "../config.js";
+import { type ClientSecurity, loadClientConfig } from "../config/index.js";
 import { formatAgentDetail } from "./agent-detail.js";
 import { formatAgentTable } from "./agent-table.js";
 import { describeCallError } from "./client-errors.js";
+import { addSettingOptions, givenFlags } from "./setting-options.js";
 import { formatWatchLine } from "./watch-line.js";
 
 /** Agents per ListAgents call: big fleets come in several pages, each a small message. */
@@ -27,15 +27,7 @@ const PAGE_SIZE = 500;
 /** Deadline of each unary call; a watch has none. */
 const CALL_TIMEOUT_MS = 15_000;
 
-interface ConnectionOptions {
-  url?: string;
-  token?: string;
-  ca?: string;
-  cert?: string;
-  key?: string;
-}
-
-interface FilterOptions extends ConnectionOptions {
+interface FilterOptions {
   status?: "online" | "offline";
   selector?: string;
 }
@@ -51,7 +43,7 @@ export function addClientCommands(program: Command): void {
     .addOption(selectorOption())
     .option("--json", "print one ListAgentsResponse in protobuf JSON holding every agent, as curl would get it")
     .action(async (options: FilterOptions & JsonOption, command: Command) => {
-      const registry = await connect(options, command);
+      const registry = await connect(command);
       const agents = await listAll(registry, options);
       if (options.json === true) {
         print(toJsonString(ListAgentsResponseSchema, create(ListAgentsResponseSchema, { agents }), JSON_OPTIONS));
@@ -67,8 +59,8 @@ export function addClientCommands(program: Command): void {
     .description("show one agent in detail")
     .argument("<agent-id>", "the agent's id (a UUID, as `list` shows it)")
     .option("--json", "print the GetAgentResponse in protobuf JSON, as curl would get it")
-    .action(async (agentId: string, options: ConnectionOptions & JsonOption, command: Command) => {
-      const registry = await connect(options, command);
+    .action(async (agentId: string, options: JsonOption, command: Command) => {
+      const registry = await connect(command);
       const response = await call(registry, "GetAgent", (client) => client.getAgent({ agentId }, unary()));
       if (options.json === true) print(toJsonString(GetAgentResponseSchema, response, JSON_OPTIONS));
       else if (response.agent === undefined) throw new Error(`the registry at ${registry.url} answered GetAgent without an agent`);
@@ -78,8 +70,8 @@ export function addClientCommands(program: Command): void {
   clientCommand(program, "deregister")
     .description("remove an agent from the registry and its file (a running node daemon registers again)")
     .argument("<agent-id>", "the agent's id (a UUID, as `list` shows it)")
-    .action(async (agentId: string, options: ConnectionOptions, command: Command) => {
-      const registry = await connect(options, command);
+    .action(async (agentId: string, _options: unknown, command: Command) => {
+      const registry = await connect(command);
       await call(registry, "Deregister", (client) => client.deregister({ agentId }, unary()));
       print(`deregistered ${agentId}`);
     });
@@ -90,7 +82,7 @@ export function addClientCommands(program: Command): void {
     .addOption(selectorOption())
     .option("--json", "print NDJSON: one WatchAgentsResponse in protobuf JSON per line")
     .action(async (options: FilterOptions & JsonOption, command: Command) => {
-      await watch(await connect(options, command), options);
+      await watch(await connect(command), options);
     });
 }
 
@@ -102,13 +94,8 @@ interface Registry {
   readonly client: Client<typeof AgentRegistry>;
 }
 
-async function connect(options: ConnectionOptions, command: Command): Promise<Registry> {
-  // config.ts reads the environment itself, so that its errors name the variable or the flag actually set.
-  const flags: ClientFlags = {};
-  for (const key of ["url", "token", "ca", "cert", "key"] as const) {
-    if (command.getOptionValueSource(key) === "cli") flags[key] = options[key];
-  }
-  const { url, security } = loadClientConfig(process.env, flags);
+async function connect(command: Command): Promise<Registry> {
+  const { url, security } = loadClientConfig(process.env, givenFlags(command, "client"));
   const transport = createConnectTransport({
     baseUrl: url,
     httpVersion: "1.1",
@@ -213,16 +200,9 @@ function print(line: string): void {
   process.stdout.write(`${line}\n`);
 }
 
-/** A subcommand that talks to the registry: --url, and quiet on a closed stdout. */
+/** A subcommand that talks to the registry: --url and credentials, and quiet on a closed stdout. */
 function clientCommand(program: Command, name: string): Command {
-  return program
-    .command(name)
-    .addOption(new Option("--url <url>", "the registry's HTTP address").env("REGISTRY_URL").default(DEFAULTS.REGISTRY_URL))
-    .addOption(new Option("--token <token>", "bearer token (reader for list/get/watch, admin for deregister); prefer the env variable").env("REGISTRY_TOKEN"))
-    .addOption(new Option("--ca <path>", "CA certificates (PEM) to verify an https:// registry by").env("REGISTRY_CA"))
-    .addOption(new Option("--cert <path>", "client certificate (PEM) for a registry that requires mutual TLS").env("REGISTRY_CLIENT_CERT"))
-    .addOption(new Option("--key <path>", "the private key of --cert (PEM)").env("REGISTRY_CLIENT_KEY"))
-    .hook("preAction", endQuietlyWhenStdoutCloses);
+  return addSettingOptions(program.command(name), "client").hook("preAction", endQuietlyWhenStdoutCloses);
 }
 
 function statusOption(): Option {

@@ -3,6 +3,7 @@
 // the field and the rule) are already written for people and pass through as they are.
 
 import { Code, ConnectError } from "@connectrpc/connect";
+import { SETTINGS, flagAndEnv } from "../config/index.js";
 
 export interface CallContext {
   /** The registry URL the CLI called. */
@@ -11,7 +12,7 @@ export interface CallContext {
   readonly method: string;
 }
 
-const UNTRUSTED = "its TLS certificate is not signed by a CA this machine trusts; give the CA with --ca (REGISTRY_CA)";
+const UNTRUSTED = `its TLS certificate is not signed by a CA this machine trusts; give the CA with ${flagAndEnv(SETTINGS.ca)}`;
 
 /** Node's error codes for "the connection never worked", in words. */
 const CONNECTION_PROBLEMS: Readonly<Record<string, string>> = {

@@ -2,10 +2,9 @@
 
 import { type Logger, pino } from "pino";
 import pretty from "pino-pretty";
+import type { LogFormat, LogLevel } from "../config/index.js";
 
-export type LogFormat = "json" | "pretty";
-
-export function createLogger(service: string, level: string, format: LogFormat): Logger {
+export function createLogger(service: string, level: LogLevel, format: LogFormat): Logger {
   const options = { level, base: { service } };
   // pino-pretty as an in-process stream (not a worker transport), so nothing outlives shutdown.
   return format === "pretty"

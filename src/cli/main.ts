@@ -3,7 +3,7 @@
 // turns a failure into one clear line and a non-zero exit code.
 
 import { Command } from "commander";
-import { ConfigError } from "../config.js";
+import { ConfigError, debugRequested } from "../config/index.js";
 import { addServeCommand } from "./serve-command.js";
 import { addAgentCommand } from "./agent-command.js";
 import { addClientCommands } from "./client-commands.js";
@@ -22,7 +22,7 @@ addMigrateCommand(program);
 program.parseAsync(process.argv).catch((error: unknown) => {
   const message = error instanceof Error ? error.message : String(error);
   process.stderr.write(`agent-registry: ${message}\n`);
-  if (!(error instanceof ConfigError) && process.env["LOG_LEVEL"] === "debug" && error instanceof Error) {
+  if (!(error instanceof ConfigError) && debugRequested(process.env) && error instanceof Error) {
     process.stderr.write(`${error.stack}\n`);
   }
   process.exitCode = 1;

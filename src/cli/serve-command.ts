@@ -1,12 +1,10 @@
 // `agent-registry serve`: flags -> ServerConfig -> startServer, one start line, clean exit on signals.
 
-import { type Command, Option } from "commander";
-import { loadServerConfig } from "../config.js";
+import type { Command } from "commander";
+import { loadLogConfig, loadServerConfig } from "../config/index.js";
 import { startServer } from "../server/server.js";
-import { type LogFormat, createLogger } from "./logger.js";
-import { addLimitsOptions, limitsFlags } from "./limits-options.js";
-import { logFormatOption, logLevelOption, onlyGivenFlags } from "./options.js";
-import { addSecurityOptions, securityFlags } from "./security-options.js";
+import { createLogger } from "./logger.js";
+import { addSettingOptions, givenFlags } from "./setting-options.js";
 
 /** After a clean shutdown the process must end by itself within this long. */
 const LEAK_WATCHDOG_MS = 3000;
@@ -14,24 +12,12 @@ const LEAK_WATCHDOG_MS = 3000;
 export function addServeCommand(program: Command): void {
   const serve = program
     .command("serve")
-    .description("run the registry server: gRPC (node daemons) and HTTP (Connect, curl) listeners over one registry")
-    .addOption(new Option("--heartbeat-interval <seconds>", "seconds between beats, told to agents").env("HEARTBEAT_INTERVAL"))
-    .addOption(new Option("--agent-timeout <seconds>", "seconds without a beat before an agent is OFFLINE").env("AGENT_TIMEOUT"))
-    .addOption(new Option("--grpc-listen <host:port>", "gRPC listener address").env("REGISTRY_GRPC_LISTEN"))
-    .addOption(new Option("--http-listen <host:port>", "HTTP listener address (Connect, gRPC-Web)").env("REGISTRY_HTTP_LISTEN"))
-    .addOption(new Option("--data-dir <dir>", "directory holding the store (agents.json or registry.db)").env("REGISTRY_DATA_DIR"))
-    .addOption(new Option("--store <store>", "json (agents.json, the default) or sqlite (registry.db, for large fleets)").env("REGISTRY_STORE"))
-    .addOption(logLevelOption())
-    .addOption(logFormatOption());
-  addSecurityOptions(serve);
-  addLimitsOptions(serve);
-  serve.action(async (options: Record<string, string | undefined>, command: Command) => {
-    const config = loadServerConfig(process.env, {
-      ...onlyGivenFlags(options, command),
-      security: securityFlags(options, command),
-      limits: limitsFlags(options, command),
-    });
-    const log = createLogger("agent-registry", options["logLevel"] ?? "info", (options["logFormat"] ?? "json") as LogFormat);
+    .description("run the registry server: gRPC (node daemons) and HTTP (Connect, curl) listeners over one registry");
+  addSettingOptions(serve, "serve").action(async (_options: unknown, command: Command) => {
+    const flags = givenFlags(command, "serve");
+    const config = loadServerConfig(process.env, flags);
+    const logging = loadLogConfig(process.env, flags);
+    const log = createLogger("agent-registry", logging.level, logging.format);
     const server = await startServer(config, { log });
     process.stdout.write(
       `agent-registry serving gRPC on ${server.grpcAddress} and HTTP on ${server.httpUrl}; ` +

@@ -3,7 +3,7 @@
 // both listeners together) and watchers. A refusal is a RESOURCE_EXHAUSTED RegistryError plus a
 // rate-limited warn line (limit-log.ts).
 
-import type { LimitsConfig } from "../limits-config.js";
+import type { LimitsConfig } from "../config/index.js";
 import type { Clock } from "../common/clock.js";
 import { RegistryError } from "../registry/registry-error.js";
 import type { LimitLog } from "./limit-log.js";

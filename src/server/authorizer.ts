@@ -7,7 +7,7 @@
 
 import { type PeerCertificate, TLSSocket } from "node:tls";
 import { RegistryError } from "../registry/registry-error.js";
-import { type Role, isRole } from "../security-config.js";
+import { type Role, isRole } from "../config/index.js";
 import type { TokenSet } from "./token-set.js";
 
 export type RegistryMethod = "Register" | "Heartbeat" | "ListAgents" | "GetAgent" | "Deregister" | "WatchAgents";

@@ -6,9 +6,7 @@
 import { isIP } from "node:net";
 import { unmapIPv4 } from "../registry/registration.js";
 import type { Log } from "../common/log.js";
-import { ConfigError } from "../config-error.js";
-import { type ListenAddress, type ServerConfig, formatAddress } from "../config.js";
-import { authenticationEnabled } from "../security-config.js";
+import { ConfigError, type ListenAddress, type ServerConfig, authenticationEnabled, formatAddress } from "../config/index.js";
 
 /** Throws a ConfigError, or logs its warnings and returns. */
 export function guardExposure(config: ServerConfig, log: Log): void {

@@ -2,8 +2,7 @@
 // plus the token file's, which reloadTokens() reads again on SIGHUP), and the TLS material of both
 // listeners. A token file that fails to parse on reload leaves the tokens in use as they were.
 
-import { ConfigError } from "../config-error.js";
-import { type RoleToken, type SecurityConfig, authenticationEnabled } from "../security-config.js";
+import { ConfigError, type RoleToken, type SecurityConfig, authenticationEnabled } from "../config/index.js";
 import type { Log } from "../common/log.js";
 import { Authorizer } from "./authorizer.js";
 import { type ListenerTls, loadListenerTls } from "./tls-credentials.js";

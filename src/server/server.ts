@@ -8,7 +8,7 @@ import * as grpc from "@grpc/grpc-js";
 import { connectNodeAdapter } from "@connectrpc/connect-node";
 import { createContextValues } from "@connectrpc/connect";
 import type { AddressInfo } from "node:net";
-import { type ServerConfig, formatAddress } from "../config.js";
+import { type ServerConfig, formatAddress } from "../config/index.js";
 import { type Clock, serverClock } from "../common/clock.js";
 import { type Log, silentLog } from "../common/log.js";
 import { Registry } from "../registry/registry.js";

@@ -12,8 +12,7 @@ import * as grpc from "@grpc/grpc-js";
 import { readFile } from "node:fs/promises";
 import type { SecureServerOptions } from "node:http2";
 import { createSecureContext } from "node:tls";
-import { ConfigError } from "../config-error.js";
-import type { TlsFiles } from "../security-config.js";
+import { ConfigError, type TlsFiles } from "../config/index.js";
 
 export interface ListenerTls {
   readonly grpc: grpc.ServerCredentials;

@@ -3,8 +3,7 @@
 // line), never a token.
 
 import { readFile, stat } from "node:fs/promises";
-import { ConfigError } from "../config-error.js";
-import { type RoleToken, parseTokenLines } from "../security-config.js";
+import { ConfigError, type RoleToken, parseTokenLines } from "../config/index.js";
 
 export interface TokenFile {
   readonly tokens: RoleToken[];

@@ -3,7 +3,7 @@
 // lengths), so neither the comparison nor its timing tells a caller how close a guess came.
 
 import { createHash, timingSafeEqual } from "node:crypto";
-import { ROLES, type Role, type RoleToken, checkUnique } from "../security-config.js";
+import { ROLES, type Role, type RoleToken, checkUnique } from "../config/index.js";
 
 export class TokenSet {
   private readonly entries: ReadonlyArray<{ readonly digest: Buffer; readonly role: Role }>;

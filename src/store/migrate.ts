@@ -4,7 +4,7 @@
 // while a server runs there; it refuses a target that already holds agents unless forced; the source is
 // left as it was.
 
-import type { StoreKind } from "../config.js";
+import type { StoreKind } from "../config/index.js";
 import { StoreError } from "../registry/store.js";
 import { lockDataDir } from "./data-dir-lock.js";
 import { openStore } from "./open-store.js";
@@ -17,7 +17,6 @@ export interface MigrationResult {
 }
 
 export async function migrateStore(dataDir: string, from: StoreKind, to: StoreKind, options: { force: boolean }): Promise<MigrationResult> {
-  if (from === to) throw new StoreError(`--from and --to are both ${from}: give two different stores (json, sqlite)`);
   const lock = await lockDataDir(dataDir).catch((error: unknown) => {
     throw new StoreError(`cannot migrate while a server uses the data directory: ${(error as Error).message}`, { cause: error });
   });

@@ -1,7 +1,7 @@
 // Start-up wiring's one place that names a store implementation: the configured kind becomes an opened,
 // locked store on the data directory. Nothing else in the server knows which store it runs on.
 
-import type { StoreKind } from "../config.js";
+import type { StoreKind } from "../config/index.js";
 import type { StoreObserver } from "../registry/store.js";
 import type { DataDirLock } from "./data-dir-lock.js";
 import { JsonFileStore } from "./json-file-store.js";

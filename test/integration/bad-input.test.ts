@@ -15,7 +15,7 @@ import {
   RegisterRequestSchema,
   WatchAgentsRequestSchema,
 } from "../../gen/registry/v1/registry_pb.js";
-import { DEFAULT_LIMITS } from "../../src/config.js";
+import { DEFAULT_LIMITS } from "../../src/config/index.js";
 import { grpcClient } from "../support/clients.js";
 import { grpcFrame, gzip, rawGrpc, rawHttp } from "../support/raw-wire.js";
 import { onDisk } from "../support/stored-agents.js";

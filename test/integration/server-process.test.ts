@@ -10,7 +10,7 @@ import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { AgentStatus } from "../../gen/registry/v1/registry_pb.js";
 import { type RegistryClient, connectClient, grpcClient } from "../support/clients.js";
 import { type ServerProcess, runServerToExit, startServerProcess } from "../support/server-process.js";
-import type { StoreKind } from "../../src/config.js";
+import type { StoreKind } from "../../src/config/index.js";
 import { onDisk, seedPrototypeAgents, storeFile } from "../support/stored-agents.js";
 import { makeDataDir, testStore } from "../support/test-server.js";
 

@@ -5,7 +5,7 @@ import { Code } from "@connectrpc/connect";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { AgentStatus, type WatchAgentsResponse, WatchEventType } from "../../gen/registry/v1/registry_pb.js";
 import { type RegistryClient, RpcError, type WatchStream, connectClient, grpcClient } from "../support/clients.js";
-import { DEFAULT_LIMITS } from "../../src/config.js";
+import { DEFAULT_LIMITS } from "../../src/config/index.js";
 import { type TestServer, startTestServer } from "../support/test-server.js";
 
 const transports = [

@@ -3,7 +3,7 @@
 
 import { describe, expect, it } from "vitest";
 import { RegistryError } from "../../src/registry/registry-error.js";
-import { type Role, parseTokenList } from "../../src/security-config.js";
+import { type Role, parseTokenList } from "../../src/config/index.js";
 import { Authorizer, type CallCredentials, type ClientCertificate, PERMISSIONS, clientCertificateOf } from "../../src/server/authorizer.js";
 import { TokenSet } from "../../src/server/token-set.js";
 

@@ -2,8 +2,7 @@
 
 import { silentLog } from "../../src/common/log.js";
 import { describe, expect, it } from "vitest";
-import { ConfigError, SERVER_DEFAULTS, type ServerConfig } from "../../src/config.js";
-import { parseTokenList } from "../../src/security-config.js";
+import { ConfigError, SERVER_DEFAULTS, type ServerConfig, parseTokenList } from "../../src/config/index.js";
 import { guardExposure, isLoopback } from "../../src/server/exposure-guard.js";
 
 function config(host: string, security: Partial<ServerConfig["security"]> = {}): ServerConfig {

@@ -5,7 +5,7 @@ import { silentLog } from "../../src/common/log.js";
 import { create } from "@bufbuild/protobuf";
 import { afterEach, describe, expect, it } from "vitest";
 import { HeartbeatRequestSchema, WatchAgentsRequestSchema } from "../../gen/registry/v1/registry_pb.js";
-import { DEFAULT_LIMITS, type LimitsConfig } from "../../src/limits-config.js";
+import { DEFAULT_LIMITS, type LimitsConfig } from "../../src/config/index.js";
 import type { AgentId } from "../../src/registry/agent-id.js";
 import { parseRegistration } from "../../src/registry/registration.js";
 import type { RegistryError } from "../../src/registry/registry-error.js";

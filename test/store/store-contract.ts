@@ -11,7 +11,7 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { v4 } from "uuid";
 import { afterEach, describe, expect, it } from "vitest";
-import type { StoreKind } from "../../src/config.js";
+import type { StoreKind } from "../../src/config/index.js";
 import type { AgentId } from "../../src/registry/agent-id.js";
 import { ABSENT, type Commit, type Store, StoreConflict, StoreError, type StoreObserver } from "../../src/registry/store.js";
 import { Tmpfs, canMount } from "../support/tmpfs.js";

@@ -4,7 +4,7 @@
 import Database from "better-sqlite3";
 import { access, copyFile, readFile, rm } from "node:fs/promises";
 import { join } from "node:path";
-import type { StoreKind } from "../../src/config.js";
+import type { StoreKind } from "../../src/config/index.js";
 import type { AgentRecord } from "../../src/registry/agent.js";
 import { decodeAgents } from "../../src/store/agents-file-format.js";
 import { AGENTS_FILE } from "../../src/store/json-file-store.js";

@@ -3,7 +3,7 @@
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { SERVER_DEFAULTS, type ServerConfig, type StoreKind } from "../../src/config.js";
+import { SERVER_DEFAULTS, type ServerConfig, type StoreKind } from "../../src/config/index.js";
 import { type ServerDeps, type ServerHandle, startServer } from "../../src/server/server.js";
 
 export interface TestServer extends ServerHandle {

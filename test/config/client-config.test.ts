@@ -1,7 +1,8 @@
-// loadClientConfig (src/config.ts): where the client commands find the registry.
+// loadClientConfig (src/config/client-config.ts): where the client commands find the registry, with what credentials.
 
 import { describe, expect, it } from "vitest";
-import { ConfigError, loadClientConfig } from "../../src/config.js";
+import { loadClientConfig } from "../../src/config/client-config.js";
+import { ConfigError } from "../../src/config/config-error.js";
 
 describe("the registry URL of the client commands", () => {
   it("is http://127.0.0.1:50052 with nothing set", () => {

@@ -1,7 +1,11 @@
+// loadServerConfig (src/config/server-config.ts): what `agent-registry serve` runs with.
+
 import { homedir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { ConfigError, SERVER_DEFAULTS, type ServerFlags, formatAddress, loadServerConfig } from "../src/config.js";
+import { ConfigError } from "../../src/config/config-error.js";
+import { formatAddress } from "../../src/config/listen-address.js";
+import { SERVER_DEFAULTS, type ServerFlags, loadServerConfig } from "../../src/config/server-config.js";
 
 /** The ConfigError that loading `env` and `flags` throws. */
 function configError(env: NodeJS.ProcessEnv, flags: ServerFlags = {}): ConfigError {
@@ -216,5 +220,30 @@ describe("listen addresses", () => {
 describe("the data directory", () => {
   it("is taken from --data-dir over REGISTRY_DATA_DIR", () => {
     expect(loadServerConfig({ REGISTRY_DATA_DIR: "/env" }, { dataDir: "/flag" }).dataDir).toBe("/flag");
+  });
+});
+
+describe("the store", () => {
+  it("is the json file, agents.json, with nothing set", () => {
+    expect(loadServerConfig({}).store).toBe("json");
+  });
+
+  it("is sqlite with REGISTRY_STORE=sqlite, and --store wins over it", () => {
+    expect(loadServerConfig({ REGISTRY_STORE: "sqlite" }).store).toBe("sqlite");
+    expect(loadServerConfig({ REGISTRY_STORE: "sqlite" }, { store: "json" }).store).toBe("json");
+  });
+
+  it("follows the whitespace rule: spaces around the word are ignored, a blank variable is unset", () => {
+    expect(loadServerConfig({ REGISTRY_STORE: " sqlite\n" }).store).toBe("sqlite");
+    expect(loadServerConfig({ REGISTRY_STORE: "  " }).store).toBe("json");
+  });
+
+  it.each<{ env: NodeJS.ProcessEnv; flags: ServerFlags; message: string }>([
+    { env: { REGISTRY_STORE: "etcd" }, flags: {}, message: 'REGISTRY_STORE must be json or sqlite, got "etcd"' },
+    { env: { REGISTRY_STORE: "SQLite" }, flags: {}, message: 'REGISTRY_STORE must be json or sqlite, got "SQLite"' },
+    { env: { REGISTRY_STORE: "json" }, flags: { store: "file" }, message: '--store must be json or sqlite, got "file"' },
+    { env: {}, flags: { store: "" }, message: '--store must be json or sqlite, got ""' },
+  ])("refuses $env $flags naming the setting and the accepted values", ({ env, flags, message }) => {
+    expect(configError(env, flags).message).toBe(message);
   });
 });

@@ -1,7 +1,10 @@
+// loadAgentConfig (src/config/agent-config.ts): what `agent-registry agent` runs with.
+
 import { hostname } from "node:os";
 import { join, resolve } from "node:path";
 import { describe, expect, it } from "vitest";
-import { type AgentFlags, ConfigError, loadAgentConfig } from "../../src/config.js";
+import { type AgentFlags, loadAgentConfig } from "../../src/config/agent-config.js";
+import { ConfigError } from "../../src/config/config-error.js";
 
 function configError(env: NodeJS.ProcessEnv, flags: AgentFlags = {}): ConfigError {
   try {
@@ -122,5 +125,17 @@ describe("the node daemon's credentials", () => {
   it("refuse a certificate without its key and a REGISTRY_TLS that is not a boolean", () => {
     expect(configError({ HOME: "/h" }, { cert: "me.crt" }).message).toMatch(/^--cert needs its partner/);
     expect(configError({ HOME: "/h", REGISTRY_TLS: "on" }).message).toMatch(/^REGISTRY_TLS must be true or false/);
+  });
+});
+
+describe("the node daemon's log level", () => {
+  it("is info by default, LOG_LEVEL, and --log-level over it", () => {
+    expect(loadAgentConfig({}).logLevel).toBe("info");
+    expect(loadAgentConfig({ LOG_LEVEL: "warn" }).logLevel).toBe("warn");
+    expect(loadAgentConfig({ LOG_LEVEL: "warn" }, { logLevel: "trace" }).logLevel).toBe("trace");
+  });
+
+  it("refuses a level pino does not have, naming the flag", () => {
+    expect(configError({}, { logLevel: "loud" }).message).toBe('--log-level must be fatal, error, warn, info, debug, trace or silent, got "loud"');
   });
 });

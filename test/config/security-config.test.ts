@@ -1,21 +1,17 @@
-// loadSecurityConfig (src/security-config.ts): tokens, the token file's syntax, TLS files, and when
-// authentication is on. Messages name where a token was given, never the token.
+// loadSecurityConfig (src/config/security-config.ts) and the token file's syntax (role-token.ts): tokens,
+// TLS files, and when authentication is on. Messages name where a token was given, never the token.
 
 import { describe, expect, it } from "vitest";
-import { ConfigError } from "../src/config.js";
-import {
-  NO_SECURITY,
-  type SecurityFlags,
-  authenticationEnabled,
-  loadSecurityConfig,
-  parseTokenLines,
-} from "../src/security-config.js";
+import { ConfigError } from "../../src/config/config-error.js";
+import { parseTokenLines } from "../../src/config/role-token.js";
+import { NO_SECURITY, authenticationEnabled, loadSecurityConfig } from "../../src/config/security-config.js";
+import type { ServerFlags } from "../../src/config/server-config.js";
 
 const A = "a".repeat(16);
 const B = "b".repeat(16);
 const C = "c".repeat(16);
 
-function configError(env: NodeJS.ProcessEnv, flags: SecurityFlags = {}): ConfigError {
+function configError(env: NodeJS.ProcessEnv, flags: ServerFlags = {}): ConfigError {
   try {
     loadSecurityConfig(env, flags);
   } catch (error) {

@@ -1,9 +1,13 @@
+// loadLimitsConfig (src/config/limits-config.ts): the server's resource limits and their rows in the table.
+
 import { describe, expect, it } from "vitest";
-import { ConfigError, DEFAULT_LIMITS, loadServerConfig } from "../src/config.js";
-import { LIMIT_SETTINGS, type LimitsFlags, loadLimitsConfig } from "../src/limits-config.js";
+import { ConfigError } from "../../src/config/config-error.js";
+import { DEFAULT_LIMITS, loadLimitsConfig } from "../../src/config/limits-config.js";
+import { type ServerFlags, loadServerConfig } from "../../src/config/server-config.js";
+import { LIMIT_SETTINGS } from "../../src/config/settings.js";
 
 /** The ConfigError that loading the limits from `env` and `flags` throws. */
-function configError(env: NodeJS.ProcessEnv, flags: LimitsFlags = {}): ConfigError {
+function configError(env: NodeJS.ProcessEnv, flags: ServerFlags = {}): ConfigError {
   try {
     loadLimitsConfig(env, flags);
   } catch (error) {
