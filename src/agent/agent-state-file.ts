@@ -6,7 +6,7 @@
 import { mkdir, readFile } from "node:fs/promises";
 import { dirname } from "node:path";
 import { v4 } from "uuid";
-import { isAgentId } from "../registry/agent-id.js";
+import { isAgentId } from "../common/registration-rules.js";
 import { writeFileAtomic } from "../common/atomic-write.js";
 
 export interface AgentState {

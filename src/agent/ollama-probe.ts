@@ -2,25 +2,13 @@
 // timeout. A failure is a value with a reason a person can act on, never an exception: the daemon keeps
 // probing while Ollama is down.
 
-import { parseOllamaVersion } from "../registry/registration.js";
-import { RegistryError } from "../registry/registry-error.js";
+import { ollamaVersionProblem } from "../common/registration-rules.js";
 
 export type OllamaProbeResult =
   | { readonly reachable: true; readonly version: string }
   | { readonly reachable: false; readonly reason: string };
 
 export const DEFAULT_PROBE_TIMEOUT_MS = 2000;
-
-/** Whether the registry will take `version` (its own rule, so the daemon never registers what it refuses). */
-function isOllamaVersion(version: string): boolean {
-  try {
-    parseOllamaVersion(version);
-    return true;
-  } catch (error) {
-    if (error instanceof RegistryError) return false;
-    throw error;
-  }
-}
 
 
 export interface ProbeOptions {
@@ -55,7 +43,8 @@ export async function probeOllama(ollamaUrl: string, options: ProbeOptions = {})
   } catch {
     return down(`GET ${url} answered something that is not JSON: ${JSON.stringify(body.slice(0, 200))}; is this Ollama?`);
   }
-  if (typeof version !== "string" || version === "" || !isOllamaVersion(version)) {
+  // The registry's own rule, so the daemon never registers a version the registry refuses.
+  if (typeof version !== "string" || version === "" || ollamaVersionProblem(version) !== undefined) {
     return down(`GET ${url} answered without a usable "version" (got ${JSON.stringify(version) ?? "nothing"}); is this Ollama?`);
   }
   return { reachable: true, version };

@@ -3,8 +3,7 @@
 // that names the variable or flag and says what it accepts. The settings table picks one for each row.
 
 import { isIP } from "node:net";
-import { parseRegistration, unmapIPv4 } from "../registry/registration.js";
-import { RegistryError } from "../registry/registry-error.js";
+import { hostnameProblem, labelsProblem, unmapIPv4 } from "../common/registration-rules.js";
 import { ConfigError } from "./config-error.js";
 import { type ListenAddress, parseListenAddress } from "./listen-address.js";
 import { TOKEN_CHARACTERS } from "./role-token.js";
@@ -148,17 +147,13 @@ export function parseBearerToken({ name, value }: Given): string {
 
 /** The host name a node registers under, by the registry's own rules; the default is this machine's. */
 export function parseHostname({ name, value, from }: Given): string {
-  try {
-    parseRegistration({ agentId: "", hostname: value, ipAddress: "", port: 0, ollamaVersion: "", labels: {} });
-  } catch (error) {
-    if (!(error instanceof RegistryError)) throw error;
-    throw new ConfigError(
-      from === "default"
-        ? `this machine's host name ${JSON.stringify(value)} cannot be registered (${error.message}); give one with ${name}`
-        : `${name}: ${error.message.replace(/^hostname: /, "")}`,
-    );
-  }
-  return value;
+  const problem = hostnameProblem(value);
+  if (problem === undefined) return value;
+  throw new ConfigError(
+    from === "default"
+      ? `this machine's host name ${JSON.stringify(value)} cannot be registered (hostname: ${problem}); give one with ${name}`
+      : `${name}: ${problem}`,
+  );
 }
 
 /** `key=value` entries, each key once, as labels by the registry's own rules. */
@@ -171,11 +166,7 @@ export function parseLabels({ name, entries }: GivenEntries): Readonly<Record<st
     if (Object.hasOwn(labels, key)) throw new ConfigError(`${name} ${key} is given more than once; give each key once`);
     labels[key] = value.slice(equals + 1);
   }
-  try {
-    parseRegistration({ agentId: "", hostname: "node", ipAddress: "", port: 0, ollamaVersion: "", labels });
-  } catch (error) {
-    if (!(error instanceof RegistryError)) throw error;
-    throw new ConfigError(`${name}: ${error.message.replace(/^labels: /, "")}`);
-  }
+  const problem = labelsProblem(labels);
+  if (problem !== undefined) throw new ConfigError(`${name}: ${problem}`);
   return labels;
 }

@@ -1,18 +1,11 @@
 // Agent ids: RFC 4122 UUIDs in lower case. Nodes may choose their own (any version); the server makes v4.
+// What counts as an id is shared with the node daemon (common/registration-rules.ts).
 
-import { validate, v4 } from "uuid";
+import { v4 } from "uuid";
+import { isAgentId } from "../common/registration-rules.js";
 import { invalidArgument } from "./registry-error.js";
 
 export type AgentId = string & { readonly __brand: "AgentId" };
-
-const NIL = "00000000-0000-0000-0000-000000000000";
-const MAX = "ffffffff-ffff-ffff-ffff-ffffffffffff";
-
-/** Whether `text` is a usable agent id (a UUID other than the nil and max UUIDs), in any case. */
-export function isAgentId(text: string): boolean {
-  const lower = text.toLowerCase();
-  return validate(lower) && lower !== NIL && lower !== MAX;
-}
 
 /** Parses a client-supplied id; `field` names the request field in the error. */
 export function parseAgentId(text: string, field = "agent_id"): AgentId {

@@ -4,7 +4,7 @@
 // plaintext beyond loopback can be read off the network: that is warned about too.
 
 import { isIP } from "node:net";
-import { unmapIPv4 } from "../registry/registration.js";
+import { unmapIPv4 } from "../common/registration-rules.js";
 import type { Log } from "../common/log.js";
 import { ConfigError, type ListenAddress, type ServerConfig, authenticationEnabled, formatAddress } from "../config/index.js";
 

@@ -4,7 +4,7 @@
 // secret is never in the file, only its hash (`secret_hash`, "sha256:<hex>"). `revision` is the store
 // revision that last changed the agent (absent in the prototype's files). The stream flag is never written.
 
-import { isAgentId } from "../registry/agent-id.js";
+import { isAgentId } from "../common/registration-rules.js";
 import type { AgentId } from "../registry/agent-id.js";
 import type { AgentRecord } from "../registry/agent.js";
 import { isSecretHash } from "../registry/agent-secret.js";

@@ -4,7 +4,7 @@
 // one transaction at start-up. Also the checks that turn a row back into a record, naming the row at fault.
 
 import type Database from "better-sqlite3";
-import { isAgentId } from "../registry/agent-id.js";
+import { isAgentId } from "../common/registration-rules.js";
 import type { AgentId } from "../registry/agent-id.js";
 import type { AgentRecord } from "../registry/agent.js";
 import { isSecretHash } from "../registry/agent-secret.js";
