@@ -4,7 +4,7 @@
 // is node-agent.ts's business.
 
 import * as grpc from "@grpc/grpc-js";
-import { readFile } from "node:fs/promises";
+import { readClientTlsFiles } from "../common/client-tls-files.js";
 import type { ClientTlsFiles } from "../config/index.js";
 import { type MessageInitShape, create } from "@bufbuild/protobuf";
 import {
@@ -79,16 +79,8 @@ export interface ConnectionOptions {
  */
 export async function channelCredentials(tls: ClientTlsFiles | undefined): Promise<grpc.ChannelCredentials> {
   if (tls === undefined) return grpc.credentials.createInsecure();
-  const read = async (path: string | undefined, flag: string): Promise<Buffer | null> => {
-    if (path === undefined) return null;
-    try {
-      return await readFile(path);
-    } catch (error) {
-      throw new Error(`cannot read ${flag} ${path}: ${(error as Error).message}`, { cause: error });
-    }
-  };
-  const [ca, cert, key] = await Promise.all([read(tls.caFile, "--ca"), read(tls.certFile, "--cert"), read(tls.keyFile, "--key")]);
-  return grpc.credentials.createSsl(ca, key, cert);
+  const { ca, cert, key } = await readClientTlsFiles(tls);
+  return grpc.credentials.createSsl(ca ?? null, key ?? null, cert ?? null);
 }
 
 const RegistryClient = grpc.makeGenericClientConstructor(grpcServiceDefinition(AgentRegistry), "AgentRegistry");

@@ -3,10 +3,8 @@
 // Formatting lives in agent-table.ts, agent-detail.ts and watch-line.ts; failure lines in client-errors.ts.
 
 import { create, toJsonString } from "@bufbuild/protobuf";
-import { type CallOptions, type Client, type Interceptor, createClient } from "@connectrpc/connect";
-import { createConnectTransport } from "@connectrpc/connect-node";
+import type { CallOptions, Client } from "@connectrpc/connect";
 import { type Command, Option } from "commander";
-import { readFile } from "node:fs/promises";
 import {
   type Agent,
   AgentRegistry,
@@ -15,7 +13,9 @@ import {
   ListAgentsResponseSchema,
   WatchAgentsResponseSchema,
 } from "../../gen/registry/v1/registry_pb.js";
-import { type ClientSecurity, loadClientConfig } from "../config/index.js";
+import { createRegistryClient } from "../client/registry-client.js";
+import { readClientTlsFiles } from "../common/client-tls-files.js";
+import { loadClientConfig } from "../config/index.js";
 import { formatAgentDetail } from "./agent-detail.js";
 import { formatAgentTable } from "./agent-table.js";
 import { describeCallError } from "./client-errors.js";
@@ -96,35 +96,8 @@ interface Registry {
 
 async function connect(command: Command): Promise<Registry> {
   const { url, security } = loadClientConfig(process.env, givenFlags(command, "client"));
-  const transport = createConnectTransport({
-    baseUrl: url,
-    httpVersion: "1.1",
-    interceptors: security.token === undefined ? [] : [bearer(security.token)],
-    nodeOptions: await tlsOptions(security),
-  });
-  return { url, client: createClient(AgentRegistry, transport) };
-}
-
-/** Sends the token on every call. */
-function bearer(token: string): Interceptor {
-  return (next) => (request) => {
-    request.header.set("authorization", `Bearer ${token}`);
-    return next(request);
-  };
-}
-
-/** The CA and client certificate for https:// (Node's own CAs when no --ca is given). */
-async function tlsOptions({ tls }: ClientSecurity): Promise<{ ca?: Buffer; cert?: Buffer; key?: Buffer }> {
-  const read = async (path: string | undefined, flag: string): Promise<Buffer | undefined> => {
-    if (path === undefined) return undefined;
-    try {
-      return await readFile(path);
-    } catch (error) {
-      throw new Error(`cannot read ${flag} ${path}: ${(error as Error).message}`, { cause: error });
-    }
-  };
-  const [ca, cert, key] = await Promise.all([read(tls?.caFile, "--ca"), read(tls?.certFile, "--cert"), read(tls?.keyFile, "--key")]);
-  return { ...(ca === undefined ? {} : { ca }), ...(cert === undefined ? {} : { cert }), ...(key === undefined ? {} : { key }) };
+  const tls = security.tls === undefined ? undefined : await readClientTlsFiles(security.tls);
+  return { url, client: createRegistryClient(url, { token: security.token, tls }) };
 }
 
 /** Runs one call; a failure becomes an Error whose message is the one line to print. */
