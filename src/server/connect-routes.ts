@@ -8,6 +8,7 @@ import type { Log } from "../common/log.js";
 import { toConnectError } from "./errors.js";
 import type { ServerMetrics } from "./metrics.js";
 import type { RegistryHandlers } from "./registry-handlers.js";
+import { ResponseQueue } from "./response-queue.js";
 import { watchEventToWire } from "./wire.js";
 
 /** The caller's address, set per request by the HTTP listener. */
@@ -70,21 +71,25 @@ export function connectRoutes(
   return (router) => router.service(AgentRegistry, service);
 }
 
+/**
+ * Beats are read as they come and handed to the call, which sends the acks in order; this side only turns
+ * them into the response stream. A stream the server ends (or a bad beat) fails the response stream.
+ */
 async function* heartbeat(
   requests: AsyncIterable<HeartbeatRequest>,
   handlers: RegistryHandlers,
 ): AsyncIterable<HeartbeatResponse> {
-  // The registry may end the stream while we wait for the client's next beat: race every wait against it.
-  let endStream: (reason: unknown) => void = () => {};
-  const ended = new Promise<never>((_, reject) => (endStream = reject));
-  const call = handlers.heartbeat((reason) => endStream(reason));
-  const incoming = requests[Symbol.asyncIterator]();
+  const acks = new ResponseQueue<HeartbeatResponse>();
+  const call = handlers.heartbeat({ ack: (response) => acks.push(response), end: (reason) => acks.fail(reason) });
+  const reading = (async () => {
+    for await (const request of requests) call.receive(request);
+    // The client is done sending: answer every beat it sent (a last `leaving` among them), then end OK.
+    await call.drained();
+    acks.finish();
+  })();
+  reading.catch((error: unknown) => acks.fail(error));
   try {
-    for (;;) {
-      const next = await Promise.race([incoming.next(), ended]);
-      if (next.done === true) return;
-      yield await Promise.race([call.handle(next.value), ended]);
-    }
+    yield* acks;
   } finally {
     call.close();
   }

@@ -213,53 +213,32 @@ function serveHeartbeat(
   done: Done,
 ): void {
   let ended = false;
-  const endWith = (error: unknown): void => {
-    if (ended) return;
-    ended = true;
-    heartbeat.close();
-    const status = fail(error);
-    done(status.code ?? grpc.status.UNKNOWN);
-    call.emit("error", status);
-  };
-  const heartbeat = handlers.heartbeat(endWith);
-  // Acks leave in the order beats came: once one beat waits (for a durable status change), the ones after
-  // it queue behind it. Most beats answer synchronously and never allocate a promise.
-  let queue: Promise<void> | undefined;
-  const process = (request: HeartbeatRequest | MalformedRequest): void | Promise<void> => {
-    if (ended) return;
-    try {
-      const response = heartbeat.handle(wellFormed(request));
-      if (!(response instanceof Promise)) {
-        call.write(response);
-        return;
-      }
-      return response.then((ack) => {
-        if (!ended) call.write(ack);
-      }, endWith);
-    } catch (error) {
-      endWith(error);
-    }
-  };
-  /** Runs `step` after every earlier beat; the queue empties itself once the last step is done. */
-  const enqueue = (step: () => void | Promise<void>): void => {
-    const pending = queue === undefined ? step() : queue.then(step);
-    if (pending === undefined) return;
-    const tail: Promise<void> = pending.then(() => {
-      if (queue === tail) queue = undefined;
-    });
-    queue = tail;
-  };
-  call.on("data", (request: HeartbeatRequest | MalformedRequest) => enqueue(() => process(request)));
+  const heartbeat = handlers.heartbeat({
+    ack: (response) => {
+      if (!ended) call.write(response);
+    },
+    end: (reason) => {
+      if (ended) return;
+      ended = true;
+      const status = fail(reason);
+      done(status.code ?? grpc.status.UNKNOWN);
+      call.emit("error", status);
+    },
+  });
+  call.on("data", (request: HeartbeatRequest | MalformedRequest) => {
+    if (request instanceof MalformedRequest) heartbeat.refuse(new RegistryError("invalidArgument", request.message));
+    else heartbeat.receive(request);
+  });
   // The client is done sending: answer every beat it sent (a last `leaving` among them), then end OK.
-  const finish = (): void =>
-    enqueue(() => {
+  call.on("end", () => {
+    void heartbeat.drained().then(() => {
       if (ended) return;
       ended = true;
       heartbeat.close();
       done(grpc.status.OK);
       call.end();
     });
-  call.on("end", finish);
+  });
   call.on("cancelled", () => {
     if (!ended) done(grpc.status.CANCELLED);
     ended = true;

@@ -1,7 +1,9 @@
 // One Heartbeat stream, whatever the transport: opens the registry session on the first message, turns
-// each beat into one ack echoing its seq, and ends the stream when the registry or a shutdown says so.
-// The transports (grpc-server.ts, connect-routes.ts) only move messages. It holds one of the server's
-// stream slots (admission.ts) while open, and ends a stream whose first message does not come in time.
+// each beat into one ack echoing its seq, sends the acks in the order the beats came (a beat that waits
+// for a durable change holds back the acks after it), and ends the stream when the registry, a shutdown
+// or a bad message says so. The transports (grpc-server.ts, connect-routes.ts) only move messages. It
+// holds one of the server's stream slots (admission.ts) while open, and ends a stream whose first message
+// does not come in time.
 
 import { create } from "@bufbuild/protobuf";
 import { timestampFromMs } from "@bufbuild/protobuf/wkt";
@@ -20,20 +22,29 @@ import type { Admission, StreamSlot } from "./admission.js";
 import type { Shutdown } from "./shutdown.js";
 import { durationFromMs, statusToWire } from "./wire.js";
 
+/** Where a HeartbeatCall's output goes: each ack in order, then at most one end. */
+export interface HeartbeatOutput {
+  ack(response: HeartbeatResponse): void;
+  /** The server ends the stream with `reason` (a RegistryError, or an unexpected error). */
+  end(reason: unknown): void;
+}
+
 export class HeartbeatCall {
   private session: HeartbeatSession | undefined;
   private closed = false;
+  /** The last ack still to be sent, once it and every ack before it has been; undefined when none waits. */
+  private tail: Promise<void> | undefined;
   private slot: StreamSlot | undefined;
   private firstBeatTimer: Timer | undefined;
   private readonly unsubscribe: () => void;
   /** The same every ack: built once. */
   private readonly interval: ReturnType<typeof durationFromMs>;
 
-  /** `end` is called at most once, when the server ends the stream (superseded, deregistered, shutdown). */
+  /** `out.end` is called at most once: the stream is superseded, deregistered, shut down, or sent a bad beat. */
   constructor(
     private readonly registry: Registry,
     shutdown: Shutdown,
-    private readonly end: (reason: RegistryError) => void,
+    private readonly out: HeartbeatOutput,
     private readonly metrics: { beat(): void },
     private readonly admission: Admission,
   ) {
@@ -52,9 +63,49 @@ export class HeartbeatCall {
     this.firstBeatTimer = admission.clock.setTimer(admission.limits.firstBeatTimeoutMs, () => this.firstBeatTimedOut());
   }
 
-  /** Applies one beat. Throws (or rejects with) a RegistryError that should end the stream. */
-  handle(request: HeartbeatRequest): HeartbeatResponse | Promise<HeartbeatResponse> {
-    if (this.closed) throw new RegistryError("unavailable", "this Heartbeat stream has ended; open a new one");
+  /**
+   * Takes one message: it counts for liveness now, and its ack goes out after every earlier one. A message
+   * that breaks the rules (or a change that cannot be written) ends the stream instead.
+   */
+  receive(request: HeartbeatRequest): void {
+    if (this.closed) return;
+    let result: HeartbeatResponse | Promise<HeartbeatResponse>;
+    try {
+      result = this.apply(request);
+    } catch (error) {
+      this.finish(error);
+      return;
+    }
+    if (this.tail === undefined && !(result instanceof Promise)) {
+      this.out.ack(result);
+      return;
+    }
+    const tail: Promise<void> = (this.tail ?? Promise.resolve())
+      .then(() => result)
+      .then(
+        (ack) => {
+          if (!this.closed) this.out.ack(ack);
+        },
+        (error: unknown) => this.finish(error),
+      )
+      .then(() => {
+        if (this.tail === tail) this.tail = undefined;
+      });
+    this.tail = tail;
+  }
+
+  /** A message the transport could not decode: the stream ends with `reason`, after the acks before it. */
+  refuse(reason: RegistryError): void {
+    if (this.tail === undefined) this.finish(reason);
+    else void this.tail.then(() => this.finish(reason));
+  }
+
+  /** Resolves once the ack of every message received so far has been sent (or the stream has ended). */
+  drained(): Promise<void> {
+    return this.tail ?? Promise.resolve();
+  }
+
+  private apply(request: HeartbeatRequest): HeartbeatResponse | Promise<HeartbeatResponse> {
     this.metrics.beat();
     this.firstBeatTimer?.cancel();
     this.firstBeatTimer = undefined;
@@ -101,10 +152,10 @@ export class HeartbeatCall {
     );
   }
 
-  private finish(reason: RegistryError): void {
+  private finish(reason: unknown): void {
     if (this.closed) return;
     this.close();
-    this.end(reason);
+    this.out.end(reason);
   }
 
   private ack(seq: bigint, result: BeatResult): HeartbeatResponse {

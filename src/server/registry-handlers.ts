@@ -25,7 +25,7 @@ import type { Registry } from "../registry/registry.js";
 import type { Caller } from "./authorizer.js";
 import type { Admission, StreamSlot } from "./admission.js";
 import type { Shutdown } from "./shutdown.js";
-import { HeartbeatCall } from "./heartbeat-call.js";
+import { HeartbeatCall, type HeartbeatOutput } from "./heartbeat-call.js";
 import { agentToWire, durationFromMs, filterFromWire, listQueryFromWire, registrationFromWire } from "./wire.js";
 import { RegistryError } from "../registry/registry-error.js";
 
@@ -96,8 +96,8 @@ export class RegistryHandlers {
     return { watcher, slot };
   }
 
-  heartbeat(end: (reason: RegistryError) => void): HeartbeatCall {
-    return new HeartbeatCall(this.registry, this.shutdown, end, this.metrics, this.admission);
+  heartbeat(out: HeartbeatOutput): HeartbeatCall {
+    return new HeartbeatCall(this.registry, this.shutdown, out, this.metrics, this.admission);
   }
 
   /** A refused registration (too many labels, too long a hostname, ...) is worth a (rate-limited) line. */

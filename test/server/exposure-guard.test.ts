@@ -1,7 +1,7 @@
 // The start-up rule for listening beyond loopback (src/server/exposure-guard.ts).
 
-import { silentLog } from "../../src/common/log.js";
 import { describe, expect, it } from "vitest";
+import { silentLog } from "../../src/common/log.js";
 import { ConfigError, SERVER_DEFAULTS, type ServerConfig, parseTokenList } from "../../src/config/index.js";
 import { guardExposure, isLoopback } from "../../src/server/exposure-guard.js";
 

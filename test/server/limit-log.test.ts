@@ -1,5 +1,5 @@
-import { silentLog } from "../../src/common/log.js";
 import { describe, expect, it } from "vitest";
+import { silentLog } from "../../src/common/log.js";
 import { type LimitName, LimitLog } from "../../src/server/limit-log.js";
 import { FakeClock } from "../support/fake-clock.js";
 

@@ -1,16 +1,17 @@
 // The shared handlers with the server's limits, on fake time: streams and watchers admitted and released,
 // the first-beat timeout, and nothing left behind by streams that came and went.
 
-import { silentLog } from "../../src/common/log.js";
 import { create } from "@bufbuild/protobuf";
 import { afterEach, describe, expect, it } from "vitest";
 import { HeartbeatRequestSchema, WatchAgentsRequestSchema } from "../../gen/registry/v1/registry_pb.js";
+import { silentLog } from "../../src/common/log.js";
 import { DEFAULT_LIMITS, type LimitsConfig } from "../../src/config/index.js";
 import type { AgentId } from "../../src/registry/agent-id.js";
 import { parseRegistration } from "../../src/registry/registration.js";
 import type { RegistryError } from "../../src/registry/registry-error.js";
 import { Registry } from "../../src/registry/registry.js";
 import { Admission } from "../../src/server/admission.js";
+import type { HeartbeatOutput } from "../../src/server/heartbeat-call.js";
 import { LimitLog } from "../../src/server/limit-log.js";
 import { RegistryHandlers } from "../../src/server/registry-handlers.js";
 import { Shutdown } from "../../src/server/shutdown.js";
@@ -36,12 +37,19 @@ async function handlers(limits: Partial<LimitsConfig> = {}): Promise<{ handlers:
 
 const settle = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
 
+/** A Heartbeat stream's output that records how the server ended it (and drops the acks). */
+function endsInto(ended: RegistryError[]): HeartbeatOutput {
+  return { ack: () => undefined, end: (reason) => ended.push(reason as RegistryError) };
+}
+
+const ignored: HeartbeatOutput = { ack: () => undefined, end: () => undefined };
+
 describe("RegistryHandlers with limits", () => {
   it("ends a Heartbeat stream without a first message once the timeout passes, and releases its slot", async () => {
     const { handlers: subject, clock, admission } = await handlers({ firstBeatTimeoutMs: 10_000 });
     const ended: RegistryError[] = [];
     const timers = clock.pendingTimers;
-    subject.heartbeat((reason) => ended.push(reason));
+    subject.heartbeat(endsInto(ended));
     expect(admission.openStreams).toBe(1);
 
     clock.advance(9_999);
@@ -56,9 +64,9 @@ describe("RegistryHandlers with limits", () => {
   it("stops the first-beat timer at the first message", async () => {
     const { handlers: subject, clock } = await handlers({ firstBeatTimeoutMs: 10_000 });
     const ended: RegistryError[] = [];
-    const call = subject.heartbeat((reason) => ended.push(reason));
+    const call = subject.heartbeat(endsInto(ended));
 
-    void call.handle(create(HeartbeatRequestSchema, { agentId: A, seq: 1n }));
+    call.receive(create(HeartbeatRequestSchema, { agentId: A, seq: 1n }));
     clock.advance(60_000 - 1);
 
     expect(ended).toEqual([]);
@@ -66,10 +74,10 @@ describe("RegistryHandlers with limits", () => {
 
   it("ends a Heartbeat stream past maxStreams with RESOURCE_EXHAUSTED right after it opens, holding no slot", async () => {
     const { handlers: subject, admission } = await handlers({ maxStreams: 1 });
-    subject.heartbeat(() => {});
+    subject.heartbeat(ignored);
     const ended: RegistryError[] = [];
 
-    subject.heartbeat((reason) => ended.push(reason));
+    subject.heartbeat(endsInto(ended));
     await settle();
 
     expect(ended.map((reason) => reason.kind)).toEqual(["resourceExhausted"]);
@@ -84,7 +92,7 @@ describe("RegistryHandlers with limits", () => {
       const watch = subject.watchAgents(create(WatchAgentsRequestSchema, {}));
       watch.watcher.close();
       watch.slot.release();
-      subject.heartbeat(() => {}).close();
+      subject.heartbeat(ignored).close();
     }
 
     expect(shutdown.subscribers).toBe(before);
