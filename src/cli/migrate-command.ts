@@ -3,7 +3,7 @@
 
 import type { Command } from "commander";
 import { SETTINGS, loadMigrateConfig } from "../config/index.js";
-import { migrateStore } from "../store/migrate.js";
+import { agentsCount, migrateStore } from "../store/migrate.js";
 import { addSettingOptions, givenFlags } from "./setting-options.js";
 
 export function addMigrateCommand(program: Command): void {
@@ -14,7 +14,7 @@ export function addMigrateCommand(program: Command): void {
     const config = loadMigrateConfig(process.env, givenFlags(command, "migrate"));
     const result = await migrateStore(config.dataDir, config.from, config.to, { force: config.force });
     process.stdout.write(
-      `migrated ${result.agents} agents (revision ${result.revision}) from ${result.from} to ${result.to}; ` +
+      `migrated ${agentsCount(result.agents)} (revision ${result.revision}) from ${result.from} to ${result.to}; ` +
         `${result.from} is left as it was. Start the server with ${SETTINGS.store.env}=${config.to} (or ${SETTINGS.store.flag} ${config.to}) to use it\n`,
     );
   });

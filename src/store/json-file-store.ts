@@ -69,7 +69,7 @@ export class JsonFileStore implements MigratableStore {
     this.extras.clear();
     // A file that does not say (the prototype's) has every agent at revision 1.
     const agents = decoded.map(({ record, extra, revision }) => {
-      this.extras.set(record.id, extra);
+      if (Object.keys(extra).length > 0) this.extras.set(record.id, extra);
       return { record, revision: revision ?? 1 };
     });
     const revision = agents.reduce((highest, agent) => Math.max(highest, agent.revision), 0);

@@ -37,7 +37,7 @@ export async function migrateStore(dataDir: string, from: StoreKind, to: StoreKi
       const existing = await target.load();
       if (existing.agents.length > 0 && !options.force) {
         throw new StoreError(
-          `${target.location} already holds ${existing.agents.length} agents; refusing to replace them (pass --force to replace them with the ${exported.agents.length} of ${source.location})`,
+          `${target.location} already holds ${agentsCount(existing.agents.length)}; refusing to replace them (pass --force to replace them with the ${exported.agents.length} of ${source.location})`,
         );
       }
       await target.importAgents(exported.agents, exported.revision);
@@ -48,4 +48,9 @@ export async function migrateStore(dataDir: string, from: StoreKind, to: StoreKi
   } finally {
     await lock.release();
   }
+}
+
+/** "1 agent", "3 agents". */
+export function agentsCount(count: number): string {
+  return `${count} agent${count === 1 ? "" : "s"}`;
 }

@@ -32,6 +32,8 @@ export const REGISTRY_DB = "registry.db";
 /** Beat times per write, saved in seq order: a few pages a second, however large the fleet. */
 export const BEATS_PER_WRITE = 512;
 const SQLITE_HEADER = "SQLite format 3\u0000";
+/** PRAGMA synchronous reads FULL as 2. */
+const SYNCHRONOUS_FULL = 2;
 
 interface Statement {
   readonly sql: string;
@@ -42,6 +44,8 @@ export interface SqliteStoreOptions {
   readonly observer?: StoreObserver | undefined;
   /** The data directory's lock, when the caller holds it already (migrate); otherwise the store takes it. */
   readonly lock?: DataDirLock | undefined;
+  /** How soon beat times left waiting by a write are written (default 1 s; tests shorten it). */
+  readonly beatPaceMs?: number | undefined;
 }
 
 export class SqliteStore implements MigratableStore {
@@ -60,6 +64,7 @@ export class SqliteStore implements MigratableStore {
     private readonly ownsLock: boolean,
     private readonly dataDir: string,
     private readonly observer: StoreObserver | undefined,
+    private readonly beatPaceMs: number | undefined,
   ) {
     this.location = join(dataDir, REGISTRY_DB);
   }
@@ -72,7 +77,7 @@ export class SqliteStore implements MigratableStore {
       throw new StoreError(`cannot create the data directory ${dataDir}: ${(error as Error).message}`, { cause: error });
     }
     const lock = options.lock ?? (await lockDataDir(dataDir));
-    return new SqliteStore(lock, options.lock === undefined, dataDir, options.observer);
+    return new SqliteStore(lock, options.lock === undefined, dataDir, options.observer, options.beatPaceMs);
   }
 
   async load(): Promise<StoreSnapshot> {
@@ -108,7 +113,11 @@ export class SqliteStore implements MigratableStore {
       if (decoded.extra !== undefined) this.extras.set(decoded.agent.record.id, decoded.extra);
       this.nextSeq = Math.max(this.nextSeq, row.seq + 1);
     }
-    this.writer = await WriterThread.start(this.location);
+    try {
+      this.writer = await WriterThread.start(this.location);
+    } catch (error) {
+      throw new StoreError(`${this.location}: cannot open it for writing: ${(error as Error).message}`, { cause: error });
+    }
     this.log = this.newLog({ agents, revision });
     return { agents, revision };
   }
@@ -162,7 +171,11 @@ export class SqliteStore implements MigratableStore {
   }
 
   private newLog(snapshot: StoreSnapshot): CommitLog {
-    return new CommitLog({ write: (batch) => this.write(batch) }, snapshot, { location: this.location, observer: this.observer });
+    return new CommitLog({ write: (batch) => this.write(batch) }, snapshot, {
+      location: this.location,
+      observer: this.observer,
+      ...(this.beatPaceMs === undefined ? {} : { beatPaceMs: this.beatPaceMs }),
+    });
   }
 
   private async write(batch: WriteBatch): Promise<WriteOutcome> {
@@ -310,17 +323,26 @@ function statementBytes(statements: readonly Statement[]): number {
 class WriterThread {
   private worker: Worker;
   private nextId = 1;
-  private readonly pending = new Map<number, { resolve(): void; reject(error: Error): void }>();
+  private readonly pending = new Map<number, { resolve(answer: unknown): void; reject(error: Error): void }>();
   private stopping = false;
 
   private constructor(private readonly file: string) {
     this.worker = this.spawn();
   }
 
+  /**
+   * Starts the thread and opens its connection; refuses (as an Error saying why) a connection that did not
+   * get WAL with synchronous=FULL, which is what makes an acknowledged commit survive power loss.
+   */
   static async start(file: string): Promise<WriterThread> {
     const thread = new WriterThread(file);
     try {
-      await thread.request({ open: true });
+      const settings = (await thread.request({ open: true })) as { journalMode?: unknown; synchronous?: unknown } | undefined;
+      if (settings?.journalMode !== "wal" || settings.synchronous !== SYNCHRONOUS_FULL) {
+        throw new Error(
+          `SQLite runs it with journal_mode=${String(settings?.journalMode)} and synchronous=${String(settings?.synchronous)}, not WAL with synchronous=FULL (${SYNCHRONOUS_FULL}); keep REGISTRY_DATA_DIR on a local file system`,
+        );
+      }
     } catch (error) {
       await thread.stop();
       throw error;
@@ -328,8 +350,8 @@ class WriterThread {
     return thread;
   }
 
-  run(statements: readonly Statement[]): Promise<void> {
-    return this.request({ statements });
+  async run(statements: readonly Statement[]): Promise<void> {
+    await this.request({ statements });
   }
 
   /** Closes the connection (SQLite checkpoints the WAL) and ends the thread. */
@@ -343,7 +365,8 @@ class WriterThread {
     }
   }
 
-  private request(message: { open: true } | { statements: readonly Statement[] } | { close: true }): Promise<void> {
+  /** Resolves with what the thread answered beyond "ok" (the connection's settings, for `open`). */
+  private request(message: { open: true } | { statements: readonly Statement[] } | { close: true }): Promise<unknown> {
     const id = this.nextId++;
     return new Promise((resolve, reject) => {
       this.pending.set(id, { resolve, reject });
@@ -354,10 +377,10 @@ class WriterThread {
   private spawn(): Worker {
     const worker = new Worker(new URL("./sqlite-writer.js", import.meta.url), { workerData: { file: this.file } });
     let failure: Error | undefined;
-    worker.on("message", (reply: { id: number; ok: boolean; message?: string; code?: string }) => {
+    worker.on("message", (reply: { id: number; ok: boolean; message?: string; code?: string; settings?: unknown }) => {
       const waiter = this.pending.get(reply.id);
       this.pending.delete(reply.id);
-      if (reply.ok) waiter?.resolve();
+      if (reply.ok) waiter?.resolve(reply.settings);
       else waiter?.reject(Object.assign(new Error(reply.message ?? "the write failed"), { code: reply.code }));
     });
     worker.on("error", (error) => (failure = error));

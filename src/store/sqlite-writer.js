@@ -69,8 +69,15 @@ function discard(target) {
 
 port.on("message", (/** @type {Request} */ request) => {
   try {
-    if ("open" in request) connection();
-    else if ("statements" in request) transaction(request.statements);
+    if ("open" in request) {
+      // What the connection ended up with, so the store can refuse a file system without WAL.
+      const opened = connection();
+      const journalMode = opened.pragma("journal_mode", { simple: true });
+      const synchronous = opened.pragma("synchronous", { simple: true });
+      port.postMessage({ id: request.id, ok: true, settings: { journalMode, synchronous } });
+      return;
+    }
+    if ("statements" in request) transaction(request.statements);
     else {
       db?.close();
       db = undefined;

@@ -149,6 +149,35 @@ describe("agent secrets", () => {
     });
   });
 
+  it("are issued once per id when another writer registers the same id first: the loser is decided again, and refused", async () => {
+    const { store, registry } = await openRegistry();
+    const theirs: AgentRecord = {
+      id: ID,
+      hostname: "gpu-theirs",
+      ipAddress: "10.0.0.9",
+      port: 11434,
+      ollamaVersion: "",
+      status: "online",
+      lastHeartbeat: FAKE_EPOCH,
+      registeredAt: FAKE_EPOCH,
+      labels: {},
+      draining: false,
+      streamConnected: false,
+      secretHash: hashSecret("their-secret"),
+    };
+    store.holdWrites();
+    const winner = store.commit([{ put: theirs, expectedRevision: 0 }]);
+    const loser = registry.register(registration("gpu-ours"), PEER);
+    store.releaseWrites();
+    await winner;
+
+    const refused = await refusal(loser);
+
+    expect(refused.kind).toBe("permissionDenied");
+    expect(refused.message).toContain(`agent ${ID} is held by another node's secret`);
+    expect(store.get(ID)).toMatchObject({ hostname: "gpu-theirs", secretHash: hashSecret("their-secret") });
+  });
+
   it("are issued and stored but not asked for when not enforced", async () => {
     const { store, registry } = await openRegistry({ enforce: false });
     await registry.register(registration(), PEER);

@@ -4,6 +4,7 @@ import type { AgentRecord, AgentStatus, AgentView } from "../../src/registry/age
 import { type ListQuery, parseLabelSelector, parsePageToken } from "../../src/registry/agent-query.js";
 import { type RegistrationInput, parseRegistration } from "../../src/registry/registration.js";
 import { RegistryError } from "../../src/registry/registry-error.js";
+import { StoreConflict } from "../../src/registry/store.js";
 import { thrownBy } from "../support/registry-errors.js";
 import type { HeartbeatSession } from "../../src/registry/heartbeat-session.js";
 import { Registry } from "../../src/registry/registry.js";
@@ -681,6 +682,69 @@ describe("Registry", () => {
       const second = registry.list(query({ labels, pageSize: 2, after: parsePageToken(first.nextPageToken) }));
       expect([...names(first.agents), ...names(second.agents)]).toEqual(["gpu-a/2", "gpu-b/5", "gpu-c/1"]);
       expect(second.nextPageToken).toBe("");
+    });
+  });
+
+  describe("with another writer on the same store", () => {
+    /** A change another registry (a replica) commits to the same store. */
+    const byTheOther = (overrides: Partial<AgentRecord> = {}): AgentRecord => ({
+      id: id(1),
+      hostname: "gpu-other",
+      ipAddress: "10.0.0.9",
+      port: 11434,
+      ollamaVersion: "0.5.7",
+      status: "online",
+      lastHeartbeat: FAKE_EPOCH,
+      registeredAt: FAKE_EPOCH - 86_400_000,
+      labels: {},
+      draining: false,
+      streamConnected: false,
+      ...overrides,
+    });
+
+    it("shows the other writer's changes to readers and watchers, with their commit's revision", async () => {
+      const { store, registry } = await openRegistry();
+      const watcher = registry.watch({ status: undefined, labels: [] });
+
+      const { revision } = await store.commit([{ put: byTheOther() }]);
+      await store.commit([{ put: byTheOther({ status: "offline" }) }]);
+
+      expect(registry.get(id(1))).toMatchObject({ hostname: "gpu-other", status: "offline" });
+      const iterator = watcher[Symbol.asyncIterator]();
+      expect((await iterator.next()).value).toMatchObject({ type: "added", revision });
+      expect((await iterator.next()).value).toMatchObject({ type: "statusChanged", revision: revision + 1 });
+    });
+
+    it("decides a Register that lost a race to the other writer again, on the winner's record", async () => {
+      const { store, registry } = await openRegistry();
+      store.holdWrites();
+      const theirs = store.commit([{ put: byTheOther(), expectedRevision: 0 }]);
+      const ours = registry.register(registration({ agentId: id(1), hostname: "gpu-ours" }), PEER);
+      store.releaseWrites();
+      await theirs;
+
+      const { agent } = await ours;
+
+      // Ours came second: it updates the agent the other writer created, keeping when it registered.
+      expect(agent).toMatchObject({ id: id(1), hostname: "gpu-ours", registeredAt: FAKE_EPOCH - 86_400_000 });
+      expect(store.get(id(1))).toMatchObject({ hostname: "gpu-ours", registeredAt: FAKE_EPOCH - 86_400_000 });
+    });
+
+    it("answers aborted, naming the agent, when other writers keep winning", async () => {
+      /** A store on which some other writer always changed the agent first. */
+      class AlwaysLosing extends MemoryStore {
+        override commit(): Promise<never> {
+          return Promise.reject(new StoreConflict(id(1), 0, 7));
+        }
+      }
+      const racing = await Registry.open({ store: new AlwaysLosing(), clock: new FakeClock(), heartbeatIntervalMs: INTERVAL, agentTimeoutMs: TIMEOUT });
+      opened.push(racing);
+
+      const error = await rejectionOf(racing.register(registration({ agentId: id(1) }), PEER));
+
+      expect(error.kind).toBe("aborted");
+      expect(error.message).toContain(id(1));
+      expect(error.message).toMatch(/lost 5 times in a row to concurrent changes/);
     });
   });
 

@@ -112,6 +112,36 @@ describe("Registry.watch", () => {
     expect((error as RegistryError).kind).toBe("resourceExhausted");
   });
 
+  it("publishes a change only once the store has made it durable, with that commit's revision", async () => {
+    const store = new MemoryStore([], "memory");
+    const registry = await Registry.open({ store, clock: new FakeClock(), heartbeatIntervalMs: 30_000, agentTimeoutMs: 60_000 });
+    opened.push(registry);
+    const next = registry.watch({ status: undefined, labels: [] })[Symbol.asyncIterator]().next();
+    store.holdWrites();
+
+    const registering = register(registry, A, "gpu-a");
+    const early = await Promise.race([next, new Promise<"nothing yet">((resolve) => setImmediate(() => resolve("nothing yet")))]);
+    expect(early).toBe("nothing yet");
+    store.releaseWrites();
+    await registering;
+
+    const { value: added } = await next;
+    expect(added).toMatchObject({ type: "added", snapshot: false, agent: { id: A, hostname: "gpu-a" } });
+    expect(added?.revision).toBe(store.revision);
+  });
+
+  it("publishes nothing of a change that was not written", async () => {
+    const store = new MemoryStore([], "memory");
+    const registry = await Registry.open({ store, clock: new FakeClock(), heartbeatIntervalMs: 30_000, agentTimeoutMs: 60_000 });
+    opened.push(registry);
+    const watcher = registry.watch({ status: undefined, labels: [] });
+    store.failNextWrites(1);
+
+    await expect(register(registry, A, "gpu-a")).rejects.toMatchObject({ kind: "unavailable" });
+
+    expect(await drain(watcher)).toEqual([]);
+  });
+
   it("stops sending to a closed watcher", async () => {
     const { registry } = await open();
     const watcher = registry.watch({ status: undefined, labels: [] });

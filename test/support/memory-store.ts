@@ -80,6 +80,11 @@ export class MemoryStore implements Store {
     return this.disk.agents.length;
   }
 
+  /** The store revision of what is durable. */
+  get revision(): number {
+    return this.disk.revision;
+  }
+
   private loaded(): CommitLog {
     if (this.log === undefined) throw new Error(`${this.location}: load() first`);
     return this.log;
