@@ -17,7 +17,7 @@ export function addServeCommand(program: Command): void {
     const flags = givenFlags(command, "serve");
     const config = loadServerConfig(process.env, flags);
     const logging = loadLogConfig(process.env, flags);
-    const log = createLogger("agent-registry", logging.level, logging.format);
+    const log = await createLogger("agent-registry", logging.level, logging.format);
     const server = await startServer(config, { log });
     process.stdout.write(
       `agent-registry serving gRPC on ${server.grpcAddress} and HTTP on ${server.httpUrl}; ` +

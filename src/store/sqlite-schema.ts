@@ -69,6 +69,16 @@ export const SELECT_AGENTS = `SELECT a.seq, a.id, a.revision, a.hostname, a.ip_a
   a.registered_at, h.last_heartbeat, a.labels, a.draining, a.secret_hash, a.extra
   FROM agents a LEFT JOIN heartbeats h ON h.seq = a.seq ORDER BY a.seq`;
 
+/**
+ * A row of SELECT_AGENTS read with `.raw()` (its values in column order): reading rows as arrays and naming
+ * them here is about twice as fast as letting better-sqlite3 make the objects, which counts at start-up.
+ */
+export function agentRowOf(values: readonly unknown[]): AgentRow {
+  const [seq, id, revision, hostname, ip_address, port, ollama_version, status, registered_at, last_heartbeat, labels, draining, secret_hash, extra] =
+    values as [number, string, number, string, string, number, string, string, number, number | null, string, number, string | null, string | null];
+  return { seq, id, revision, hostname, ip_address, port, ollama_version, status, registered_at, last_heartbeat, labels, draining, secret_hash, extra };
+}
+
 export const UPSERT_AGENT = `INSERT INTO agents
   (seq, id, revision, hostname, ip_address, port, ollama_version, status, registered_at, labels, draining, secret_hash, extra)
   VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)

@@ -21,6 +21,7 @@ import {
   DELETE_BEAT,
   SELECT_AGENTS,
   SET_REVISION,
+  agentRowOf,
   UPSERT_AGENT,
   UPSERT_BEAT,
   agentParams,
@@ -83,6 +84,25 @@ export class SqliteStore implements MigratableStore {
   async load(): Promise<StoreSnapshot> {
     await this.removeStaleTempFiles();
     if (!(await this.checkFile())) await this.create();
+    // The writer thread starts (a new isolate loading better-sqlite3) while this thread reads the agents.
+    const writer = new WriterThread(this.location);
+    try {
+      const snapshot = this.read();
+      this.writer = writer;
+      await writer.open().catch((error: unknown) => {
+        throw new StoreError(`${this.location}: cannot open it for writing: ${(error as Error).message}`, { cause: error });
+      });
+      this.log = this.newLog(snapshot);
+      return snapshot;
+    } catch (error) {
+      await writer.stop();
+      this.writer = undefined;
+      throw error;
+    }
+  }
+
+  /** Checks, migrates and reads registry.db on a connection of this thread's, synchronously (start-up only). */
+  private read(): StoreSnapshot {
     let rows: AgentRow[];
     let revision: number;
     try {
@@ -92,7 +112,7 @@ export class SqliteStore implements MigratableStore {
         if (check !== "ok") throw new Error(`SQLite finds it damaged: ${String(check)}`);
         migrate(db);
         db.pragma("journal_mode = WAL");
-        rows = db.prepare(SELECT_AGENTS).all() as AgentRow[];
+        rows = (db.prepare(SELECT_AGENTS).raw().all() as unknown[][]).map(agentRowOf);
         revision = db.prepare(`SELECT value FROM store_meta WHERE key = 'revision'`).pluck().get() as number;
       } finally {
         db.close();
@@ -113,12 +133,6 @@ export class SqliteStore implements MigratableStore {
       if (decoded.extra !== undefined) this.extras.set(decoded.agent.record.id, decoded.extra);
       this.nextSeq = Math.max(this.nextSeq, row.seq + 1);
     }
-    try {
-      this.writer = await WriterThread.start(this.location);
-    } catch (error) {
-      throw new StoreError(`${this.location}: cannot open it for writing: ${(error as Error).message}`, { cause: error });
-    }
-    this.log = this.newLog({ agents, revision });
     return { agents, revision };
   }
 
@@ -326,28 +340,22 @@ class WriterThread {
   private readonly pending = new Map<number, { resolve(answer: unknown): void; reject(error: Error): void }>();
   private stopping = false;
 
-  private constructor(private readonly file: string) {
+  /** Starts the thread; its connection opens with open(). */
+  constructor(private readonly file: string) {
     this.worker = this.spawn();
   }
 
   /**
-   * Starts the thread and opens its connection; refuses (as an Error saying why) a connection that did not
-   * get WAL with synchronous=FULL, which is what makes an acknowledged commit survive power loss.
+   * Opens the thread's connection; refuses (as an Error saying why) one that did not get WAL with
+   * synchronous=FULL, which is what makes an acknowledged commit survive power loss.
    */
-  static async start(file: string): Promise<WriterThread> {
-    const thread = new WriterThread(file);
-    try {
-      const settings = (await thread.request({ open: true })) as { journalMode?: unknown; synchronous?: unknown } | undefined;
-      if (settings?.journalMode !== "wal" || settings.synchronous !== SYNCHRONOUS_FULL) {
-        throw new Error(
-          `SQLite runs it with journal_mode=${String(settings?.journalMode)} and synchronous=${String(settings?.synchronous)}, not WAL with synchronous=FULL (${SYNCHRONOUS_FULL}); keep REGISTRY_DATA_DIR on a local file system`,
-        );
-      }
-    } catch (error) {
-      await thread.stop();
-      throw error;
+  async open(): Promise<void> {
+    const settings = (await this.request({ open: true })) as { journalMode?: unknown; synchronous?: unknown } | undefined;
+    if (settings?.journalMode !== "wal" || settings.synchronous !== SYNCHRONOUS_FULL) {
+      throw new Error(
+        `SQLite runs it with journal_mode=${String(settings?.journalMode)} and synchronous=${String(settings?.synchronous)}, not WAL with synchronous=FULL (${SYNCHRONOUS_FULL}); keep REGISTRY_DATA_DIR on a local file system`,
+      );
     }
-    return thread;
   }
 
   async run(statements: readonly Statement[]): Promise<void> {
