@@ -220,11 +220,13 @@ export class AgentCommands implements BeatHandler {
   private async commitTimeout(id: AgentId): Promise<void> {
     const entry = this.options.table.get(id);
     const { authority } = this.options;
+    const overdueMs = authority.overdueMs(id);
     // Beaten meanwhile, deregistered, or offline already: nothing to do.
-    if (entry === undefined || entry.record.status !== "online" || authority.overdueMs(id) === undefined) {
+    if (entry === undefined || entry.record.status !== "online" || overdueMs === undefined) {
       this.unwrittenExpiries.delete(id);
       return;
     }
+    const proposedAt = this.options.clock.monotonic();
     await this.commit([
       {
         put: {
@@ -238,7 +240,8 @@ export class AgentCommands implements BeatHandler {
     ]);
     this.unwrittenExpiries.delete(id);
     this.expiryDelayMs = EXPIRY_RETRY_MIN_MS;
-    const lateMs = authority.overdueMs(id) ?? 0;
+    // How long past its deadline the agent was when the OFFLINE change became durable.
+    const lateMs = overdueMs + (this.options.clock.monotonic() - proposedAt);
     this.options.log.info(
       { agentId: id, hostname: entry.record.hostname, reason: "timeout", lateMs },
       `agent offline: no heartbeat for ${this.options.agentTimeoutMs / 1000} s`,

@@ -30,6 +30,13 @@ export interface AgentRecord {
   readonly secretHash?: SecretHash | undefined;
 }
 
+/** Whether two label sets hold the same pairs. */
+export function sameLabels(a: Readonly<Record<string, string>>, b: Readonly<Record<string, string>>): boolean {
+  if (a === b) return true;
+  const keys = Object.keys(a);
+  return keys.length === Object.keys(b).length && keys.every((key) => a[key] === b[key]);
+}
+
 /** An agent as callers see it: never with its secret's hash. */
 export interface AgentView extends Omit<AgentRecord, "secretHash"> {
   /** Whole heartbeat intervals elapsed since the last beat (or since start-up after a restart). */

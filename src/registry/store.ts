@@ -4,7 +4,7 @@
 // the committed changes, in order, to whoever keeps a table of them. Implementations live in src/store/.
 
 import type { AgentId } from "./agent-id.js";
-import type { AgentRecord } from "./agent.js";
+import { type AgentRecord, sameLabels } from "./agent.js";
 
 /** Revision 0 is "no such record": expecting it means "only if the record does not exist yet". */
 export const ABSENT = 0;
@@ -109,10 +109,4 @@ export function persistedFieldsEqual(a: AgentRecord, b: AgentRecord): boolean {
     a.secretHash === b.secretHash &&
     sameLabels(a.labels, b.labels)
   );
-}
-
-export function sameLabels(a: Readonly<Record<string, string>>, b: Readonly<Record<string, string>>): boolean {
-  if (a === b) return true;
-  const keys = Object.keys(a);
-  return keys.length === Object.keys(b).length && keys.every((key) => a[key] === b[key]);
 }

@@ -2,7 +2,7 @@
 // through that filter (an agent entering the filter is ADDED for this watcher, one leaving it REMOVED).
 // A watcher that falls more than `limit` events behind is ended: a slow reader never slows the registry.
 
-import type { AgentView } from "./agent.js";
+import { type AgentView, sameLabels } from "./agent.js";
 import { type AgentFilter, matches } from "./agent-query.js";
 import { RegistryError } from "./registry-error.js";
 
@@ -30,11 +30,6 @@ export function changeType(before: AgentView | undefined, after: AgentView | und
     before.streamConnected === after.streamConnected &&
     sameLabels(before.labels, after.labels);
   return same ? undefined : "updated";
-}
-
-function sameLabels(a: Readonly<Record<string, string>>, b: Readonly<Record<string, string>>): boolean {
-  const keys = Object.keys(a);
-  return keys.length === Object.keys(b).length && keys.every((key) => a[key] === b[key]);
 }
 
 export class Watcher implements AsyncIterable<WatchEvent> {

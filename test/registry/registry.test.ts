@@ -5,6 +5,7 @@ import { type ListQuery, parseLabelSelector, parsePageToken } from "../../src/re
 import { type RegistrationInput, parseRegistration } from "../../src/registry/registration.js";
 import { RegistryError } from "../../src/registry/registry-error.js";
 import { StoreConflict } from "../../src/registry/store.js";
+import type { Transition } from "../../src/registry/transitions.js";
 import { thrownBy } from "../support/registry-errors.js";
 import type { HeartbeatSession } from "../../src/registry/heartbeat-session.js";
 import { Registry } from "../../src/registry/registry.js";
@@ -292,6 +293,31 @@ describe("Registry", () => {
       expect(registry.get(id(1)).status).toBe("offline");
     });
 
+    it("tells its observer how long past the deadline a timeout was made durable", async () => {
+      const clock = new FakeClock();
+      const transitions: Transition[] = [];
+      const registry = await Registry.open({
+        store: new MemoryStore(),
+        clock,
+        heartbeatIntervalMs: INTERVAL,
+        agentTimeoutMs: TIMEOUT,
+        observer: { transition: (transition) => transitions.push(transition) },
+      });
+      opened.push(registry);
+      await registry.register(registration({ agentId: id(1) }), PEER);
+      await registry.register(registration({ agentId: id(2), hostname: "gpu-02" }), PEER);
+      await registry.deregister(id(2));
+
+      // The event loop was stalled 700 ms past the deadline; the timer lets I/O run 50 ms, then judges.
+      clock.stall(TIMEOUT + 700);
+      clock.advance(50);
+      await settle();
+
+      expect(transitions.filter((transition) => transition.reason === "timeout")).toEqual([
+        { from: "online", to: "offline", reason: "timeout", lateMs: 750 },
+      ]);
+    });
+
     it("persists the offline status", async () => {
       const { clock, store, registry } = await openRegistry();
       await registry.register(registration({ agentId: id(1) }), PEER);
@@ -343,7 +369,8 @@ describe("Registry", () => {
       await expect(Promise.resolve(session.beat(beat))).rejects.toBeInstanceOf(RegistryError);
       expect(store.get(id(1))?.status).toBe("offline");
 
-      // Online in memory now, but not on disk: this beat must wait for the write, like the change itself.
+      // Nothing of the failed write was kept: the agent is still OFFLINE, so this beat changes its status
+      // again and is acknowledged only once that is durable.
       store.holdWrites();
       const state = watch(Promise.resolve(session.beat(beat)));
       await settle();
