@@ -6,41 +6,35 @@
 import { lstat, mkdir, readFile, readdir, rm } from "node:fs/promises";
 import { join } from "node:path";
 import type { AgentId } from "../registry/agent-id.js";
-import type { Commit, StoreChange, StoreObserver, StoreSnapshot, StoredAgent } from "../registry/store.js";
-import { StoreError } from "../registry/store.js";
-import { type DecodedAgent, type ExtraKeys, decodeAgents, encodeAgent, joinAgentLines } from "./agents-file-format.js";
-import type { ExportedAgent, MigratableStore } from "./store-export.js";
+import { StoreError, type StoreSnapshot, type StoredAgent } from "../registry/store.js";
 import { type AtomicWriteFs, TEMP_MARKER, writeFileAtomic } from "../common/atomic-write.js";
-import { CommitLog, type Persistence, type WriteBatch, type WriteOutcome } from "./commit-log.js";
+import { type DecodedAgent, decodeAgents, encodeAgent, joinAgentLines } from "./agents-file-format.js";
+import type { WriteBatch, WriteOutcome } from "./commit-log.js";
 import { type DataDirLock, lockDataDir } from "./data-dir-lock.js";
+import { LocalStore, type LocalStoreOptions } from "./local-store.js";
+import type { ExportedAgent } from "./store-export.js";
 
 export const AGENTS_FILE = "agents.json";
 /** Far beyond any fleet this store is meant for (10 000 agents take about 3 MB). */
 export const MAX_FILE_BYTES = 64 * 1024 * 1024;
 
-export interface JsonFileStoreOptions {
+export interface JsonFileStoreOptions extends LocalStoreOptions {
   /** The file operations of the atomic write (tests wrap them). */
   readonly fs?: AtomicWriteFs | undefined;
-  readonly observer?: StoreObserver | undefined;
-  /** The data directory's lock, when the caller holds it already (migrate); otherwise the store takes it. */
-  readonly lock?: DataDirLock | undefined;
 }
 
-export class JsonFileStore implements MigratableStore {
+export class JsonFileStore extends LocalStore {
   readonly location: string;
-  /** Keys of the file this server does not know, per agent, kept so a rewrite never drops them. */
-  private readonly extras = new Map<AgentId, ExtraKeys>();
   /** Each agent's encoded line, for the version of it last written. */
   private readonly lines = new Map<AgentId, { readonly agent: StoredAgent; readonly at: number; readonly line: string }>();
-  private log: CommitLog | undefined;
 
   private constructor(
     private readonly dataDir: string,
-    private readonly lock: DataDirLock,
-    private readonly ownsLock: boolean,
     private readonly fs: AtomicWriteFs | undefined,
-    private readonly observer: StoreObserver | undefined,
+    options: JsonFileStoreOptions,
+    lock: DataDirLock,
   ) {
+    super(lock, options.lock === undefined, options);
     this.location = join(dataDir, AGENTS_FILE);
   }
 
@@ -52,7 +46,7 @@ export class JsonFileStore implements MigratableStore {
       throw new StoreError(`cannot create the data directory ${dataDir}: ${(error as Error).message}`, { cause: error });
     }
     const lock = options.lock ?? (await lockDataDir(dataDir));
-    return new JsonFileStore(dataDir, lock, options.lock === undefined, options.fs, options.observer);
+    return new JsonFileStore(dataDir, options.fs, options, lock);
   }
 
   async load(): Promise<StoreSnapshot> {
@@ -73,58 +67,20 @@ export class JsonFileStore implements MigratableStore {
       return { record, revision: revision ?? 1 };
     });
     const revision = agents.reduce((highest, agent) => Math.max(highest, agent.revision), 0);
-    this.log = this.newLog({ agents, revision });
-    return { agents, revision };
+    return this.loaded({ agents, revision });
   }
 
-  exportAgents(): { agents: ExportedAgent[]; revision: number } {
-    if (this.log === undefined) throw this.notLoaded();
-    const { agents, revision } = this.log.snapshot();
-    return { agents: agents.map((agent) => ({ ...agent, extra: this.extras.get(agent.record.id) })), revision };
-  }
-
-  async importAgents(agents: readonly ExportedAgent[], revision: number): Promise<void> {
-    if (this.log === undefined) throw this.notLoaded();
-    await this.log.close();
-    const text = joinAgentLines(agents.map(({ record, extra, revision: at }) => encodeAgent({ record, extra: extra ?? {}, revision: at })));
+  protected async replaceAll(agents: readonly ExportedAgent[], _revision: number): Promise<void> {
+    const text = joinAgentLines(agents.map(({ record, extra, revision }) => encodeAgent({ record, extra: extra ?? {}, revision })));
     await writeFileAtomic(this.location, text, this.fs === undefined ? {} : { fs: this.fs });
-    this.extras.clear();
     this.lines.clear();
-    for (const { record, extra } of agents) if (extra !== undefined) this.extras.set(record.id, extra);
-    this.log = this.newLog({ agents: agents.map(({ record, revision: at }) => ({ record, revision: at })), revision });
   }
 
-  commit(changes: readonly StoreChange[]): Promise<Commit> {
-    if (this.log === undefined) return Promise.reject(this.notLoaded());
-    return this.log.commit(changes);
+  protected release(): Promise<void> {
+    return Promise.resolve();
   }
 
-  saveBeats(beats: ReadonlyMap<AgentId, number>): void {
-    this.log?.saveBeats(beats);
-  }
-
-  watch(fromRevision: number, onCommit: (commit: Commit) => void): () => void {
-    if (this.log === undefined) throw this.notLoaded();
-    return this.log.watch(fromRevision, onCommit);
-  }
-
-  /** Writes what is waiting (one last try after a failed write), then releases the lock. */
-  async close(): Promise<void> {
-    await this.log?.close();
-    if (this.ownsLock) await this.lock.release();
-  }
-
-  private newLog(snapshot: StoreSnapshot): CommitLog {
-    const persistence: Persistence = { write: (batch) => this.write(batch) };
-    return new CommitLog(persistence, snapshot, { location: this.location, observer: this.observer });
-  }
-
-  /** Commits are refused until load() succeeded: a file that failed to load is never overwritten. */
-  private notLoaded(): StoreError {
-    return new StoreError(`${this.location} was not loaded; refusing to overwrite it`);
-  }
-
-  private async write(batch: WriteBatch): Promise<WriteOutcome> {
+  protected async write(batch: WriteBatch): Promise<WriteOutcome> {
     const text = joinAgentLines(this.linesOf(batch));
     await writeFileAtomic(this.location, text, this.fs === undefined ? {} : { fs: this.fs });
     for (const change of batch.changes) {

@@ -10,21 +10,22 @@ import { lstat, mkdir, open, readdir, rename, rm } from "node:fs/promises";
 import { join } from "node:path";
 import { Worker } from "node:worker_threads";
 import type { AgentId } from "../registry/agent-id.js";
-import { type Commit, type StoreChange, StoreError, type StoreObserver, type StoreSnapshot, type StoredAgent } from "../registry/store.js";
+import { StoreError, type StoreSnapshot, type StoredAgent } from "../registry/store.js";
 import { TEMP_MARKER, syncDirectory } from "../common/atomic-write.js";
-import { CommitLog, type WriteBatch, type WriteOutcome } from "./commit-log.js";
-import type { ExportedAgent, ExtraKeys, MigratableStore } from "./store-export.js";
+import type { WriteBatch, WriteOutcome } from "./commit-log.js";
 import { type DataDirLock, lockDataDir } from "./data-dir-lock.js";
+import { LocalStore, type LocalStoreOptions } from "./local-store.js";
+import type { ExportedAgent } from "./store-export.js";
 import {
   type AgentRow,
   DELETE_AGENT,
   DELETE_BEAT,
   SELECT_AGENTS,
   SET_REVISION,
-  agentRowOf,
   UPSERT_AGENT,
   UPSERT_BEAT,
   agentParams,
+  agentRowOf,
   migrate,
   recordOfRow,
 } from "./sqlite-schema.js";
@@ -41,44 +42,33 @@ interface Statement {
   readonly params: readonly unknown[];
 }
 
-export interface SqliteStoreOptions {
-  readonly observer?: StoreObserver | undefined;
-  /** The data directory's lock, when the caller holds it already (migrate); otherwise the store takes it. */
-  readonly lock?: DataDirLock | undefined;
-  /** How soon beat times left waiting by a write are written (default 1 s; tests shorten it). */
-  readonly beatPaceMs?: number | undefined;
-}
-
-export class SqliteStore implements MigratableStore {
+export class SqliteStore extends LocalStore {
   readonly location: string;
-  private readonly extras = new Map<AgentId, ExtraKeys>();
   /** Each agent's row number; new agents get the next one. */
   private readonly seqs = new Map<AgentId, number>();
   private nextSeq = 1;
   /** Beat times are saved in seq order from here, wrapping around. */
   private beatCursor = 0;
-  private log: CommitLog | undefined;
   private writer: WriterThread | undefined;
 
   private constructor(
-    private readonly lock: DataDirLock,
-    private readonly ownsLock: boolean,
     private readonly dataDir: string,
-    private readonly observer: StoreObserver | undefined,
-    private readonly beatPaceMs: number | undefined,
+    options: LocalStoreOptions,
+    lock: DataDirLock,
   ) {
+    super(lock, options.lock === undefined, options);
     this.location = join(dataDir, REGISTRY_DB);
   }
 
   /** Creates the data directory if needed (mode 0700) and takes its lock (unless given it). */
-  static async open(dataDir: string, options: SqliteStoreOptions = {}): Promise<SqliteStore> {
+  static async open(dataDir: string, options: LocalStoreOptions = {}): Promise<SqliteStore> {
     try {
       await mkdir(dataDir, { recursive: true, mode: 0o700 });
     } catch (error) {
       throw new StoreError(`cannot create the data directory ${dataDir}: ${(error as Error).message}`, { cause: error });
     }
     const lock = options.lock ?? (await lockDataDir(dataDir));
-    return new SqliteStore(lock, options.lock === undefined, dataDir, options.observer, options.beatPaceMs);
+    return new SqliteStore(dataDir, options, lock);
   }
 
   async load(): Promise<StoreSnapshot> {
@@ -92,8 +82,7 @@ export class SqliteStore implements MigratableStore {
       await writer.open().catch((error: unknown) => {
         throw new StoreError(`${this.location}: cannot open it for writing: ${(error as Error).message}`, { cause: error });
       });
-      this.log = this.newLog(snapshot);
-      return snapshot;
+      return this.loaded(snapshot);
     } catch (error) {
       await writer.stop();
       this.writer = undefined;
@@ -136,63 +125,28 @@ export class SqliteStore implements MigratableStore {
     return { agents, revision };
   }
 
-  exportAgents(): { agents: ExportedAgent[]; revision: number } {
-    if (this.log === undefined) throw this.notLoaded();
-    const { agents, revision } = this.log.snapshot();
-    return { agents: agents.map((agent) => ({ ...agent, extra: this.extras.get(agent.record.id) })), revision };
-  }
-
-  async importAgents(agents: readonly ExportedAgent[], revision: number): Promise<void> {
-    if (this.log === undefined || this.writer === undefined) throw this.notLoaded();
-    await this.log.close();
+  protected async replaceAll(agents: readonly ExportedAgent[], revision: number): Promise<void> {
     const statements: Statement[] = [{ sql: `DELETE FROM heartbeats`, params: [] }, { sql: `DELETE FROM agents`, params: [] }];
     this.seqs.clear();
-    this.extras.clear();
     agents.forEach((agent, index) => {
       const seq = index + 1;
       this.seqs.set(agent.record.id, seq);
-      if (agent.extra !== undefined) this.extras.set(agent.record.id, agent.extra);
       statements.push(
         { sql: UPSERT_AGENT, params: agentParams(seq, agent, agent.extra) },
         { sql: UPSERT_BEAT, params: [seq, agent.record.lastHeartbeat] },
       );
     });
     statements.push({ sql: SET_REVISION, params: [revision] });
-    await this.writer.run(statements);
+    await (this.writer as WriterThread).run(statements);
     this.nextSeq = agents.length + 1;
-    this.log = this.newLog({ agents: agents.map(({ record, revision: at }) => ({ record, revision: at })), revision });
   }
 
-  commit(changes: readonly StoreChange[]): Promise<Commit> {
-    if (this.log === undefined) return Promise.reject(this.notLoaded());
-    return this.log.commit(changes);
-  }
-
-  saveBeats(beats: ReadonlyMap<AgentId, number>): void {
-    this.log?.saveBeats(beats);
-  }
-
-  watch(fromRevision: number, onCommit: (commit: Commit) => void): () => void {
-    if (this.log === undefined) throw this.notLoaded();
-    return this.log.watch(fromRevision, onCommit);
-  }
-
-  /** Writes what is waiting (every beat time), stops the writer thread, releases the lock. */
-  async close(): Promise<void> {
-    await this.log?.close();
+  /** Stops the writer thread (SQLite checkpoints the WAL as its connection closes). */
+  protected async release(): Promise<void> {
     await this.writer?.stop();
-    if (this.ownsLock) await this.lock.release();
   }
 
-  private newLog(snapshot: StoreSnapshot): CommitLog {
-    return new CommitLog({ write: (batch) => this.write(batch) }, snapshot, {
-      location: this.location,
-      observer: this.observer,
-      ...(this.beatPaceMs === undefined ? {} : { beatPaceMs: this.beatPaceMs }),
-    });
-  }
-
-  private async write(batch: WriteBatch): Promise<WriteOutcome> {
+  protected async write(batch: WriteBatch): Promise<WriteOutcome> {
     const statements: Statement[] = [];
     const beatsWritten: AgentId[] = [];
     const added: Array<[AgentId, number]> = [];
@@ -311,10 +265,6 @@ export class SqliteStore implements MigratableStore {
     }
     if (header.toString("latin1") !== SQLITE_HEADER) throw this.unusable("it is not an SQLite database (its first bytes are not SQLite's header)");
     return true;
-  }
-
-  private notLoaded(): StoreError {
-    return new StoreError(`${this.location} was not loaded; refusing to write it`);
   }
 
   private unusable(problem: string): StoreError {

@@ -9,6 +9,7 @@ import { type AgentSecrets, type SecretHash, cryptoAgentSecrets, hashSecret, isS
 import { parseRegistration } from "../../src/registry/registration.js";
 import { RegistryError } from "../../src/registry/registry-error.js";
 import { Registry } from "../../src/registry/registry.js";
+import { anAgent } from "../store/agent-records.js";
 import { FAKE_EPOCH, FakeClock } from "../support/fake-clock.js";
 import { MemoryStore } from "../support/memory-store.js";
 
@@ -124,19 +125,7 @@ describe("agent secrets", () => {
     });
 
     it("give an id without a hash (from the prototype's file) one at its next Register, and until then refuse its beats and let only an admin deregister it", async () => {
-      const record: AgentRecord = {
-        id: ID,
-        hostname: "gpu-01",
-        ipAddress: "10.0.0.7",
-        port: 11434,
-        ollamaVersion: "0.5.7",
-        status: "online",
-        lastHeartbeat: FAKE_EPOCH,
-        registeredAt: FAKE_EPOCH,
-        labels: {},
-        draining: false,
-        streamConnected: false,
-      };
+      const record = anAgent({ id: ID, hostname: "gpu-01", ipAddress: "10.0.0.7", ollamaVersion: "0.5.7", status: "online", lastHeartbeat: FAKE_EPOCH, registeredAt: FAKE_EPOCH });
       const { store, registry } = await openRegistry({ records: [record] });
       expect((await refusal(registry.deregister(ID))).message).toContain("only an admin may deregister it");
       // Nor may anyone beat for it: that would let any agent token supersede or end the real node's stream.
@@ -151,20 +140,7 @@ describe("agent secrets", () => {
 
   it("are issued once per id when another writer registers the same id first: the loser is decided again, and refused", async () => {
     const { store, registry } = await openRegistry();
-    const theirs: AgentRecord = {
-      id: ID,
-      hostname: "gpu-theirs",
-      ipAddress: "10.0.0.9",
-      port: 11434,
-      ollamaVersion: "",
-      status: "online",
-      lastHeartbeat: FAKE_EPOCH,
-      registeredAt: FAKE_EPOCH,
-      labels: {},
-      draining: false,
-      streamConnected: false,
-      secretHash: hashSecret("their-secret"),
-    };
+    const theirs = anAgent({ id: ID, hostname: "gpu-theirs", ipAddress: "10.0.0.9", ollamaVersion: "", status: "online", lastHeartbeat: FAKE_EPOCH, registeredAt: FAKE_EPOCH, secretHash: hashSecret("their-secret") });
     store.holdWrites();
     const winner = store.commit([{ put: theirs, expectedRevision: 0 }]);
     const loser = registry.register(registration("gpu-ours"), PEER);
@@ -189,19 +165,7 @@ describe("agent secrets", () => {
   });
 
   it("are not kept when the Register that issued one to a known agent was not written, so its retry gets one", async () => {
-    const record: AgentRecord = {
-      id: ID,
-      hostname: "gpu-01",
-      ipAddress: "10.0.0.7",
-      port: 11434,
-      ollamaVersion: "",
-      status: "offline",
-      lastHeartbeat: FAKE_EPOCH,
-      registeredAt: FAKE_EPOCH,
-      labels: {},
-      draining: false,
-      streamConnected: false,
-    };
+    const record = anAgent({ id: ID, hostname: "gpu-01", ipAddress: "10.0.0.7", ollamaVersion: "", status: "offline", lastHeartbeat: FAKE_EPOCH, registeredAt: FAKE_EPOCH });
     const { store, registry } = await openRegistry({ records: [record] });
     store.failNextWrites(1);
     expect((await refusal(registry.register(registration(), PEER))).kind).toBe("unavailable");

@@ -5,28 +5,14 @@ import { describe, expect, it } from "vitest";
 import type { AgentId } from "../../src/registry/agent-id.js";
 import type { AgentRecord } from "../../src/registry/agent.js";
 import { LivenessAuthority } from "../../src/registry/liveness-authority.js";
+import { anAgent } from "../store/agent-records.js";
 import { FAKE_EPOCH, FakeClock } from "../support/fake-clock.js";
 
 const INTERVAL = 30_000;
 const TIMEOUT = 60_000;
 const A = "11111111-1111-4111-8111-111111111111" as AgentId;
 
-function record(overrides: Partial<AgentRecord> = {}): AgentRecord {
-  return {
-    id: A,
-    hostname: "gpu-a",
-    ipAddress: "10.0.0.1",
-    port: 11434,
-    ollamaVersion: "0.5.7",
-    status: "online",
-    lastHeartbeat: FAKE_EPOCH,
-    registeredAt: FAKE_EPOCH,
-    labels: {},
-    draining: false,
-    streamConnected: false,
-    ...overrides,
-  };
-}
+const record = (overrides: Partial<AgentRecord> = {}): AgentRecord => anAgent({ id: A, lastHeartbeat: FAKE_EPOCH, ...overrides });
 
 /** A promoted authority following one ONLINE agent that beat just now; `expired` records each expiry's monotonic time. */
 function following(): { clock: FakeClock; authority: LivenessAuthority; expired: number[] } {

@@ -10,6 +10,18 @@ import type { StoreObserver } from "../../src/registry/store.js";
 
 export const PROTOTYPE_FILE = new URL("../fixtures/prototype-agents.json", import.meta.url);
 
+/** One agent as the Rust prototype wrote it in agents.json (chrono's nanoseconds included). */
+export const PROTOTYPE_ROW: Readonly<Record<string, unknown>> = {
+  id: "9b2d7c4e-1a3f-4e8b-a6d5-0c7f2e9b1a48",
+  hostname: "gpu-node-01",
+  ip_address: "10.0.0.11",
+  port: 11434,
+  ollama_version: "0.1.32",
+  status: "Online",
+  last_heartbeat: "2024-05-01T12:00:00.123456789Z",
+  registered_at: "2024-04-30T08:15:42Z",
+};
+
 export function anAgent(overrides: Partial<AgentRecord> = {}): AgentRecord {
   return {
     id: v4() as AgentId,

@@ -1,7 +1,7 @@
 import { readFile } from "node:fs/promises";
 import { beforeAll, describe, expect, it } from "vitest";
 import { type DecodedAgent, decodeAgents, encodeAgents } from "../../src/store/agents-file-format.js";
-import { PROTOTYPE_FILE, anAgent } from "./agent-records.js";
+import { PROTOTYPE_FILE, PROTOTYPE_ROW, anAgent } from "./agent-records.js";
 
 const ID_1 = "9b2d7c4e-1a3f-4e8b-a6d5-0c7f2e9b1a48";
 const ID_2 = "e4a1f6b2-7c3d-4a9e-8f15-6b2c0d9e3a71";
@@ -17,16 +17,7 @@ beforeAll(async () => {
 
 /** One agent as the prototype wrote it, with `overrides` applied (undefined removes a key). */
 function row(overrides: Record<string, unknown> = {}): Record<string, unknown> {
-  const base: Record<string, unknown> = {
-    id: ID_1,
-    hostname: "gpu-node-01",
-    ip_address: "10.0.0.11",
-    port: 11434,
-    ollama_version: "0.1.32",
-    status: "Online",
-    last_heartbeat: "2024-05-01T12:00:00.123456789Z",
-    registered_at: "2024-04-30T08:15:42Z",
-  };
+  const base: Record<string, unknown> = { ...PROTOTYPE_ROW };
   for (const [key, value] of Object.entries(overrides)) {
     if (value === undefined) delete base[key];
     else base[key] = value;

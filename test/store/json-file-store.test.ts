@@ -6,7 +6,7 @@ import { type StoreObserver, StoreError } from "../../src/registry/store.js";
 import type { AtomicWriteFs } from "../../src/common/atomic-write.js";
 import { LOCK_FILE } from "../../src/store/data-dir-lock.js";
 import { AGENTS_FILE, JsonFileStore } from "../../src/store/json-file-store.js";
-import { PROTOTYPE_FILE, TempDirs, WriteCounter, anAgent } from "./agent-records.js";
+import { PROTOTYPE_FILE, PROTOTYPE_ROW, TempDirs, WriteCounter, anAgent } from "./agent-records.js";
 
 const dirs = new TempDirs();
 const stores: JsonFileStore[] = [];
@@ -371,17 +371,6 @@ async function openFailingAfterClose(store: JsonFileStore, dir: string): Promise
 }
 
 describe("a file that cannot be used", () => {
-  const validEntry = {
-    id: "9b2d7c4e-1a3f-4e8b-a6d5-0c7f2e9b1a48",
-    hostname: "gpu-node-01",
-    ip_address: "10.0.0.11",
-    port: 11434,
-    ollama_version: "0.1.32",
-    status: "Online",
-    last_heartbeat: "2024-05-01T12:00:00.123456789Z",
-    registered_at: "2024-04-30T08:15:42Z",
-  };
-
   it("tells the operator the server left the file untouched and how to start empty", async () => {
     const dir = await dirs.make();
     await fsp.writeFile(join(dir, AGENTS_FILE), "{");
@@ -395,7 +384,7 @@ describe("a file that cannot be used", () => {
     const elsewhere = await dirs.make();
     const target = join(elsewhere, "real-agents.json");
     const file = join(dir, AGENTS_FILE);
-    await fsp.writeFile(target, JSON.stringify([validEntry]));
+    await fsp.writeFile(target, JSON.stringify([PROTOTYPE_ROW]));
     const before = await fsp.readFile(target);
     await fsp.symlink(target, file);
     const store = await openStore(dir);

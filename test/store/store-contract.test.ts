@@ -6,6 +6,7 @@ import type { Store } from "../../src/registry/store.js";
 import { AGENTS_FILE, JsonFileStore } from "../../src/store/json-file-store.js";
 import { REGISTRY_DB, SqliteStore } from "../../src/store/sqlite-store.js";
 import { MemoryStore } from "../support/memory-store.js";
+import { PROTOTYPE_ROW } from "./agent-records.js";
 import { describeStoreContract, placeDirs } from "./store-contract.js";
 
 const memory = new Map<string, MemoryStore>();
@@ -28,16 +29,7 @@ describeStoreContract({
   },
 });
 
-const validEntry = {
-  id: "9b2d7c4e-1a3f-4e8b-a6d5-0c7f2e9b1a48",
-  hostname: "gpu-node-01",
-  ip_address: "10.0.0.11",
-  port: 11434,
-  ollama_version: "0.1.32",
-  status: "Online",
-  last_heartbeat: "2024-05-01T12:00:00.123456789Z",
-  registered_at: "2024-04-30T08:15:42Z",
-};
+const validEntry = PROTOTYPE_ROW;
 
 describeStoreContract({
   name: "json",
