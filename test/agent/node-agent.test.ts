@@ -12,6 +12,7 @@ import {
   RegisterResponseSchema,
 } from "../../gen/registry/v1/registry_pb.js";
 import type { Log } from "../../src/common/log.js";
+import { HEALTHY_ACKS } from "../../src/agent/heartbeat-stream.js";
 import { NodeAgent } from "../../src/agent/node-agent.js";
 import type { OllamaProbeResult } from "../../src/agent/ollama-probe.js";
 import { type HeartbeatCall, type RegistryConnection, RpcFailure, type StreamEnd } from "../../src/agent/registry-connection.js";
@@ -107,8 +108,14 @@ class FakeRegistry {
   }
 }
 
+/** `values` in turn, one a draw, round and round: a pinned `random`. */
+function draws(...values: number[]): () => number {
+  let next = 0;
+  return () => values[next++ % values.length] as number;
+}
+
 async function startAgent(
-  options: { random?: number; probe?: () => OllamaProbeResult; up?: boolean } = {},
+  options: { random?: () => number; probe?: () => OllamaProbeResult; up?: boolean } = {},
 ): Promise<{ agent: NodeAgent; clock: FakeClock; registry: FakeRegistry; log: Logged[]; stateFile: string }> {
   const clock = new FakeClock();
   const stateFile = `${await dirs.make()}/agent-state.json`;
@@ -125,7 +132,7 @@ async function startAgent(
     {
       clock,
       log: memoryLog(log),
-      random: () => options.random ?? 0.999,
+      random: options.random ?? draws(0.999),
       connect: registry.connect,
       probe: () => Promise.resolve(options.probe?.() ?? { reachable: true, version: "0.5.7" }),
     },
@@ -134,6 +141,32 @@ async function startAgent(
   await agent.start();
   await settle();
   return { agent, clock, registry, log, stateFile };
+}
+
+/**
+ * Runs fake time forward one timer at a time, letting the agent's promises run after each, until the agent
+ * opens its next connection; fake time then stands at that connection's instant.
+ */
+async function untilNextConnect(clock: FakeClock, registry: FakeRegistry): Promise<void> {
+  const count = registry.connectedAt.length;
+  const giveUpAt = clock.monotonic() + 10 * 60_000;
+  // What the test just did (a stream ended) may schedule the agent's next timer: let it, before time moves.
+  await settle();
+  while (registry.connectedAt.length === count) {
+    if (clock.monotonic() > giveUpAt || !clock.advanceToNextTimer()) throw new Error("the agent did not connect again");
+    await settle();
+  }
+}
+
+/** The waits before the agent's next `count` connection attempts, each measured from the attempt before. */
+async function nextGaps(clock: FakeClock, registry: FakeRegistry, count: number): Promise<number[]> {
+  const gaps: number[] = [];
+  for (let attempt = 0; attempt < count; attempt++) {
+    const before = registry.connectedAt.at(-1) as number;
+    await untilNextConnect(clock, registry);
+    gaps.push((registry.connectedAt.at(-1) as number) - before);
+  }
+  return gaps;
 }
 
 /** Moves fake time forward in steps, letting the agent's promises run after each. */
@@ -171,8 +204,9 @@ describe("NodeAgent and its secret", () => {
   it("retries a registry that refuses its credentials with backoff, logging the server's message once as an error", async () => {
     const { clock, registry, log } = await startAgent();
     registry.rejectWith = new RpcFailure(grpc.status.PERMISSION_DENIED, "agent x is held by another node's secret: ...");
-    await advance(clock, 20_000, 100);
-    expect(registry.connectedAt.length).toBeGreaterThan(3);
+
+    // The same waits as for a registry that is down: the top of each window, as random is pinned to 0.999.
+    expect(await nextGaps(clock, registry, 5)).toEqual([499, 999, 1998, 3996, 7992]);
     expect(log.filter((line) => line.level === "error")).toEqual([
       expect.objectContaining({
         message: "the registry refuses this node's registration; retrying with backoff",
@@ -183,33 +217,78 @@ describe("NodeAgent and its secret", () => {
 });
 
 describe("NodeAgent", () => {
-  it("retries a registry that is down after full-jitter delays doubling from 0.5 s to 30 s", async () => {
-    const { clock, registry } = await startAgent({ random: 0.999 });
+  it("waits random × a window that doubles from 0.5 s after each failed attempt", async () => {
+    const { clock, registry } = await startAgent({ random: draws(0.5) });
 
-    await advance(clock, 100_000, 50);
+    const gaps = await nextGaps(clock, registry, 6);
 
-    const gaps = registry.connectedAt.slice(1).map((at, i) => at - (registry.connectedAt[i] as number));
-    // random 0.999 draws the top of each window: 0.5, 1, 2, 4, 8, 16 s, then the 30 s cap.
-    expect(gaps.slice(0, 8).map((gap) => Math.round(gap / 500) * 500)).toEqual([500, 1000, 2000, 4000, 8000, 16_000, 30_000, 30_000]);
+    // Half of each window: 0.5, 1, 2, 4, 8, 16 s.
+    expect(gaps).toEqual([250, 500, 1000, 2000, 4000, 8000]);
   });
 
-  it("draws each delay from the whole window, so a fleet does not come back in the same second", async () => {
-    const { clock, registry } = await startAgent({ random: 0 });
+  it("draws each delay from anywhere in its window, from 0 up to just below it", async () => {
+    const { clock, registry } = await startAgent({ random: draws(0, 0.999, 0, 0.999) });
 
-    await advance(clock, 10, 1);
+    const gaps = await nextGaps(clock, registry, 4);
 
-    // random 0 draws the bottom of each window: the retries follow at once.
-    expect(registry.connectedAt.length).toBeGreaterThan(5);
+    // The bottom of the 0.5 s window, the top of the 1 s one, the bottom of 2 s, the top of 4 s.
+    expect(gaps).toEqual([0, 999, 0, 3996]);
+  });
+
+  it("never waits longer than 30 s however long the registry stays down", async () => {
+    const { clock, registry } = await startAgent({ random: draws(0.999) });
+
+    const gaps = await nextGaps(clock, registry, 9);
+
+    // The top of each window: 0.5, 1, 2, 4, 8, 16 s, then 30 s (not 32) from then on.
+    expect(gaps).toEqual([499, 999, 1998, 3996, 7992, 15_984, 29_970, 29_970, 29_970]);
+  });
+
+  /** Two refused attempts (the window grows to 4 s), then a third that opens a stream; time stands at its start. */
+  async function connectedAfterTwoRetries(): Promise<{ clock: FakeClock; registry: FakeRegistry }> {
+    const { clock, registry } = await startAgent({ random: draws(0.999) });
+    expect(await nextGaps(clock, registry, 2)).toEqual([499, 999]);
+    registry.up = true;
+    expect(await nextGaps(clock, registry, 1)).toEqual([1998]);
+    return { clock, registry };
+  }
+
+  it(`starts over from the first window once a stream has had ${HEALTHY_ACKS} acks`, async () => {
+    const { clock, registry } = await connectedAfterTwoRetries();
+    await advance(clock, (HEALTHY_ACKS - 1) * 1000, 50); // a beat a second, each acked at once
+    expect(registry.beats).toHaveLength(HEALTHY_ACKS);
+    const droppedAt = clock.now();
+
+    registry.endStreams(grpc.status.UNAVAILABLE);
+    await untilNextConnect(clock, registry);
+
+    // The top of the first window (0.5 s), not of the 4 s one the outage had reached.
+    expect((registry.connectedAt.at(-1) as number) - droppedAt).toBe(499);
+  });
+
+  it(`keeps widening the window after a stream that dropped with fewer than ${HEALTHY_ACKS} acks`, async () => {
+    const { clock, registry } = await connectedAfterTwoRetries();
+    await advance(clock, (HEALTHY_ACKS - 2) * 1000, 50);
+    expect(registry.beats).toHaveLength(HEALTHY_ACKS - 1);
+    const droppedAt = clock.now();
+
+    registry.endStreams(grpc.status.UNAVAILABLE);
+    await untilNextConnect(clock, registry);
+
+    // The top of the 4 s window the outage had reached: the short-lived stream did not count as recovery.
+    expect((registry.connectedAt.at(-1) as number) - droppedAt).toBe(3996);
   });
 
   it("warns once per outage, not once per retry", async () => {
     const { clock, registry, log } = await startAgent();
 
-    await advance(clock, 20_000, 100);
+    await nextGaps(clock, registry, 5);
     registry.up = true;
+    await untilNextConnect(clock, registry);
     await advance(clock, 40_000, 100);
 
-    expect(registry.connectedAt.length).toBeGreaterThan(4);
+    // Six refused attempts, then one stream that held.
+    expect(registry.connectedAt).toHaveLength(7);
     expect(log.filter((line) => line.level === "warn").map((line) => line.message)).toEqual([
       "cannot register with the registry; retrying with backoff",
     ]);
@@ -219,19 +298,6 @@ describe("NodeAgent", () => {
       "registered",
       "heartbeat stream connected",
     ]);
-  });
-
-  it("starts over from the first backoff window once a stream has been healthy", async () => {
-    const { clock, registry } = await startAgent({ random: 0.999 });
-    await advance(clock, 20_000, 100); // four failed attempts: the window is now 8 s
-    registry.up = true;
-    await advance(clock, 20_000, 100);
-    const before = registry.connectedAt.length;
-
-    registry.endStreams(grpc.status.UNAVAILABLE);
-    await advance(clock, 600, 10);
-
-    expect(registry.connectedAt.length).toBe(before + 1);
   });
 
   it("registers while Ollama is down with draining beats, and undrains in a beat once it answers", async () => {

@@ -9,7 +9,7 @@ import { afterEach, describe, expect, it } from "vitest";
 import { DEFAULT_LIMITS, LIMIT_SETTINGS, type LimitsConfig } from "../../src/config/index.js";
 import type { Log } from "../../src/common/log.js";
 import { type BeatStream, type RegistryClient, RpcError, type WatchStream, connectClient, grpcClient, rejection } from "../support/clients.js";
-import { RegisterRequestSchema } from "../../gen/registry/v1/registry_pb.js";
+import { AgentStatus, RegisterRequestSchema } from "../../gen/registry/v1/registry_pb.js";
 import { runCli } from "../support/cli-process.js";
 import { FakeClock } from "../support/fake-clock.js";
 import { grpcFrame, rawGrpc, rawHttp } from "../support/raw-wire.js";
@@ -142,10 +142,15 @@ describe.each(transports)("limits over $name", ({ connect }) => {
       { what: "a 254-character hostname", request: { hostname: `${"a".repeat(63)}.${"b".repeat(63)}.${"c".repeat(63)}.${"d".repeat(62)}` }, rule: /at most 253 characters, got 254/ },
     ];
 
-    it.each(atLimit)("accepts $what", async ({ request }) => {
+    it.each(atLimit)("accepts $what, and serves the agent ONLINE with it as sent", async ({ request }) => {
       const { server } = await start({});
-      const { agent } = await client(server).register({ hostname: "gpu-1", ...request });
-      expect(agent?.status).toBeDefined();
+      const caller = client(server);
+      const sent = { hostname: "gpu-1", labels: {}, ...request };
+      const { agent: registered } = await caller.register(sent);
+
+      const { agent } = await caller.getAgent(registered?.id ?? "");
+
+      expect({ status: agent?.status, hostname: agent?.hostname, labels: agent?.labels }).toEqual({ status: AgentStatus.ONLINE, ...sent });
     });
 
     it.each(overLimit)("refuses $what with INVALID_ARGUMENT naming the rule, and logs it", async ({ request, rule }) => {

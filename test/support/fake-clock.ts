@@ -62,6 +62,17 @@ export class FakeClock implements Clock {
   }
 
   /**
+   * Advances to the earliest pending timer's deadline, firing it (and any due at the same instant), so a
+   * test can measure a delay it does not know in advance. False, and time stands still, if no timer is pending.
+   */
+  advanceToNextTimer(): boolean {
+    const next = this.nextDue(Number.POSITIVE_INFINITY);
+    if (next === undefined) return false;
+    this.advance(Math.max(0, next.at - this.mono));
+    return true;
+  }
+
+  /**
    * A stalled event loop: time moves on by `ms` but no timer runs. The timers that fell due meanwhile
    * fire late, at the next advance.
    */
