@@ -236,15 +236,18 @@ describe.each(transports)("limits over $name", ({ connect }) => {
       await caller.register({ agentId: A, hostname: "gpu-a" });
       const stuck = await watching(caller, 1); // the stream is open
       stuck.pause();
-      // Far more changes than the watcher's queue and the transport's buffers hold: it is cut off.
-      for (let n = 0; n < 1500; n++) await caller.register({ hostname: `gpu-${n}`, labels: { pad: "x".repeat(200) } });
+      // Far more changes than the watcher's queue and the transport's buffers hold, one after the other so the
+      // buffers fill first: it is cut off. One agent re-registered with a new label each time, so that every
+      // write of the store stays small (agents.json is written whole).
+      for (let n = 0; n < 1500; n++) await caller.register({ agentId: B, hostname: "gpu-b", labels: { pad: `${n}-${"x".repeat(200)}` } });
       await eventually(async () => expect(server.registry.stats().watchers).toBe(0));
 
       expect((await rejection(caller.watch().recv())).code).toBe(Code.ResourceExhausted);
       stuck.cancel();
       const again = await eventually(() => watching(caller, 1));
       again.cancel();
-    });
+      // 1 500 durable writes, one after the other: about 4 ms each on this disk, more on a loaded machine.
+    }, 60_000);
   });
 
   describe("firstBeatTimeout", () => {
