@@ -24,8 +24,6 @@ export class AgentTable {
   private sorted: AgentRecord[] | undefined;
   private at: number;
   private readonly listeners: ApplyListener[] = [];
-  /** Callers waiting for the table to reach a revision (a commit they made, fed through a watch). */
-  private waiting: Array<{ readonly revision: number; readonly resolve: () => void }> = [];
 
   constructor(snapshot: StoreSnapshot) {
     for (const agent of snapshot.agents) this.entries.set(agent.record.id, agent);
@@ -66,13 +64,6 @@ export class AgentTable {
       if (before === undefined || after === undefined || before.hostname !== after.hostname) this.sorted = undefined;
       for (const listener of this.listeners) listener({ before, after, revision: commit.revision });
     }
-    this.release();
-  }
-
-  /** Resolves once the table has applied every commit up to `revision`. */
-  reach(revision: number): Promise<void> {
-    if (revision <= this.at) return Promise.resolve();
-    return new Promise((resolve) => this.waiting.push({ revision, resolve }));
   }
 
   /** Records matching `filter`, sorted by hostname then id. */
@@ -86,15 +77,5 @@ export class AgentTable {
       if (matches(record, filter)) matching.push(record);
     }
     return matching;
-  }
-
-  private release(): void {
-    if (this.waiting.length === 0) return;
-    const still: typeof this.waiting = [];
-    for (const waiter of this.waiting) {
-      if (waiter.revision <= this.at) waiter.resolve();
-      else still.push(waiter);
-    }
-    this.waiting = still;
   }
 }
