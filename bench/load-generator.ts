@@ -18,7 +18,7 @@ import {
 import { grpcServiceDefinition } from "../src/grpc-service-definition.js";
 import { Samples } from "./latency.js";
 import { ETCD_LEASE_PROTO } from "./paths.js";
-import type { Command, Envelope, FleetReady, FleetSpec, Reply, StormResult, TargetKind, WindowStats } from "./protocol.js";
+import { BENCH_OLLAMA_VERSION, type Command, type Envelope, type FleetReady, type FleetSpec, type Reply, type StormResult, type TargetKind, type WindowStats } from "./protocol.js";
 
 /**
  * Each channel its own connection (a private subchannel pool), as daemons on separate hosts have; the
@@ -74,7 +74,7 @@ function registryDriver(): Driver {
         agentId: stream.id,
         hostname: `bench-node-${String(stream.index).padStart(5, "0")}`,
         port: 11434,
-        ollamaVersion: "0.5.7",
+        ollamaVersion: BENCH_OLLAMA_VERSION,
         labels: { gpu: "a100", zone: stream.index % 2 === 0 ? "eu" : "us" },
       }),
     registered: () => {},
@@ -82,7 +82,7 @@ function registryDriver(): Driver {
     beat: (stream, first) =>
       create(
         HeartbeatRequestSchema,
-        first ? { agentId: stream.id, seq: BigInt(stream.seq), ollamaVersion: "0.5.7", draining: false } : { seq: BigInt(stream.seq) },
+        first ? { agentId: stream.id, seq: BigInt(stream.seq), ollamaVersion: BENCH_OLLAMA_VERSION, draining: false } : { seq: BigInt(stream.seq) },
       ),
     ack: (response) => {
       const time = (response as HeartbeatResponse).serverTime;
