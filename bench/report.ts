@@ -3,25 +3,9 @@
 
 import type { LoadRunResult } from "./load-run.js";
 import { INTERFERENCE_LIMIT } from "./interference.js";
+import { connections, errors, f, n, table } from "./markdown.js";
 import { SERVER_CORE } from "./processes.js";
 import type { BenchResults } from "./results-model.js";
-
-const f = (value: number | undefined, digits = 1): string => (value === undefined || Number.isNaN(value) ? "n/a" : value.toFixed(digits));
-const n = (value: number): string => Math.round(value).toLocaleString("en-US");
-
-function table(header: readonly string[], rows: ReadonlyArray<readonly string[]>): string {
-  return [`| ${header.join(" | ")} |`, `|${header.map(() => "---").join("|")}|`, ...rows.map((row) => `| ${row.join(" | ")} |`)].join("\n");
-}
-
-function errors(r: LoadRunResult): string {
-  const entries = Object.entries(r.errors);
-  const text = entries.length === 0 ? "0" : entries.map(([code, count]) => `${count} ${code}`).join(", ");
-  return r.skipped > 0 ? `${text}; ${n(r.skipped)} beats held back` : text;
-}
-
-function connections(r: LoadRunResult): string {
-  return r.connections === r.agents ? `${n(r.connections)} (1/agent)` : n(r.connections);
-}
 
 function loadRows(rows: readonly LoadRunResult[]): string {
   return table(
