@@ -6,6 +6,7 @@ import { INTERFERENCE_LIMIT } from "./interference.js";
 import { connections, errors, f, n, table } from "./markdown.js";
 import { SERVER_CORE } from "./processes.js";
 import type { BenchResults } from "./results-model.js";
+import { coldStartTable, persistenceTable, stormTable } from "./store-tables.js";
 
 function loadRows(rows: readonly LoadRunResult[]): string {
   return table(
@@ -70,15 +71,13 @@ export function markdownReport(results: BenchResults): string {
     const w = results.ceiling[0]?.load;
     out.push(`### 2. Ceiling (1 000 streams, each with ${w?.kind === "closed" ? w.window : "?"} beat(s) in flight, next beat on ack)`, "", loadRows(results.ceiling), "");
   }
-  const s = results.storm;
-  if (s !== undefined) {
+  if (results.storms.length > 0) {
     out.push(
-      "### 3. Registration storm (durable acks)",
+      "### 3. Registration storm (durable acks), json vs sqlite",
       "",
-      table(
-        ["registrations", "callers / connections", "ok", "registrations/s", "p50 ms", "p99 ms", "max ms", "errors", "file writes", "registrations/write", "final file", "server CPU %", "others' CPU %"],
-        [[n(s.registrations), `${s.callers} / ${s.connections}`, n(s.ok), n(s.perSecond), f(s.latency.p50), f(s.latency.p99), f(s.latency.max, 0), Object.keys(s.errors).length === 0 ? "0" : JSON.stringify(s.errors), n(s.fileWrites), f(s.registrationsPerWrite, 0), `${f(s.finalFileBytes / 1e6, 2)} MB`, f(s.serverCpuPercent, 0), f(s.interferencePercent, 0)]],
-      ),
+      stormTable(results.storms),
+      "",
+      "Each row is its own server with an empty data directory; × json is the registrations/s against json's at the same size.",
       "",
     );
   }
@@ -101,19 +100,7 @@ export function markdownReport(results: BenchResults): string {
   }
   const c = results.coldStart;
   if (c !== undefined) {
-    out.push(
-      `### 5. Cold start (median of ${c.runs}; agents.json of ${f(c.fileBytes / 1e6, 2)} MB for ${n(c.fleet.agents)} agents)`,
-      "",
-      table(
-        ["data", "spawn → start line ms", "spawn → first ListAgents ms"],
-        [
-          ["bare `node -e` (Node itself)", f(c.nodeBareMs.p50, 0), "—"],
-          ["empty data dir", f(c.empty.toStartLineMs.p50, 0), f(c.empty.toFirstListMs.p50, 0)],
-          [`${n(c.fleet.agents)} agents`, f(c.fleet.toStartLineMs.p50, 0), f(c.fleet.toFirstListMs.p50, 0)],
-        ],
-      ),
-      "",
-    );
+    out.push(`### 5. Cold start, json vs sqlite (median of ${c.runs} starts each)`, "", coldStartTable(c), "");
   }
   const d = results.detection;
   if (d !== undefined) {
@@ -146,6 +133,21 @@ export function markdownReport(results: BenchResults): string {
           row.persistence?.ioWriteBytesPerSecond === undefined ? "n/a" : `${f(row.persistence.ioWriteBytesPerSecond / 1e6, 2)} MB/s`,
         ]),
       ),
+      "",
+    );
+  }
+  if (results.persistence.length > 0) {
+    // Each agent beats once per heartbeat interval (store-persistence.ts).
+    const load = results.persistence[0]?.load;
+    const intervalS = load?.kind === "steady" ? load.intervalMs / 1000 : undefined;
+    out.push(
+      `### 8. Steady persistence cost, json vs sqlite (HEARTBEAT_INTERVAL=${f(intervalS, 0)}, every agent beating every ${f(intervalS, 0)} s, fleet preloaded)`,
+      "",
+      persistenceTable(results.persistence),
+      "",
+      "Bytes/s: what reached the block layer (`/proc/<pid>/io` write_bytes of the server, its SQLite writer thread included); " +
+        "store KB/s is writes × the bytes of the last write from `/metrics` (json: the whole file; sqlite: the rows' values, without page overhead). " +
+        "× json: block-layer bytes/s against json's at the same size; × smallest: against the same store at the smallest fleet.",
       "",
     );
   }
