@@ -250,7 +250,7 @@ async function main(): Promise<void> {
     // The profile run: the largest fleet preloaded from agents.json (no 10 000 durable Registers in the
     // profile), beating for a long window, then the reads; under node --cpu-prof.
     let profiled: LoadRunResult | undefined;
-    if (options.profile && largest !== undefined) {
+    if (options.profile && largest !== undefined && (options.only.has("steady") || options.only.has("reads"))) {
       const spec: LoadRunSpec = {
         name: `profile-registry-${largest.agents}x${largest.connections}`,
         target: "registry",
@@ -303,11 +303,11 @@ async function main(): Promise<void> {
         for (const store of options.stores) {
           log(`storm: ${registrations} Registers from ${p.storm.callers} callers → ${store} store ...`);
           try {
-            const storm = await registrationStorm(ctx, { store, registrations, callers: p.storm.callers, profile: false });
+            const storm = await registrationStorm(ctx, { against: store, registrations, callers: p.storm.callers, profile: false });
             storms.push(storm);
             log(
               `  ${Math.round(storm.perSecond)}/s, p50 ${storm.latency.p50.toFixed(1)} p99 ${storm.latency.p99.toFixed(1)} ms, ${storm.fileWrites} store writes ` +
-                `(${storm.writeSeconds.toFixed(2)} s writing), server CPU ${storm.serverCpuPercent.toFixed(0)}%, errors ${JSON.stringify(storm.errors)}`,
+                `(${storm.writeSeconds.toFixed(2)} s writing), server CPU ${storm.serverCpuPercent.toFixed(0)}%, load gen CPU ${storm.generatorCpuPercent.toFixed(0)}%, errors ${JSON.stringify(storm.errors)}`,
             );
           } catch (error) {
             notes.push(`storm ${store} ${registrations} failed: ${(error as Error).message.split("\n")[0]}`);
@@ -315,11 +315,21 @@ async function main(): Promise<void> {
           }
         }
       }
+      // The load generator's own ceiling, at the size the targets are set at (or the largest).
+      const registrations = p.sizes.includes(10_000) ? 10_000 : (p.sizes.at(-1) as number);
+      log(`storm: ${registrations} Registers from ${p.storm.callers} callers → bare grpc-js echo (the load generator's ceiling) ...`);
+      try {
+        const storm = await registrationStorm(ctx, { against: "echo-grpc", registrations, callers: p.storm.callers, profile: false });
+        storms.push(storm);
+        log(`  ${Math.round(storm.perSecond)}/s, p50 ${storm.latency.p50.toFixed(1)} p99 ${storm.latency.p99.toFixed(1)} ms, echo CPU ${storm.serverCpuPercent.toFixed(0)}%, load gen CPU ${storm.generatorCpuPercent.toFixed(0)}%`);
+      } catch (error) {
+        notes.push(`storm echo-grpc ${registrations} failed: ${(error as Error).message.split("\n")[0]}`);
+        log(`  FAILED: ${(error as Error).message}`);
+      }
       if (options.profile) {
-        const registrations = p.sizes.includes(10_000) ? 10_000 : (p.sizes.at(-1) as number);
         for (const store of options.stores) {
           log(`  storm once more under node --cpu-prof (for the profile only): ${registrations} → ${store} ...`);
-          await registrationStorm(ctx, { store, registrations, callers: p.storm.callers, profile: true }).catch((error: unknown) => {
+          await registrationStorm(ctx, { against: store, registrations, callers: p.storm.callers, profile: true }).catch((error: unknown) => {
             notes.push(`profiled storm ${store} failed: ${(error as Error).message.split("\n")[0]}`);
           });
         }

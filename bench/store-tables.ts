@@ -6,7 +6,7 @@ import type { LoadRunResult } from "./load-run.js";
 import { INTERFERENCE_LIMIT } from "./interference.js";
 import { connections, errors, f, n, table } from "./markdown.js";
 import { findColdStart, findStorm, persistenceBytesPerSecond } from "./store-targets.js";
-import type { StormReport } from "./storm.js";
+import type { StormReport, StormTarget } from "./storm.js";
 
 const MB = (bytes: number | undefined): string => (bytes === undefined ? "n/a" : `${f(bytes / 1e6, 2)} MB`);
 const KB = (bytes: number | undefined): string => (bytes === undefined ? "n/a" : bytes >= 100 * 1024 ? n(bytes / 1024) : f(bytes / 1024, 1));
@@ -14,27 +14,28 @@ const times = (ours: number | undefined, theirs: number | undefined): string =>
   ours === undefined || theirs === undefined || theirs === 0 ? "—" : `${f(ours / theirs, 2)}×`;
 const others = (percent: number): string => (percent > INTERFERENCE_LIMIT ? `**${f(percent, 0)}**` : f(percent, 0));
 
+const order = (against: StormTarget): number => ["json", "sqlite", "echo-grpc"].indexOf(against);
+
 export function stormTable(storms: readonly StormReport[]): string {
-  const rows = [...storms].sort((a, b) => a.registrations - b.registrations || a.store.localeCompare(b.store));
+  const rows = [...storms].sort((a, b) => a.registrations - b.registrations || order(a.against) - order(b.against));
   return table(
-    ["registrations", "store", "callers / connections", "ok", "registrations/s", "× json", "p50 ms", "p99 ms", "max ms", "errors", "store writes", "registrations/write", "time in writes s", "block-layer writes", "store files after", "server CPU %", "others' CPU %"],
+    ["registrations", "server", "callers / connections", "ok", "registrations/s", "× json", "p50 ms", "p99 ms", "max ms", "errors", "store writes", "registrations/write", "time in writes s", "block-layer writes", "store files after", "server CPU %", "load gen CPU %", "others' CPU %"],
     rows.map((s) => [
       n(s.registrations),
-      s.store,
+      s.against === "echo-grpc" ? "bare grpc-js echo" : `agent-registry, ${s.against}`,
       `${s.callers} / ${s.connections}`,
       n(s.ok),
       n(s.perSecond),
-      s.store === "json" ? "—" : times(s.perSecond, findStorm(storms, "json", s.registrations)?.perSecond),
+      s.against === "json" ? "—" : times(s.perSecond, findStorm(storms, "json", s.registrations)?.perSecond),
       f(s.latency.p50),
       f(s.latency.p99),
       f(s.latency.max, 0),
       Object.keys(s.errors).length === 0 ? "0" : JSON.stringify(s.errors),
-      n(s.fileWrites),
-      f(s.registrationsPerWrite, 0),
-      f(s.writeSeconds, 2),
-      MB(s.ioWriteBytes),
-      MB(s.finalFileBytes),
+      ...(s.against === "echo-grpc"
+        ? ["—", "—", "—", MB(s.ioWriteBytes), "—"]
+        : [n(s.fileWrites), f(s.registrationsPerWrite, 0), f(s.writeSeconds, 2), MB(s.ioWriteBytes), MB(s.finalFileBytes)]),
       f(s.serverCpuPercent, 0),
+      f(s.generatorCpuPercent, 0),
       others(s.interferencePercent),
     ]),
   );
@@ -62,7 +63,7 @@ export function persistenceTable(runs: readonly LoadRunResult[]): string {
   const rows = [...runs].sort((a, b) => a.agents - b.agents || (a.store ?? "").localeCompare(b.store ?? ""));
   const smallest = (store: string | undefined): LoadRunResult | undefined => rows.find((r) => r.store === store);
   return table(
-    ["agents", "connections", "store", "beats/s", "errors", "store writes/s", "time in writes %", "last write", "store KB/s", "block-layer KB/s", "× json", "× smallest", "store files", "server CPU %", "µs CPU/beat", "ack p99 ms", "others' CPU %"],
+    ["agents", "connections", "store", "beats/s", "errors", "store writes/s", "time in writes %", "last write", "store KB/s", "block-layer KB/s", "× json", "× smallest", "store files", "server CPU %", "µs CPU/beat", "ack p99 ms", "server loop delay p99 / max ms", "others' CPU %"],
     rows.map((r) => {
       const q = r.persistence;
       const bytes = persistenceBytesPerSecond(r);
@@ -85,6 +86,7 @@ export function persistenceTable(runs: readonly LoadRunResult[]): string {
         f(r.serverCpuPercent, 0),
         f(r.cpuMicrosPerBeat, 1),
         f(r.ack.p99, 1),
+        r.serverLoopDelayMs === undefined ? "—" : `${f(r.serverLoopDelayMs.p99, 1)} / ${f(r.serverLoopDelayMs.max, 0)}`,
         others(r.interferencePercent),
       ];
     }),

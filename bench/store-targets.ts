@@ -7,7 +7,7 @@ import type { ColdStartCase, ColdStartReport } from "./cold-start.js";
 import type { LoadRunResult } from "./load-run.js";
 import type { TargetCheck } from "./results-model.js";
 import { STORES } from "./store-data-dir.js";
-import type { StormReport } from "./storm.js";
+import type { StormReport, StormTarget } from "./storm.js";
 
 /** The fleet size the storm and cold-start targets are set at. */
 export const STORE_TARGET_AGENTS = 10_000;
@@ -27,8 +27,8 @@ export interface StoreMeasured {
   readonly persistence: readonly LoadRunResult[];
 }
 
-export function findStorm(storms: readonly StormReport[], store: StoreKind, registrations: number): StormReport | undefined {
-  return storms.find((s) => s.store === store && s.registrations === registrations);
+export function findStorm(storms: readonly StormReport[], against: StormTarget, registrations: number): StormReport | undefined {
+  return storms.find((s) => s.against === against && s.registrations === registrations);
 }
 
 export function findColdStart(cold: ColdStartReport | undefined, store: StoreKind, agents: number): ColdStartCase | undefined {
@@ -49,7 +49,8 @@ const NAMES: Readonly<Record<StoreKind, string>> = { json: "json, the default st
 function stormTarget(storms: readonly StormReport[], store: StoreKind): TargetCheck {
   const s = findStorm(storms, store, STORE_TARGET_AGENTS);
   const json = findStorm(storms, "json", STORE_TARGET_AGENTS);
-  const others = [...new Set(storms.map((r) => r.registrations))].filter((size) => size !== STORE_TARGET_AGENTS).sort((a, b) => a - b);
+  const echo = findStorm(storms, "echo-grpc", STORE_TARGET_AGENTS);
+  const others = [...new Set(storms.filter((r) => r.against === store).map((r) => r.registrations))].filter((size) => size !== STORE_TARGET_AGENTS).sort((a, b) => a - b);
   const vsJson = store === "json" || json === undefined ? "" : `; json ${f(json.perSecond, 0)}/s, sqlite = ${ratio(s?.perSecond, json.perSecond)} json`;
   const elsewhere = others
     .map((size) => {
@@ -61,10 +62,25 @@ function stormTarget(storms: readonly StormReport[], store: StoreKind): TargetCh
   return {
     target: `registration storm, ${NAMES[store]} (${k(STORE_TARGET_AGENTS)} from 500 callers, durable)`,
     goal: `≥ ${k(STORM_GOAL_PER_SECOND)}/s`,
-    measured: s === undefined ? "n/a" : `${f(s.perSecond, 0)}/s, p99 ${f(s.latency.p99)} ms, ${s.fileWrites} writes${vsJson}`,
+    measured:
+      s === undefined
+        ? "n/a"
+        : `${f(s.perSecond, 0)}/s, p99 ${f(s.latency.p99)} ms, ${s.fileWrites} writes, server ${f(s.serverCpuPercent, 0)}% / load gen ${f(s.generatorCpuPercent, 0)}% of a core${vsJson}`,
     met: s === undefined ? undefined : s.perSecond >= STORM_GOAL_PER_SECOND && s.ok === s.registrations,
-    ...(s !== undefined && elsewhere.length > 0 ? { note: `other sizes: ${elsewhere.join(", ")}` } : {}),
+    ...(s === undefined ? {} : stormNote(s, echo, elsewhere)),
   };
+}
+
+/** The other sizes, and the load generator's own ceiling (the same storm against the bare grpc-js echo). */
+function stormNote(s: StormReport, echo: StormReport | undefined, elsewhere: readonly string[]): { note?: string } {
+  const notes = elsewhere.length > 0 ? [`other sizes: ${elsewhere.join(", ")}`] : [];
+  if (echo !== undefined) {
+    const limited = s.perSecond >= 0.85 * echo.perSecond;
+    notes.push(
+      `the load generator reaches ${f(echo.perSecond, 0)}/s against the bare grpc-js echo${limited ? " (within 15%: the client side was the limit)" : ""}`,
+    );
+  }
+  return notes.length === 0 ? {} : { note: notes.join("; ") };
 }
 
 function coldTarget(cold: ColdStartReport | undefined, store: StoreKind): TargetCheck {
