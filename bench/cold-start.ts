@@ -1,34 +1,53 @@
 // Scenario 5, cold start: from spawning `agent-registry serve` to its start line and to its first
-// successful ListAgents, with a 10 000-agent agents.json in the prototype's format, next to the same with
-// no file and to a bare `node` printing one line (what Node itself costs). Median of several starts.
+// successful ListAgents, for each store with an N-agent data directory (store-data-dir.ts: agents.json in
+// the prototype's format, or the same fleet migrated into registry.db, made before anything is timed), next
+// to the same store with an empty data directory and to a bare `node` printing one line (what Node itself
+// costs). The cases take turns start by start, so a noisy moment is shared out; median of several starts.
 
 import { join } from "node:path";
+import type { StoreKind } from "../src/config/index.js";
 import type { BenchContext } from "./context.js";
-import { writeFleetFile } from "./fleet-file.js";
 import { waitForQuiet } from "./interference.js";
 import { type LatencySummary, summarize } from "./latency.js";
 import { SERVER_CORE } from "./processes.js";
 import { RawListClient } from "./registry-probe.js";
+import { writeStoreDataDir } from "./store-data-dir.js";
 import { startRegistry, waitForLine } from "./targets.js";
 
 export interface ColdStartCase {
+  readonly store: StoreKind;
+  /** 0: an empty data directory. */
   readonly agents: number;
+  /** The store's files before the first start (agents.json, or registry.db). */
+  readonly dataBytes: number;
   readonly toStartLineMs: LatencySummary;
   readonly toFirstListMs: LatencySummary;
 }
 
 export interface ColdStartReport {
   readonly runs: number;
-  readonly fileBytes: number;
   readonly nodeBareMs: LatencySummary;
-  readonly empty: ColdStartCase;
-  readonly fleet: ColdStartCase;
+  readonly cases: readonly ColdStartCase[];
 }
 
-export async function coldStart(ctx: BenchContext, agents: number, runs: number): Promise<ColdStartReport> {
-  const emptyDir = await ctx.freshDir("cold-empty");
-  const fleetDir = await ctx.freshDir("cold-fleet");
-  const fileBytes = (await writeFleetFile(join(fleetDir, "agents.json"), agents, Date.now())).bytes;
+interface Prepared {
+  readonly store: StoreKind;
+  readonly agents: number;
+  readonly dataDir: string;
+  readonly dataBytes: number;
+  readonly toStartLine: number[];
+  readonly toFirstList: number[];
+}
+
+export async function coldStart(ctx: BenchContext, stores: readonly StoreKind[], sizes: readonly number[], runs: number): Promise<ColdStartReport> {
+  const prepared: Prepared[] = [];
+  for (const store of stores) {
+    for (const agents of [0, ...sizes]) {
+      const dataDir = await ctx.freshDir(`cold-${store}-${agents}`);
+      const dataBytes = agents === 0 ? 0 : (await writeStoreDataDir(ctx.processes, dataDir, store, agents, Date.now())).bytes;
+      prepared.push({ store, agents, dataDir, dataBytes, toStartLine: [], toFirstList: [] });
+    }
+  }
   await waitForQuiet(ctx.quick ? 10_000 : 120_000, ctx.log);
   const bare: number[] = [];
   for (let i = 0; i < runs; i++) {
@@ -38,46 +57,60 @@ export async function coldStart(ctx: BenchContext, agents: number, runs: number)
     bare.push(performance.now() - started);
     await child.stop(1000);
   }
-  const report = {
-    runs,
-    fileBytes,
-    nodeBareMs: summarize(bare),
-    empty: await startMany(ctx, emptyDir, 0, runs),
-    fleet: await startMany(ctx, fleetDir, agents, runs),
-  };
-  if (ctx.profileDir !== undefined) {
-    // One more start, profiled and not timed (the profiler slows start-up down).
-    const target = await startRegistry(ctx.processes, { dataDir: fleetDir, heartbeatIntervalS: 30, agentTimeoutS: 60, cpuProfileDir: join(ctx.profileDir, "cold-start") });
-    await target.stop();
-  }
-  return report;
-}
-
-async function startMany(ctx: BenchContext, dataDir: string, agents: number, runs: number): Promise<ColdStartCase> {
-  const toStartLine: number[] = [];
-  const toFirstList: number[] = [];
   for (let i = 0; i < runs; i++) {
-    const started = performance.now();
-    const target = await startRegistry(ctx.processes, { dataDir, heartbeatIntervalS: 30, agentTimeoutS: 60 });
-    try {
-      toStartLine.push(target.startMs);
-      const client = new RawListClient(target.address);
-      try {
-        for (let attempt = 0; ; attempt++) {
-          try {
-            await client.list(1, "", 2000);
-            break;
-          } catch (error) {
-            if (attempt > 100) throw error;
-          }
-        }
-        toFirstList.push(performance.now() - started);
-      } finally {
-        client.close();
-      }
-    } finally {
+    for (const c of prepared) {
+      const { toStartLineMs, toFirstListMs } = await startOnce(ctx, c.store, c.dataDir);
+      c.toStartLine.push(toStartLineMs);
+      c.toFirstList.push(toFirstListMs);
+    }
+  }
+  if (ctx.profileDir !== undefined) {
+    // One more start per store with the largest fleet, profiled and not timed (the profiler slows start-up).
+    for (const store of stores) {
+      const largest = prepared.filter((c) => c.store === store).at(-1);
+      if (largest === undefined) continue;
+      const target = await startRegistry(ctx.processes, {
+        dataDir: largest.dataDir,
+        store,
+        heartbeatIntervalS: 30,
+        agentTimeoutS: 60,
+        cpuProfileDir: join(ctx.profileDir, `cold-start-${store}`),
+      });
       await target.stop();
     }
   }
-  return { agents, toStartLineMs: summarize(toStartLine), toFirstListMs: summarize(toFirstList) };
+  return {
+    runs,
+    nodeBareMs: summarize(bare),
+    cases: prepared.map((c) => ({
+      store: c.store,
+      agents: c.agents,
+      dataBytes: c.dataBytes,
+      toStartLineMs: summarize(c.toStartLine),
+      toFirstListMs: summarize(c.toFirstList),
+    })),
+  };
+}
+
+async function startOnce(ctx: BenchContext, store: StoreKind, dataDir: string): Promise<{ toStartLineMs: number; toFirstListMs: number }> {
+  const started = performance.now();
+  const target = await startRegistry(ctx.processes, { dataDir, store, heartbeatIntervalS: 30, agentTimeoutS: 60 });
+  try {
+    const client = new RawListClient(target.address);
+    try {
+      for (let attempt = 0; ; attempt++) {
+        try {
+          await client.list(1, "", 2000);
+          break;
+        } catch (error) {
+          if (attempt > 100) throw error;
+        }
+      }
+      return { toStartLineMs: target.startMs, toFirstListMs: performance.now() - started };
+    } finally {
+      client.close();
+    }
+  } finally {
+    await target.stop();
+  }
 }

@@ -5,13 +5,17 @@
 
 import { randomUUID } from "node:crypto";
 import { writeFile } from "node:fs/promises";
+import { BENCH_OLLAMA_VERSION } from "./protocol.js";
 
 export interface FleetFile {
   readonly bytes: number;
   readonly ids: readonly string[];
 }
 
-/** `allOnline`: every agent Online with a fresh last_heartbeat (a fleet to beat against, not to restore). */
+/**
+ * `allOnline`: every agent Online with a fresh last_heartbeat and the version the load generator's first beat
+ * reports, so that a beat changes nothing durable (a fleet to beat against, not to restore).
+ */
 export async function writeFleetFile(path: string, agents: number, nowMs: number, allOnline = false): Promise<FleetFile> {
   const rows = [];
   const ids: string[] = [];
@@ -24,7 +28,7 @@ export async function writeFleetFile(path: string, agents: number, nowMs: number
       hostname: `gpu-node-${String(i).padStart(5, "0")}`,
       ip_address: `127.1.${(i >> 8) & 255}.${i & 255}`,
       port: 11434,
-      ollama_version: i % 50 === 0 ? null : "0.1.32",
+      ollama_version: allOnline ? BENCH_OLLAMA_VERSION : i % 50 === 0 ? null : "0.1.32",
       status: i % 20 === 0 && !allOnline ? "Offline" : "Online",
       last_heartbeat: last,
       registered_at: "2024-04-30T08:15:42.987654321Z",

@@ -1,24 +1,27 @@
 // The load generator: a process of its own (pinned to the other core than the server) that plays a fleet
 // of node daemons over real gRPC with @grpc/grpc-js, as daemons do. Each simulated agent registers (or, for
 // etcd, grants a lease) and then holds its own bidi stream: beating on a timer (steady load) or as fast as
-// its acks return (the ceiling). It also runs the registration storm. Driven by run.ts over IPC
-// (protocol.ts); it measures only what a client sees: ack round trips and errors by status code.
+// its acks return (the ceiling). It also runs the registration storm, on node:http2 directly
+// (h2-unary-client.ts: grpc-js's client could not issue Registers as fast as the server takes them). Driven
+// by run.ts over IPC (protocol.ts); it measures only what a client sees: round trips and errors by status code.
 
 import * as grpc from "@grpc/grpc-js";
 import * as protoLoader from "@grpc/proto-loader";
-import { create } from "@bufbuild/protobuf";
+import { create, toBinary } from "@bufbuild/protobuf";
 import { randomUUID } from "node:crypto";
 import { monitorEventLoopDelay } from "node:perf_hooks";
 import {
   AgentRegistry,
   HeartbeatRequestSchema,
   type HeartbeatResponse,
+  type RegisterRequest,
   RegisterRequestSchema,
 } from "../gen/registry/v1/registry_pb.js";
 import { grpcServiceDefinition } from "../src/grpc-service-definition.js";
+import { H2UnaryClient, UnaryCallError } from "./h2-unary-client.js";
 import { Samples } from "./latency.js";
 import { ETCD_LEASE_PROTO } from "./paths.js";
-import type { Command, Envelope, FleetReady, FleetSpec, Reply, StormResult, TargetKind, WindowStats } from "./protocol.js";
+import { BENCH_OLLAMA_VERSION, type Command, type Envelope, type FleetReady, type FleetSpec, type Reply, type StormResult, type TargetKind, type WindowStats } from "./protocol.js";
 
 /**
  * Each channel its own connection (a private subchannel pool), as daemons on separate hosts have; the
@@ -74,7 +77,7 @@ function registryDriver(): Driver {
         agentId: stream.id,
         hostname: `bench-node-${String(stream.index).padStart(5, "0")}`,
         port: 11434,
-        ollamaVersion: "0.5.7",
+        ollamaVersion: BENCH_OLLAMA_VERSION,
         labels: { gpu: "a100", zone: stream.index % 2 === 0 ? "eu" : "us" },
       }),
     registered: () => {},
@@ -82,7 +85,7 @@ function registryDriver(): Driver {
     beat: (stream, first) =>
       create(
         HeartbeatRequestSchema,
-        first ? { agentId: stream.id, seq: BigInt(stream.seq), ollamaVersion: "0.5.7", draining: false } : { seq: BigInt(stream.seq) },
+        first ? { agentId: stream.id, seq: BigInt(stream.seq), ollamaVersion: BENCH_OLLAMA_VERSION, draining: false } : { seq: BigInt(stream.seq) },
       ),
     ack: (response) => {
       const time = (response as HeartbeatResponse).serverTime;
@@ -349,31 +352,22 @@ class Fleet {
   }
 }
 
-/** 10 000 Registers from 500 concurrent callers, each waiting for its durable acknowledgement. */
+/** N Registers from 500 concurrent callers, each waiting for its durable acknowledgement. */
 class Storm {
   private readonly driver = registryDriver();
-  private readonly clients: grpc.Client[] = [];
+  private readonly clients: H2UnaryClient[] = [];
 
   constructor(
     address: string,
     private readonly callers: number,
     connections: number,
   ) {
-    for (let i = 0; i < connections; i++) {
-      this.clients.push(new grpc.Client(address, grpc.credentials.createInsecure(), CHANNEL_OPTIONS));
-    }
+    for (let i = 0; i < connections; i++) this.clients.push(new H2UnaryClient(address));
   }
 
-  /** Connects every channel first, so the storm measures registrations, not TCP handshakes. */
+  /** Connects every client first, so the storm measures registrations, not TCP handshakes. */
   async prepare(): Promise<void> {
-    await Promise.all(
-      this.clients.map(
-        (client) =>
-          new Promise<void>((resolve, reject) =>
-            client.waitForReady(Date.now() + CALL_DEADLINE_MS, (error) => (error === undefined ? resolve() : reject(error))),
-          ),
-      ),
-    );
+    await Promise.all(this.clients.map((client) => client.ready(CALL_DEADLINE_MS)));
   }
 
   async run(total: number): Promise<StormResult> {
@@ -382,18 +376,19 @@ class Storm {
     let ok = 0;
     const started = performance.now();
     let next = 0;
+    const path = this.driver.register.path;
     const caller = async (c: number): Promise<void> => {
-      const client = this.clients[c % this.clients.length] as grpc.Client;
+      const client = this.clients[c % this.clients.length] as H2UnaryClient;
       while (next < total) {
         const index = next++;
         const stream = { index, id: randomUUID() } as Stream;
         const t0 = performance.now();
         try {
-          await unary(client, this.driver.register, this.driver.registerRequest(stream));
+          await client.call(path, toBinary(RegisterRequestSchema, this.driver.registerRequest(stream) as RegisterRequest), CALL_DEADLINE_MS);
           latency.add(performance.now() - t0);
           ok++;
         } catch (error) {
-          const key = codeName((error as grpc.ServiceError).code);
+          const key = error instanceof UnaryCallError ? codeName(error.code) : (error as Error).message;
           errors[key] = (errors[key] ?? 0) + 1;
         }
       }

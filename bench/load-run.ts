@@ -1,12 +1,12 @@
 // One load run against one server: start the server, measure it idle, set up the fleet (register and open
 // every stream), beat (steady timer or closed loop), warm up, then measure one window: server CPU and RSS
 // from /proc, the generator's CPU, ack round trips and errors from the generator, and (registry) the
-// scrape deltas of /metrics. An `after` hook runs with the load still on (reads, detection). Everything
-// started here is stopped here, also on failure.
+// scrape deltas of /metrics and the store's files. An `after` hook runs with the load still on (reads,
+// detection). Everything started here is stopped here, also on failure.
 
 import { join } from "node:path";
+import type { StoreKind } from "../src/config/index.js";
 import type { BenchContext } from "./context.js";
-import { writeFleetFile } from "./fleet-file.js";
 import { GeneratorHandle } from "./generator-handle.js";
 import type { LatencySummary } from "./latency.js";
 import { type ProcSample, type CoreUse, coreUse, countSockets, cpuPercent, sampleCores, sampleProcess } from "./proc-stats.js";
@@ -14,7 +14,8 @@ import { SERVER_CORE } from "./processes.js";
 import type { PromText } from "./prom-text.js";
 import { INTERFERENCE_LIMIT, waitForQuiet, watchInterference } from "./interference.js";
 import type { FleetReady, LoopDelay, TargetKind, WindowStats } from "./protocol.js";
-import { scrape } from "./registry-probe.js";
+import { afterNextStoreWrite, scrape } from "./registry-probe.js";
+import { storeDataBytes, writeStoreDataDir } from "./store-data-dir.js";
 import { TARGET_LABELS, type Target, startEcho, startEtcdTarget, startRegistry, waitForLine } from "./targets.js";
 
 export type Load = { readonly kind: "steady"; readonly intervalMs: number } | { readonly kind: "closed"; readonly window: number };
@@ -22,6 +23,8 @@ export type Load = { readonly kind: "steady"; readonly intervalMs: number } | { 
 export interface LoadRunSpec {
   readonly name: string;
   readonly target: TargetKind;
+  /** Registry only: the store it runs on (default json). */
+  readonly store?: StoreKind;
   readonly agents: number;
   readonly connections: number;
   readonly load: Load;
@@ -37,10 +40,16 @@ export interface LoadRunSpec {
   /** Registry only: run it under node --cpu-prof (the profile goes to the context's profile directory). */
   readonly profile?: boolean;
   /**
-   * Registry only: start it with the fleet already in its agents.json, and open the streams without
-   * Register, so that a profile shows the steady state rather than 10 000 durable registrations.
+   * Registry only: start it with the fleet already in its store (agents.json, or registry.db), and open the
+   * streams without Register, so that a run shows the steady state rather than N durable registrations.
    */
   readonly preload?: boolean;
+  /**
+   * Registry only: start each window this long after a store write. Beat times go to the store once per
+   * heartbeat interval, so a window of whole intervals started half an interval after a write holds whole
+   * flushes, not one more or one less depending on where it fell.
+   */
+  readonly windowOffsetAfterWriteMs?: number;
 }
 
 export interface RunningLoad {
@@ -53,17 +62,26 @@ export interface RunningLoad {
 export interface Persistence {
   readonly writes: number;
   readonly writesPerSecond: number;
-  /** Size of agents.json at the last write. */
+  /**
+   * agent_registry_store_file_bytes: what the last write carried (json: the size of agents.json; sqlite:
+   * the bytes of the rows' values, without SQLite's page overhead).
+   */
   readonly fileBytes: number;
-  /** writes/s x file size: what the store hands to the file system. */
+  /** writes/s x fileBytes: what the store hands to the file system (json: exact; sqlite: about). */
   readonly bytesPerSecond: number;
   /** From /proc/<pid>/io write_bytes: what reached the block layer. */
   readonly ioWriteBytesPerSecond: number | undefined;
+  /** Seconds spent in store writes per second (agent_registry_store_write_duration_seconds). */
+  readonly writeSecondsPerSecond: number;
+  /** The store's files on disk at the end of the window (agents.json; registry.db and its WAL). */
+  readonly dataBytes?: number;
 }
 
 export interface LoadRunResult {
   readonly name: string;
   readonly target: TargetKind;
+  /** The registry's store. */
+  readonly store?: StoreKind;
   readonly label: string;
   readonly agents: number;
   readonly connections: number;
@@ -111,6 +129,8 @@ export interface LoadRunResult {
 const MIB = 1024 * 1024;
 const DEFAULT_INTERVAL_S = 30;
 const DEFAULT_TIMEOUT_S = 60;
+/** The registry's REGISTRY_MAX_STREAMS default. */
+const DEFAULT_MAX_STREAMS = 20_000;
 
 /** The registry's keepalive ping interval for a heartbeat interval (src/server/server.ts). */
 function keepaliveMs(intervalS: number): number {
@@ -121,13 +141,16 @@ const PROM_LOOP_RESOLUTION_MS = 10;
 
 export async function startTarget(
   ctx: BenchContext,
-  spec: Pick<LoadRunSpec, "target" | "name" | "heartbeatIntervalS" | "agentTimeoutS" | "profile">,
+  spec: Pick<LoadRunSpec, "target" | "name" | "store" | "agents" | "heartbeatIntervalS" | "agentTimeoutS" | "profile">,
   dataDir?: string,
 ): Promise<Target> {
   switch (spec.target) {
     case "registry":
       return startRegistry(ctx.processes, {
         dataDir: dataDir ?? (await ctx.freshDir(`registry-${spec.name}`)),
+        store: spec.store ?? "json",
+        // Room for every stream past the default limit (20 000), and for a few more.
+        ...(spec.agents > DEFAULT_MAX_STREAMS - 1000 ? { maxStreams: spec.agents + 1000 } : {}),
         heartbeatIntervalS: spec.heartbeatIntervalS ?? DEFAULT_INTERVAL_S,
         agentTimeoutS: spec.agentTimeoutS ?? DEFAULT_TIMEOUT_S,
         ...(spec.profile === true && ctx.profileDir !== undefined ? { cpuProfileDir: join(ctx.profileDir, spec.name) } : {}),
@@ -148,10 +171,10 @@ export async function loadRun<T = undefined>(
 ): Promise<{ result: LoadRunResult; extra: T | undefined }> {
   await waitForQuiet(ctx.quick ? 10_000 : 120_000, ctx.log);
   let agentIds: readonly string[] | undefined;
-  let dataDir: string | undefined;
-  if (spec.preload === true && spec.target === "registry") {
-    dataDir = await ctx.freshDir(`registry-${spec.name}`);
-    agentIds = (await writeFleetFile(join(dataDir, "agents.json"), spec.agents, Date.now(), true)).ids;
+  const store = spec.store ?? "json";
+  const dataDir = spec.target === "registry" ? await ctx.freshDir(`registry-${spec.name}`) : undefined;
+  if (spec.preload === true && dataDir !== undefined) {
+    agentIds = (await writeStoreDataDir(ctx.processes, dataDir, store, spec.agents, Date.now(), true)).ids;
   }
   const target = await startTarget(ctx, spec, dataDir);
   let generator: GeneratorHandle | undefined;
@@ -178,12 +201,17 @@ export async function loadRun<T = undefined>(
     let best: Window | undefined;
     for (let attempt = 1; attempt <= (ctx.quick ? 2 : 5); attempt++) {
       if (attempt > 1) await waitForQuiet(ctx.quick ? 10_000 : 60_000, ctx.log);
+      if (spec.windowOffsetAfterWriteMs !== undefined && target.httpUrl !== undefined) {
+        await afterNextStoreWrite(target.httpUrl, 60_000);
+        await sleep(spec.windowOffsetAfterWriteMs);
+      }
       const window = await measureWindow(target, generator, spec.windowMs);
       if (best === undefined || window.interferencePercent < best.interferencePercent) best = { ...window, attempts: attempt };
       if (window.interferencePercent <= INTERFERENCE_LIMIT) break;
       ctx.log(`  other processes used ${window.interferencePercent.toFixed(0)}% of a core during the window; measuring again`);
     }
     const { stats, server0, server1, generator0, generator1, cores, metricsBefore, metricsAfter, echoDelay, interferencePercent, attempts } = best as Window;
+    const dataBytes = dataDir === undefined ? undefined : await storeDataBytes(dataDir, store);
 
     const extra = after === undefined ? undefined : await after({ target, generator, fleet, spec });
 
@@ -193,6 +221,7 @@ export async function loadRun<T = undefined>(
     const result: LoadRunResult = {
       name: spec.name,
       target: spec.target,
+      ...(spec.target === "registry" ? { store } : {}),
       label: TARGET_LABELS[spec.target],
       agents: spec.agents,
       connections: spec.connections,
@@ -224,7 +253,7 @@ export async function loadRun<T = undefined>(
       windowAttempts: attempts ?? 1,
       serverLoopDelayMs: echoDelay,
       ...(metricsBefore !== undefined && metricsAfter !== undefined
-        ? registryMetrics(metricsBefore, metricsAfter, server0, server1, windowSeconds)
+        ? registryMetrics(metricsBefore, metricsAfter, server0, server1, windowSeconds, dataBytes)
         : {}),
     };
     return { result, extra };
@@ -240,8 +269,10 @@ function registryMetrics(
   server0: ProcSample,
   server1: ProcSample,
   windowSeconds: number,
+  dataBytes: number | undefined,
 ): Pick<LoadRunResult, "serverLoopDelayMs" | "serverBeats" | "persistence"> {
-  const writes = after.sum("agent_registry_store_writes_total", { result: "ok" }) - before.sum("agent_registry_store_writes_total", { result: "ok" });
+  const delta = (name: string, labels = {}): number => after.sum(name, labels) - before.sum(name, labels);
+  const writes = delta("agent_registry_store_writes_total", { result: "ok" });
   const fileBytes = after.value("agent_registry_store_file_bytes") ?? 0;
   const io =
     server0.writeBytes === undefined || server1.writeBytes === undefined ? undefined : (server1.writeBytes - server0.writeBytes) / windowSeconds;
@@ -254,13 +285,15 @@ function registryMetrics(
       p99: lag("nodejs_eventloop_lag_p99_seconds"),
       max: lag("nodejs_eventloop_lag_max_seconds"),
     },
-    serverBeats: after.sum("agent_registry_heartbeats_total") - before.sum("agent_registry_heartbeats_total"),
+    serverBeats: delta("agent_registry_heartbeats_total"),
     persistence: {
       writes,
       writesPerSecond: writes / windowSeconds,
       fileBytes,
       bytesPerSecond: (writes / windowSeconds) * fileBytes,
       ioWriteBytesPerSecond: io,
+      writeSecondsPerSecond: delta("agent_registry_store_write_duration_seconds_sum") / windowSeconds,
+      ...(dataBytes === undefined ? {} : { dataBytes }),
     },
   };
 }

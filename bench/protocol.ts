@@ -3,6 +3,9 @@
 
 import type { LatencySummary } from "./latency.js";
 
+/** The Ollama version every simulated daemon reports (a preloaded fleet is written with it too). */
+export const BENCH_OLLAMA_VERSION = "0.5.7";
+
 /** What kind of server the fleet talks to: they differ only in which service the generator calls. */
 export type TargetKind = "registry" | "echo-grpc" | "echo-connect" | "etcd";
 

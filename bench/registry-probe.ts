@@ -1,6 +1,7 @@
-// The orchestrator's own calls to the registry under test (not load): /metrics scrapes, ListAgents over
-// gRPC (timed to the last byte, the response left undecoded but for its page token) and over Connect JSON
-// on the HTTP port, and a WatchAgents stream whose events are timestamped on arrival.
+// The orchestrator's own calls to the registry under test (not load): /metrics scrapes (and waiting by them
+// for the store's next write), ListAgents over gRPC (timed to the last byte, the response left undecoded but
+// for its page token) and over Connect JSON on the HTTP port, and a WatchAgents stream whose events are
+// timestamped on arrival.
 
 import * as grpc from "@grpc/grpc-js";
 import { create } from "@bufbuild/protobuf";
@@ -20,6 +21,17 @@ export async function scrape(httpUrl: string): Promise<PromText> {
   const response = await fetch(`${httpUrl}/metrics`, { signal: AbortSignal.timeout(10_000) });
   if (!response.ok) throw new Error(`GET ${httpUrl}/metrics answered ${response.status}`);
   return PromText.parse(await response.text());
+}
+
+/** Resolves just after the store's next successful write (polling /metrics every 100 ms). */
+export async function afterNextStoreWrite(httpUrl: string, timeoutMs: number): Promise<void> {
+  const writes = async (): Promise<number> => (await scrape(httpUrl)).sum("agent_registry_store_writes_total", { result: "ok" });
+  const started = performance.now();
+  const before = await writes();
+  while ((await writes()) === before) {
+    if (performance.now() - started > timeoutMs) throw new Error(`the store did not write within ${timeoutMs / 1000} s`);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
 }
 
 export interface ListPage {

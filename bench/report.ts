@@ -3,25 +3,10 @@
 
 import type { LoadRunResult } from "./load-run.js";
 import { INTERFERENCE_LIMIT } from "./interference.js";
+import { connections, errors, f, n, table } from "./markdown.js";
 import { SERVER_CORE } from "./processes.js";
 import type { BenchResults } from "./results-model.js";
-
-const f = (value: number | undefined, digits = 1): string => (value === undefined || Number.isNaN(value) ? "n/a" : value.toFixed(digits));
-const n = (value: number): string => Math.round(value).toLocaleString("en-US");
-
-function table(header: readonly string[], rows: ReadonlyArray<readonly string[]>): string {
-  return [`| ${header.join(" | ")} |`, `|${header.map(() => "---").join("|")}|`, ...rows.map((row) => `| ${row.join(" | ")} |`)].join("\n");
-}
-
-function errors(r: LoadRunResult): string {
-  const entries = Object.entries(r.errors);
-  const text = entries.length === 0 ? "0" : entries.map(([code, count]) => `${count} ${code}`).join(", ");
-  return r.skipped > 0 ? `${text}; ${n(r.skipped)} beats held back` : text;
-}
-
-function connections(r: LoadRunResult): string {
-  return r.connections === r.agents ? `${n(r.connections)} (1/agent)` : n(r.connections);
-}
+import { coldStartTable, persistenceTable, stormTable } from "./store-tables.js";
 
 function loadRows(rows: readonly LoadRunResult[]): string {
   return table(
@@ -86,15 +71,14 @@ export function markdownReport(results: BenchResults): string {
     const w = results.ceiling[0]?.load;
     out.push(`### 2. Ceiling (1 000 streams, each with ${w?.kind === "closed" ? w.window : "?"} beat(s) in flight, next beat on ack)`, "", loadRows(results.ceiling), "");
   }
-  const s = results.storm;
-  if (s !== undefined) {
+  if (results.storms.length > 0) {
     out.push(
-      "### 3. Registration storm (durable acks)",
+      "### 3. Registration storm (durable acks), json vs sqlite",
       "",
-      table(
-        ["registrations", "callers / connections", "ok", "registrations/s", "p50 ms", "p99 ms", "max ms", "errors", "file writes", "registrations/write", "final file", "server CPU %", "others' CPU %"],
-        [[n(s.registrations), `${s.callers} / ${s.connections}`, n(s.ok), n(s.perSecond), f(s.latency.p50), f(s.latency.p99), f(s.latency.max, 0), Object.keys(s.errors).length === 0 ? "0" : JSON.stringify(s.errors), n(s.fileWrites), f(s.registrationsPerWrite, 0), `${f(s.finalFileBytes / 1e6, 2)} MB`, f(s.serverCpuPercent, 0), f(s.interferencePercent, 0)]],
-      ),
+      stormTable(results.storms),
+      "",
+      "Each row is its own server with an empty data directory; × json is the registrations/s against json's at the same size. " +
+        "The bare grpc-js echo answers Register at once: its row is the load generator's own ceiling.",
       "",
     );
   }
@@ -117,19 +101,7 @@ export function markdownReport(results: BenchResults): string {
   }
   const c = results.coldStart;
   if (c !== undefined) {
-    out.push(
-      `### 5. Cold start (median of ${c.runs}; agents.json of ${f(c.fileBytes / 1e6, 2)} MB for ${n(c.fleet.agents)} agents)`,
-      "",
-      table(
-        ["data", "spawn → start line ms", "spawn → first ListAgents ms"],
-        [
-          ["bare `node -e` (Node itself)", f(c.nodeBareMs.p50, 0), "—"],
-          ["empty data dir", f(c.empty.toStartLineMs.p50, 0), f(c.empty.toFirstListMs.p50, 0)],
-          [`${n(c.fleet.agents)} agents`, f(c.fleet.toStartLineMs.p50, 0), f(c.fleet.toFirstListMs.p50, 0)],
-        ],
-      ),
-      "",
-    );
+    out.push(`### 5. Cold start, json vs sqlite (median of ${c.runs} starts each)`, "", coldStartTable(c), "");
   }
   const d = results.detection;
   if (d !== undefined) {
@@ -162,6 +134,21 @@ export function markdownReport(results: BenchResults): string {
           row.persistence?.ioWriteBytesPerSecond === undefined ? "n/a" : `${f(row.persistence.ioWriteBytesPerSecond / 1e6, 2)} MB/s`,
         ]),
       ),
+      "",
+    );
+  }
+  if (results.persistence.length > 0) {
+    // Each agent beats once per heartbeat interval (store-persistence.ts).
+    const load = results.persistence[0]?.load;
+    const intervalS = load?.kind === "steady" ? load.intervalMs / 1000 : undefined;
+    out.push(
+      `### 8. Steady persistence cost, json vs sqlite (HEARTBEAT_INTERVAL=${f(intervalS, 0)}, every agent beating every ${f(intervalS, 0)} s, fleet preloaded)`,
+      "",
+      persistenceTable(results.persistence),
+      "",
+      "Bytes/s: what reached the block layer (`/proc/<pid>/io` write_bytes of the server, its SQLite writer thread included); " +
+        "store KB/s is writes × the bytes of the last write from `/metrics` (json: the whole file; sqlite: the rows' values, without page overhead). " +
+        "× json: block-layer bytes/s against json's at the same size; × smallest: against the same store at the smallest fleet.",
       "",
     );
   }

@@ -1,5 +1,6 @@
 // The shape of one run's results (bench/results/*.json), the ratios against the baselines, and the check
-// of each target the issue sets. Pure functions over the measured numbers.
+// of each target the issue sets (the store dimension's in store-targets.ts). Pure functions over the
+// measured numbers.
 
 import type { ColdStartReport } from "./cold-start.js";
 import type { ProfileSummary } from "./cpu-profile.js";
@@ -7,6 +8,7 @@ import type { DetectionResult } from "./detection.js";
 import type { LoadRunResult } from "./load-run.js";
 import type { ReadsResult } from "./reads.js";
 import type { StormReport } from "./storm.js";
+import { checkStoreTargets } from "./store-targets.js";
 
 export interface Machine {
   readonly nproc: number;
@@ -38,7 +40,8 @@ export interface TargetCheck {
 }
 
 export interface BenchResults {
-  readonly version: 1;
+  /** 2: the store dimension (storms, cold-start cases and persistence runs per store and fleet size). */
+  readonly version: 2;
   readonly startedAt: string;
   readonly durationSeconds: number;
   readonly command: string;
@@ -48,8 +51,12 @@ export interface BenchResults {
   readonly steady: readonly LoadRunResult[];
   readonly ceiling: readonly LoadRunResult[];
   readonly reads: ReadsResult | undefined;
-  readonly storm: StormReport | undefined;
+  /** The registration storm, per store and size. */
+  readonly storms: readonly StormReport[];
+  /** Cold start, per store and size (0: empty). */
   readonly coldStart: ColdStartReport | undefined;
+  /** Steady-state persistence cost, per store and size. */
+  readonly persistence: readonly LoadRunResult[];
   readonly detection: { readonly run: LoadRunResult; readonly result: DetectionResult } | undefined;
   /** The --profile run (preloaded fleet, under the profiler: slower than the steady runs). */
   readonly profiled: LoadRunResult | undefined;
@@ -156,21 +163,7 @@ export function checkTargets(m: Measured, fleetAgents: number, fleetConnections:
     measured: ours === undefined || etcd === undefined ? "n/a" : `${f(ours.ack.p99)} vs ${f(etcd.ack.p99)} ms`,
     met: ours === undefined || etcd === undefined ? undefined : ours.ack.p99 < etcd.ack.p99,
   });
-  checks.push({
-    target: "registration storm (10 000 from 500 callers, durable)",
-    goal: "≥ 5 000/s",
-    measured: m.storm === undefined ? "n/a" : `${f(m.storm.perSecond, 0)}/s, p99 ${f(m.storm.latency.p99)} ms, ${m.storm.fileWrites} writes`,
-    met: m.storm === undefined ? undefined : m.storm.perSecond >= 5000 && m.storm.ok === m.storm.registrations,
-  });
-  checks.push({
-    target: `cold start with ${m.coldStart?.fleet.agents.toLocaleString("en-US") ?? "10 000"} agents (spawn to first ListAgents, median)`,
-    goal: "< 300 ms",
-    measured:
-      m.coldStart === undefined
-        ? "n/a"
-        : `${f(m.coldStart.fleet.toFirstListMs.p50, 0)} ms (empty: ${f(m.coldStart.empty.toFirstListMs.p50, 0)} ms, bare node: ${f(m.coldStart.nodeBareMs.p50, 0)} ms)`,
-    met: m.coldStart === undefined ? undefined : m.coldStart.fleet.toFirstListMs.p50 < 300,
-  });
+  checks.push(...checkStoreTargets(m));
   checks.push({
     target: `ListAgents page of 1 000 over gRPC during steady load (${m.reads?.agents.toLocaleString("en-US") ?? "10 000"} agents)`,
     goal: "p99 < 10 ms",
@@ -194,7 +187,7 @@ export function checkTargets(m: Measured, fleetAgents: number, fleetConnections:
   const first = small[0];
   const last = small.at(-1);
   checks.push({
-    target: "persistence writes/s flat from the smallest to the largest fleet",
+    target: "persistence writes/s flat from the smallest to the largest fleet (steady beats, json)",
     goal: "writes/s does not grow with the fleet",
     measured:
       first?.persistence === undefined || last?.persistence === undefined || first === last

@@ -1,12 +1,14 @@
 // `npm run bench [-- --quick]`: measures agent-registry against a bare grpc-js echo, a bare connect-node
-// echo and etcd on this machine, in one run, and writes bench/results/<time>.json, bench/results/latest.json
-// and (full runs) the generated block of BENCHMARKS.md. Every process it starts is killed when it ends,
-// also on failure or Ctrl-C. See BENCHMARKS.md for what each scenario measures.
+// echo and etcd on this machine, and its json store against its sqlite store, in one run, and writes
+// bench/results/<time>.json, bench/results/latest.json and (full runs) the generated block of BENCHMARKS.md.
+// Every process it starts is killed when it ends, also on failure or Ctrl-C. See BENCHMARKS.md for what
+// each scenario measures.
 
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { mkdir, readFile, writeFile } from "node:fs/promises";
 import { cpus, release, tmpdir, totalmem } from "node:os";
 import { join } from "node:path";
+import type { StoreKind } from "../src/config/index.js";
 import { coldStart } from "./cold-start.js";
 import { type BenchContext, createContext } from "./context.js";
 import { type ProfileSummary, summarizeProfiles } from "./cpu-profile.js";
@@ -20,27 +22,39 @@ import type { TargetKind } from "./protocol.js";
 import { readsUnderLoad } from "./reads.js";
 import { markdownReport } from "./report.js";
 import { type BenchResults, type Machine, checkTargets, compare } from "./results-model.js";
-import { registrationStorm } from "./storm.js";
+import { STORES } from "./store-data-dir.js";
+import { storePersistence } from "./store-persistence.js";
+import { type StormReport, registrationStorm } from "./storm.js";
 
-const SCENARIOS = ["steady", "ceiling", "storm", "reads", "cold", "detection"] as const;
+const SCENARIOS = ["steady", "ceiling", "storm", "reads", "cold", "detection", "persistence"] as const;
 type Scenario = (typeof SCENARIOS)[number];
 const KINDS: readonly TargetKind[] = ["registry", "echo-grpc", "echo-connect", "etcd"];
+/** Fleet sizes of the store dimension (storm, cold start, persistence). */
+const FULL_SIZES = [1000, 10_000, 50_000];
+const QUICK_SIZES = [1000, 10_000];
 
 interface Options {
   readonly quick: boolean;
   readonly only: ReadonlySet<Scenario>;
   readonly targets: readonly TargetKind[];
+  /** The stores and fleet sizes of the store dimension (storm, cold, persistence). */
+  readonly stores: readonly StoreKind[];
+  readonly sizes: readonly number[] | undefined;
   readonly profile: boolean;
   readonly writeDoc: boolean;
 }
 
-const USAGE = `usage: npm run bench -- [--quick] [--only=${SCENARIOS.join(",")}] [--targets=${KINDS.join(",")}] [--profile] [--doc|--no-doc]
-  --quick     about 2 minutes: fewer fleet sizes and baselines, shorter windows
+const USAGE = `usage: npm run bench -- [--quick] [--only=${SCENARIOS.join(",")}] [--targets=${KINDS.join(",")}]
+                     [--stores=${STORES.join(",")}] [--sizes=N,...] [--profile] [--doc|--no-doc]
+  --quick     about 5 minutes: fewer fleet sizes and baselines, shorter windows
   --only      run only these scenarios ("reads" rides on the registry's largest steady run)
   --targets   servers to measure in the steady and ceiling scenarios (default: all; etcd is skipped if unavailable)
+  --stores    stores to measure in the storm, cold and persistence scenarios (default: both)
+  --sizes     fleet sizes of the storm, cold and persistence scenarios (default: ${FULL_SIZES.join(",")}; quick: ${QUICK_SIZES.join(",")})
   --profile   add runs under node --cpu-prof (not measured): the largest fleet preloaded from agents.json
-              (no Registers in the profile) with its reads, one more storm and one more cold start;
-              summarise the profiles (top frames by self time)
+              (no Registers in the profile) with its reads, one more storm per store (10 000, or the
+              largest size), one more cold start per store (largest size) and one more persistence run
+              per store (largest size); summarise the profiles (top frames by self time)
   --doc       rewrite the generated block of BENCHMARKS.md (default for a full run of every scenario)`;
 
 function parseOptions(argv: readonly string[]): Options {
@@ -49,6 +63,8 @@ function parseOptions(argv: readonly string[]): Options {
   let doc: boolean | undefined;
   let only: Set<Scenario> = new Set(SCENARIOS);
   let targets: TargetKind[] = [...KINDS];
+  let stores: StoreKind[] = [...STORES];
+  let sizes: number[] | undefined;
   for (const arg of argv) {
     const [key, value] = arg.split("=", 2) as [string, string | undefined];
     if (key === "--quick") quick = true;
@@ -58,13 +74,24 @@ function parseOptions(argv: readonly string[]): Options {
     else if (key === "--only" && value !== undefined) only = new Set(parseList(value, SCENARIOS, "--only"));
     else if (key === "--targets" && value !== undefined) targets = parseList(value, KINDS, "--targets");
     else if (key === "--no-etcd") targets = targets.filter((t) => t !== "etcd");
+    else if (key === "--stores" && value !== undefined) stores = parseList(value, STORES, "--stores");
+    else if (key === "--sizes" && value !== undefined) sizes = parseSizes(value);
     else {
       process.stderr.write(`unknown argument ${arg}\n${USAGE}\n`);
       process.exit(arg === "--help" || arg === "-h" ? 0 : 2);
     }
   }
-  const everything = only.size === SCENARIOS.length && targets.length === KINDS.length;
-  return { quick, only, targets, profile, writeDoc: doc ?? (!quick && everything) };
+  const everything = only.size === SCENARIOS.length && targets.length === KINDS.length && stores.length === STORES.length && sizes === undefined;
+  return { quick, only, targets, stores, sizes, profile, writeDoc: doc ?? (!quick && everything) };
+}
+
+function parseSizes(value: string): number[] {
+  const sizes = value.split(",").filter((item) => item !== "").map(Number);
+  if (sizes.length === 0 || sizes.some((size) => !Number.isInteger(size) || size < 1 || size > 100_000)) {
+    process.stderr.write(`--sizes: fleet sizes are whole numbers from 1 to 100000, comma-separated (${value})\n`);
+    process.exit(2);
+  }
+  return [...new Set(sizes)].sort((a, b) => a - b);
 }
 
 function parseList<T extends string>(value: string, allowed: readonly T[], flag: string): T[] {
@@ -79,7 +106,7 @@ function parseList<T extends string>(value: string, allowed: readonly T[], flag:
 }
 
 /** The plan: what a full run measures, and the smaller quick one. */
-function plan(quick: boolean) {
+function plan(quick: boolean, sizes: readonly number[] | undefined) {
   return {
     // Quick: the largest fleet against every baseline but the connect-node echo (slow to set up), and the
     // small one against the registry only (for the persistence comparison).
@@ -97,8 +124,12 @@ function plan(quick: boolean) {
     windowMs: quick ? 4000 : 20_000,
     ceiling: { agents: 1000, connections: 4, window: 1, kinds: quick ? (["registry", "echo-grpc"] as TargetKind[]) : KINDS },
     reads: { pageCalls: quick ? 60 : 300, fullCalls: quick ? 5 : 20 },
-    storm: { total: 10_000, callers: 500 },
-    cold: { agents: 10_000, runs: quick ? 3 : 5 },
+    // The store dimension: each store at each size.
+    sizes: sizes ?? (quick ? QUICK_SIZES : FULL_SIZES),
+    storm: { callers: 500 },
+    cold: { runs: quick ? 3 : 5 },
+    // Every agent beats once per heartbeat interval; the window holds whole flush intervals.
+    persistence: { heartbeatIntervalS: 5, flushes: quick ? 2 : 4 },
     detection: { agents: 10_000, connections: 10, every: 10, heartbeatIntervalS: 1, agentTimeoutS: 3, windowMs: quick ? 2000 : 10_000 },
   };
 }
@@ -126,10 +157,20 @@ function describe(r: LoadRunResult): string {
   );
 }
 
+function describePersistence(r: LoadRunResult): string {
+  const q = r.persistence;
+  if (q === undefined) return "no persistence numbers (no /metrics)";
+  return (
+    `store ${r.store ?? "?"}: ${q.writes} writes (${q.writesPerSecond.toFixed(2)}/s, ${(q.writeSecondsPerSecond * 100).toFixed(1)}% of the time writing), ` +
+    `last write ${(q.fileBytes / 1024).toFixed(0)} KB, store ${(q.bytesPerSecond / 1024).toFixed(1)} KB/s, ` +
+    `block layer ${q.ioWriteBytesPerSecond === undefined ? "n/a" : `${(q.ioWriteBytesPerSecond / 1024).toFixed(1)} KB/s`}, files ${((q.dataBytes ?? 0) / 1e6).toFixed(2)} MB`
+  );
+}
+
 async function main(): Promise<void> {
   const options = parseOptions(process.argv.slice(2));
   const command = `npm run bench${process.argv.length > 2 ? ` -- ${process.argv.slice(2).join(" ")}` : ""}`;
-  const p = plan(options.quick);
+  const p = plan(options.quick, options.sizes);
   const started = Date.now();
   const log = (line: string): void => {
     process.stdout.write(`[bench ${((Date.now() - started) / 1000).toFixed(0).padStart(4)} s] ${line}\n`);
@@ -209,7 +250,7 @@ async function main(): Promise<void> {
     // The profile run: the largest fleet preloaded from agents.json (no 10 000 durable Registers in the
     // profile), beating for a long window, then the reads; under node --cpu-prof.
     let profiled: LoadRunResult | undefined;
-    if (options.profile && largest !== undefined) {
+    if (options.profile && largest !== undefined && (options.only.has("steady") || options.only.has("reads"))) {
       const spec: LoadRunSpec = {
         name: `profile-registry-${largest.agents}x${largest.connections}`,
         target: "registry",
@@ -256,31 +297,85 @@ async function main(): Promise<void> {
       }
     }
 
-    let storm: BenchResults["storm"];
+    const storms: StormReport[] = [];
     if (options.only.has("storm")) {
-      log(`storm: ${p.storm.total} Registers from ${p.storm.callers} callers ...`);
-      try {
-        storm = await registrationStorm(ctx, p.storm.total, p.storm.callers, false);
-        log(`  ${Math.round(storm.perSecond)}/s, p99 ${storm.latency.p99.toFixed(1)} ms, ${storm.fileWrites} file writes, errors ${JSON.stringify(storm.errors)}`);
-        if (options.profile) {
-          log("  once more under node --cpu-prof (for the profile only) ...");
-          await registrationStorm(ctx, p.storm.total, p.storm.callers, true);
+      for (const registrations of p.sizes) {
+        for (const store of options.stores) {
+          log(`storm: ${registrations} Registers from ${p.storm.callers} callers → ${store} store ...`);
+          try {
+            const storm = await registrationStorm(ctx, { against: store, registrations, callers: p.storm.callers, profile: false });
+            storms.push(storm);
+            log(
+              `  ${Math.round(storm.perSecond)}/s, p50 ${storm.latency.p50.toFixed(1)} p99 ${storm.latency.p99.toFixed(1)} ms, ${storm.fileWrites} store writes ` +
+                `(${storm.writeSeconds.toFixed(2)} s writing), server CPU ${storm.serverCpuPercent.toFixed(0)}%, load gen CPU ${storm.generatorCpuPercent.toFixed(0)}%, errors ${JSON.stringify(storm.errors)}`,
+            );
+          } catch (error) {
+            notes.push(`storm ${store} ${registrations} failed: ${(error as Error).message.split("\n")[0]}`);
+            log(`  FAILED: ${(error as Error).message}`);
+          }
         }
+      }
+      // The load generator's own ceiling, at the size the targets are set at (or the largest).
+      const registrations = p.sizes.includes(10_000) ? 10_000 : (p.sizes.at(-1) as number);
+      log(`storm: ${registrations} Registers from ${p.storm.callers} callers → bare grpc-js echo (the load generator's ceiling) ...`);
+      try {
+        const storm = await registrationStorm(ctx, { against: "echo-grpc", registrations, callers: p.storm.callers, profile: false });
+        storms.push(storm);
+        log(`  ${Math.round(storm.perSecond)}/s, p50 ${storm.latency.p50.toFixed(1)} p99 ${storm.latency.p99.toFixed(1)} ms, echo CPU ${storm.serverCpuPercent.toFixed(0)}%, load gen CPU ${storm.generatorCpuPercent.toFixed(0)}%`);
       } catch (error) {
-        notes.push(`storm failed: ${(error as Error).message.split("\n")[0]}`);
+        notes.push(`storm echo-grpc ${registrations} failed: ${(error as Error).message.split("\n")[0]}`);
         log(`  FAILED: ${(error as Error).message}`);
+      }
+      if (options.profile) {
+        for (const store of options.stores) {
+          log(`  storm once more under node --cpu-prof (for the profile only): ${registrations} → ${store} ...`);
+          await registrationStorm(ctx, { against: store, registrations, callers: p.storm.callers, profile: true }).catch((error: unknown) => {
+            notes.push(`profiled storm ${store} failed: ${(error as Error).message.split("\n")[0]}`);
+          });
+        }
       }
     }
 
     let cold: BenchResults["coldStart"];
     if (options.only.has("cold")) {
-      log(`cold start: ${p.cold.agents} agents, ${p.cold.runs} starts each ...`);
+      log(`cold start: ${options.stores.join(" and ")} stores with ${p.sizes.join(", ")} agents and empty, ${p.cold.runs} starts each ...`);
       try {
-        cold = await coldStart(ctx, p.cold.agents, p.cold.runs);
-        log(`  to first ListAgents: ${cold.fleet.toFirstListMs.p50.toFixed(0)} ms with ${p.cold.agents} agents, ${cold.empty.toFirstListMs.p50.toFixed(0)} ms empty, bare node ${cold.nodeBareMs.p50.toFixed(0)} ms`);
+        cold = await coldStart(ctx, options.stores, p.sizes, p.cold.runs);
+        for (const c of cold.cases) {
+          log(`  ${c.store}, ${c.agents} agents (${(c.dataBytes / 1e6).toFixed(2)} MB): start line ${c.toStartLineMs.p50.toFixed(0)} ms, first ListAgents ${c.toFirstListMs.p50.toFixed(0)} ms`);
+        }
+        log(`  bare node ${cold.nodeBareMs.p50.toFixed(0)} ms`);
       } catch (error) {
         notes.push(`cold start failed: ${(error as Error).message.split("\n")[0]}`);
         log(`  FAILED: ${(error as Error).message}`);
+      }
+    }
+
+    const persistence: LoadRunResult[] = [];
+    if (options.only.has("persistence")) {
+      const { heartbeatIntervalS, flushes } = p.persistence;
+      for (const agents of p.sizes) {
+        for (const store of options.stores) {
+          log(`persistence: ${agents} agents beating every ${heartbeatIntervalS} s → ${store} store, ${flushes} flush intervals ...`);
+          try {
+            const run = await storePersistence(ctx, { store, agents, heartbeatIntervalS, flushes });
+            persistence.push(run);
+            log(`  ${describe(run)}`);
+            log(`  ${describePersistence(run)}`);
+          } catch (error) {
+            notes.push(`persistence ${store} ${agents} failed: ${(error as Error).message.split("\n")[0]}`);
+            log(`  FAILED: ${(error as Error).message}`);
+          }
+        }
+      }
+      if (options.profile) {
+        const agents = p.sizes.at(-1) as number;
+        for (const store of options.stores) {
+          log(`  persistence once more under node --cpu-prof (for the profile only): ${agents} → ${store} ...`);
+          await storePersistence(ctx, { store, agents, heartbeatIntervalS, flushes, profile: true }).catch((error: unknown) => {
+            notes.push(`profiled persistence ${store} failed: ${(error as Error).message.split("\n")[0]}`);
+          });
+        }
       }
     }
 
@@ -316,13 +411,14 @@ async function main(): Promise<void> {
 
     const profiles: ProfileSummary[] = [];
     if (profileDir !== undefined) {
-      for (const name of [profiled?.name, "storm", "cold-start"].filter((n): n is string => n !== undefined)) {
+      const perStore = options.stores.flatMap((store) => [`storm-${store}`, `cold-start-${store}`, `persistence-${store}-${p.sizes.at(-1) ?? 0}-profile`]);
+      for (const name of [profiled?.name, ...perStore].filter((n): n is string => n !== undefined)) {
         profiles.push(...(await summarizeProfiles(join(profileDir, name))));
       }
     }
 
     const measured = {
-      version: 1 as const,
+      version: 2 as const,
       startedAt: new Date(started).toISOString(),
       durationSeconds: (Date.now() - started) / 1000,
       command,
@@ -332,8 +428,9 @@ async function main(): Promise<void> {
       steady,
       ceiling,
       reads,
-      storm,
+      storms,
       coldStart: cold,
+      persistence,
       detection: detected,
       profiled,
       profiles,

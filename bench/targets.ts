@@ -1,10 +1,12 @@
 // The servers under test, each a separate process pinned to the server core: the real `agent-registry
-// serve` (dist/src/cli/main.js, temp data directory, LOG_LEVEL=warn, ephemeral loopback ports), the bare
-// grpc-js and connect-node echoes, and etcd. Each start resolves once the server is ready for load.
+// serve` (dist/src/cli/main.js, temp data directory, json or sqlite store, LOG_LEVEL=warn, ephemeral
+// loopback ports), the bare grpc-js and connect-node echoes, and etcd. Each start resolves once the server
+// is ready for load.
 
 import { mkdir } from "node:fs/promises";
 import { createServer } from "node:net";
 import { join } from "node:path";
+import type { StoreKind } from "../src/config/index.js";
 import { type EtcdBinary, startEtcd } from "./etcd.js";
 import { BENCH_BUILD, SERVER_CLI } from "./paths.js";
 import type { Child, ProcessGroup } from "./processes.js";
@@ -27,6 +29,10 @@ export interface RegistryOptions {
   readonly dataDir: string;
   readonly heartbeatIntervalS: number;
   readonly agentTimeoutS: number;
+  /** REGISTRY_STORE: agents.json (json, the default) or registry.db (sqlite). */
+  readonly store?: StoreKind;
+  /** REGISTRY_MAX_STREAMS, for fleets past its default (20 000 streams). */
+  readonly maxStreams?: number;
   /** Write a V8 CPU profile (node --cpu-prof) into this directory when the server exits. */
   readonly cpuProfileDir?: string;
 }
@@ -53,6 +59,8 @@ export async function startRegistry(processes: ProcessGroup, options: RegistryOp
       LOG_LEVEL: "warn",
       HEARTBEAT_INTERVAL: String(options.heartbeatIntervalS),
       AGENT_TIMEOUT: String(options.agentTimeoutS),
+      REGISTRY_STORE: options.store ?? "json",
+      ...(options.maxStreams === undefined ? {} : { REGISTRY_MAX_STREAMS: String(options.maxStreams) }),
     },
   });
   const match = await waitForLine(child, /gRPC on (\S+) and HTTP on (\S+?);/, 30_000);
