@@ -128,7 +128,8 @@ export function recordOfRow(row: AgentRow): { agent: StoredAgent; extra: Readonl
   if (!Number.isFinite(row.registered_at)) fail(`"registered_at" must be a time in milliseconds`);
   const secretHash =
     row.secret_hash === null ? undefined : isSecretHash(row.secret_hash) ? row.secret_hash : fail(`"secret_hash" must be "sha256:" and 64 hex digits`);
-  const labels = parseJsonObject(row.labels, "labels", fail);
+  // Most agents have no labels: "{}" needs no parser.
+  const labels = row.labels === "{}" ? {} : parseJsonObject(row.labels, "labels", fail);
   if (!Object.values(labels).every((value) => typeof value === "string")) fail(`"labels" must map keys to strings`);
   const record: AgentRecord = {
     id: row.id.toLowerCase() as AgentId,

@@ -15,6 +15,7 @@ import { TEMP_MARKER, syncDirectory } from "../common/atomic-write.js";
 import type { WriteBatch, WriteOutcome } from "./commit-log.js";
 import { type DataDirLock, lockDataDir } from "./data-dir-lock.js";
 import { LocalStore, type LocalStoreOptions } from "./local-store.js";
+import { SqliteRows } from "./sqlite-rows.js";
 import type { ExportedAgent } from "./store-export.js";
 import {
   type AgentRow,
@@ -44,11 +45,8 @@ interface Statement {
 
 export class SqliteStore extends LocalStore {
   readonly location: string;
-  /** Each agent's row number; new agents get the next one. */
-  private readonly seqs = new Map<AgentId, number>();
-  private nextSeq = 1;
-  /** Beat times are saved in seq order from here, wrapping around. */
-  private beatCursor = 0;
+  /** Each agent's row number, and the order beat times are saved in. */
+  private readonly rows = new SqliteRows();
   private writer: WriterThread | undefined;
 
   private constructor(
@@ -118,19 +116,18 @@ export class SqliteStore extends LocalStore {
         throw this.unusable((error as Error).message);
       }
       agents.push(decoded.agent);
-      this.seqs.set(decoded.agent.record.id, row.seq);
+      this.rows.add(decoded.agent.record.id, row.seq);
       if (decoded.extra !== undefined) this.extras.set(decoded.agent.record.id, decoded.extra);
-      this.nextSeq = Math.max(this.nextSeq, row.seq + 1);
     }
     return { agents, revision };
   }
 
   protected async replaceAll(agents: readonly ExportedAgent[], revision: number): Promise<void> {
     const statements: Statement[] = [{ sql: `DELETE FROM heartbeats`, params: [] }, { sql: `DELETE FROM agents`, params: [] }];
-    this.seqs.clear();
+    this.rows.clear();
     agents.forEach((agent, index) => {
       const seq = index + 1;
-      this.seqs.set(agent.record.id, seq);
+      this.rows.add(agent.record.id, seq);
       statements.push(
         { sql: UPSERT_AGENT, params: agentParams(seq, agent, agent.extra) },
         { sql: UPSERT_BEAT, params: [seq, agent.record.lastHeartbeat] },
@@ -138,7 +135,6 @@ export class SqliteStore extends LocalStore {
     });
     statements.push({ sql: SET_REVISION, params: [revision] });
     await (this.writer as WriterThread).run(statements);
-    this.nextSeq = agents.length + 1;
   }
 
   /** Stops the writer thread (SQLite checkpoints the WAL as its connection closes). */
@@ -152,7 +148,7 @@ export class SqliteStore extends LocalStore {
     const added: Array<[AgentId, number]> = [];
     const removed: AgentId[] = [];
     for (const change of batch.changes) {
-      const known = this.seqs.get(change.id);
+      const known = this.rows.seqOf(change.id);
       if (change.record === undefined) {
         if (known === undefined) continue;
         statements.push({ sql: DELETE_BEAT, params: [known] }, { sql: DELETE_AGENT, params: [known] });
@@ -160,7 +156,7 @@ export class SqliteStore extends LocalStore {
         continue;
       }
       const agent = batch.state.get(change.id) as StoredAgent;
-      const seq = known ?? this.nextSeq + added.length;
+      const seq = known ?? this.rows.nextSeq(added.length);
       if (known === undefined) added.push([change.id, seq]);
       const at = Math.max(agent.record.lastHeartbeat, batch.beats.get(change.id) ?? 0);
       statements.push(
@@ -169,38 +165,20 @@ export class SqliteStore extends LocalStore {
       );
       if (batch.beats.has(change.id)) beatsWritten.push(change.id);
     }
-    for (const [id, at] of this.beatsToWrite(batch)) {
-      statements.push({ sql: UPSERT_BEAT, params: [this.seqs.get(id), at] });
+    // Every waiting beat time on the last write; else a bounded batch, in row order.
+    const beats = this.rows.sweep(batch.beats, batch.final ? Number.POSITIVE_INFINITY : BEATS_PER_WRITE);
+    for (const [id, at] of beats) {
+      statements.push({ sql: UPSERT_BEAT, params: [this.rows.seqOf(id), at] });
       beatsWritten.push(id);
     }
     statements.push({ sql: SET_REVISION, params: [batch.revision] });
     await (this.writer as WriterThread).run(statements);
-    for (const [id, seq] of added) this.seqs.set(id, seq);
-    this.nextSeq += added.length;
+    for (const [id, seq] of added) this.rows.add(id, seq);
     for (const id of removed) {
-      this.seqs.delete(id);
+      this.rows.remove(id);
       this.extras.delete(id);
     }
     return { bytes: statementBytes(statements), beatsWritten };
-  }
-
-  /**
-   * The waiting beat times this write takes: every one on the last write, else at most BEATS_PER_WRITE,
-   * the next ones in seq order after the last write's (rows side by side share pages).
-   */
-  private beatsToWrite(batch: WriteBatch): Array<[AgentId, number]> {
-    const waiting: Array<[AgentId, number, number]> = [];
-    for (const [id, at] of batch.beats) {
-      const seq = this.seqs.get(id);
-      if (seq !== undefined) waiting.push([id, at, seq]);
-    }
-    if (batch.final || waiting.length <= BEATS_PER_WRITE) return waiting.map(([id, at]) => [id, at]);
-    waiting.sort((a, b) => a[2] - b[2]);
-    const start = waiting.findIndex(([, , seq]) => seq > this.beatCursor);
-    const ordered = start <= 0 ? waiting : [...waiting.slice(start), ...waiting.slice(0, start)];
-    const taken = ordered.slice(0, BEATS_PER_WRITE);
-    this.beatCursor = (taken.at(-1) as [AgentId, number, number])[2];
-    return taken.map(([id, at]) => [id, at]);
   }
 
   /**
