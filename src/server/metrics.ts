@@ -70,19 +70,19 @@ export class ServerMetrics implements RegistryObserver, StoreObserver, RefusalCo
     });
     this.storeWrites = new prom.Counter({
       name: "agent_registry_store_writes_total",
-      help: "Writes of the agents file, by result (ok, error).",
+      help: "Writes of the store (agents.json or registry.db), by result (ok, error).",
       labelNames: ["result"],
       registers,
     });
     this.storeWriteDuration = new prom.Histogram({
       name: "agent_registry_store_write_duration_seconds",
-      help: "Time to write the agents file durably (encode, write, fsync, rename, fsync of the directory).",
+      help: "Time to make one write of the store durable (json: encode, write, fsync, rename, fsync of the directory; sqlite: one transaction and its fsync).",
       buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
       registers,
     });
     this.storeFileBytes = new prom.Gauge({
       name: "agent_registry_store_file_bytes",
-      help: "Size of the agents file at the last write.",
+      help: "Bytes of the last write: agents.json's size, or the rows registry.db was given.",
       registers,
     });
     this.transitions = new prom.Counter({
