@@ -5,16 +5,10 @@ import { join, resolve } from "node:path";
 import { describe, expect, it } from "vitest";
 import { type AgentFlags, loadAgentConfig } from "../../src/config/agent-config.js";
 import { ConfigError } from "../../src/config/config-error.js";
+import { configErrorOf } from "../support/config-errors.js";
 
-function configError(env: NodeJS.ProcessEnv, flags: AgentFlags = {}): ConfigError {
-  try {
-    loadAgentConfig(env, flags);
-  } catch (error) {
-    expect(error).toBeInstanceOf(ConfigError);
-    return error as ConfigError;
-  }
-  throw new Error(`expected a ConfigError for ${JSON.stringify({ env, flags })}`);
-}
+/** The ConfigError that loading `env` and `flags` throws. */
+const configError = (env: NodeJS.ProcessEnv, flags: AgentFlags = {}): ConfigError => configErrorOf(() => loadAgentConfig(env, flags));
 
 describe("the node daemon's configuration", () => {
   describe("with nothing set", () => {

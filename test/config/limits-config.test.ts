@@ -5,17 +5,10 @@ import { ConfigError } from "../../src/config/config-error.js";
 import { DEFAULT_LIMITS, loadLimitsConfig } from "../../src/config/limits-config.js";
 import { type ServerFlags, loadServerConfig } from "../../src/config/server-config.js";
 import { LIMIT_SETTINGS } from "../../src/config/settings.js";
+import { configErrorOf } from "../support/config-errors.js";
 
-/** The ConfigError that loading the limits from `env` and `flags` throws. */
-function configError(env: NodeJS.ProcessEnv, flags: ServerFlags = {}): ConfigError {
-  try {
-    loadLimitsConfig(env, flags);
-  } catch (error) {
-    expect(error).toBeInstanceOf(ConfigError);
-    return error as ConfigError;
-  }
-  throw new Error(`expected a ConfigError for ${JSON.stringify({ env, flags })}`);
-}
+/** The ConfigError that loading `env` and `flags` throws. */
+const configError = (env: NodeJS.ProcessEnv, flags: ServerFlags = {}): ConfigError => configErrorOf(() => loadLimitsConfig(env, flags));
 
 describe("limits with nothing set", () => {
   it("are the documented defaults, roomy enough for a 10 000-node fleet and the benchmark", () => {

@@ -6,20 +6,14 @@ import { ConfigError } from "../../src/config/config-error.js";
 import { parseTokenLines } from "../../src/config/role-token.js";
 import { NO_SECURITY, authenticationEnabled, loadSecurityConfig } from "../../src/config/security-config.js";
 import type { ServerFlags } from "../../src/config/server-config.js";
+import { configErrorOf } from "../support/config-errors.js";
 
 const A = "a".repeat(16);
 const B = "b".repeat(16);
 const C = "c".repeat(16);
 
-function configError(env: NodeJS.ProcessEnv, flags: ServerFlags = {}): ConfigError {
-  try {
-    loadSecurityConfig(env, flags);
-  } catch (error) {
-    expect(error).toBeInstanceOf(ConfigError);
-    return error as ConfigError;
-  }
-  throw new Error(`expected a ConfigError for ${JSON.stringify({ env, flags })}`);
-}
+/** The ConfigError that loading `env` and `flags` throws. */
+const configError = (env: NodeJS.ProcessEnv, flags: ServerFlags = {}): ConfigError => configErrorOf(() => loadSecurityConfig(env, flags));
 
 describe("the server's security settings", () => {
   it("are off with nothing set", () => {

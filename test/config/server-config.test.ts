@@ -6,17 +6,10 @@ import { describe, expect, it } from "vitest";
 import { ConfigError } from "../../src/config/config-error.js";
 import { formatAddress } from "../../src/config/listen-address.js";
 import { SERVER_DEFAULTS, type ServerFlags, loadServerConfig } from "../../src/config/server-config.js";
+import { configErrorOf } from "../support/config-errors.js";
 
 /** The ConfigError that loading `env` and `flags` throws. */
-function configError(env: NodeJS.ProcessEnv, flags: ServerFlags = {}): ConfigError {
-  try {
-    loadServerConfig(env, flags);
-  } catch (error) {
-    expect(error).toBeInstanceOf(ConfigError);
-    return error as ConfigError;
-  }
-  throw new Error(`expected a ConfigError for ${JSON.stringify({ env, flags })}`);
-}
+const configError = (env: NodeJS.ProcessEnv, flags: ServerFlags = {}): ConfigError => configErrorOf(() => loadServerConfig(env, flags));
 
 describe("with nothing set", () => {
   const config = loadServerConfig({});
