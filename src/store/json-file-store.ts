@@ -3,14 +3,14 @@
 // way share the next (group commit), and each agent's line is encoded again only when it changed. Whole-file
 // rewrites make a write cost grow with the fleet: past a few thousand agents, sqlite is the better store.
 
-import { lstat, mkdir, readFile, readdir, rm } from "node:fs/promises";
+import { lstat, readFile, readdir, rm } from "node:fs/promises";
 import { join } from "node:path";
 import type { AgentId } from "../registry/agent-id.js";
 import { StoreError, type StoreSnapshot, type StoredAgent } from "../registry/store.js";
 import { type AtomicWriteFs, TEMP_MARKER, writeFileAtomic } from "../common/atomic-write.js";
 import { type DecodedAgent, decodeAgents, encodeAgent, joinAgentLines } from "./agents-file-format.js";
 import type { WriteBatch, WriteOutcome } from "./commit-log.js";
-import { type DataDirLock, lockDataDir } from "./data-dir-lock.js";
+import type { DataDirLock } from "./data-dir-lock.js";
 import { LocalStore, type LocalStoreOptions } from "./local-store.js";
 import type { ExportedAgent } from "./store-export.js";
 
@@ -40,13 +40,7 @@ export class JsonFileStore extends LocalStore {
 
   /** Creates the data directory if needed (mode 0700) and takes its lock (unless given it). */
   static async open(dataDir: string, options: JsonFileStoreOptions = {}): Promise<JsonFileStore> {
-    try {
-      await mkdir(dataDir, { recursive: true, mode: 0o700 });
-    } catch (error) {
-      throw new StoreError(`cannot create the data directory ${dataDir}: ${(error as Error).message}`, { cause: error });
-    }
-    const lock = options.lock ?? (await lockDataDir(dataDir));
-    return new JsonFileStore(dataDir, options.fs, options, lock);
+    return new JsonFileStore(dataDir, options.fs, options, await LocalStore.takeDataDir(dataDir, options));
   }
 
   async load(): Promise<StoreSnapshot> {

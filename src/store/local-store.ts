@@ -3,10 +3,11 @@
 // before: a file that failed to load is never overwritten), and the keys of a prototype's file that this
 // server does not know. A subclass says how to read its file and how a batch reaches the disk.
 
+import { mkdir } from "node:fs/promises";
 import type { AgentId } from "../registry/agent-id.js";
 import { type Commit, type StoreChange, StoreError, type StoreObserver, type StoreSnapshot, type StoredAgent } from "../registry/store.js";
 import { CommitLog, type WriteBatch, type WriteOutcome } from "./commit-log.js";
-import type { DataDirLock } from "./data-dir-lock.js";
+import { type DataDirLock, lockDataDir } from "./data-dir-lock.js";
 import type { ExportedAgent, ExtraKeys, MigratableStore } from "./store-export.js";
 
 export interface LocalStoreOptions {
@@ -29,6 +30,16 @@ export abstract class LocalStore implements MigratableStore {
     private readonly ownsLock: boolean,
     private readonly options: LocalStoreOptions,
   ) {}
+
+  /** Creates the data directory if needed (mode 0700) and takes its lock, unless the caller holds it. */
+  protected static async takeDataDir(dataDir: string, options: LocalStoreOptions): Promise<DataDirLock> {
+    try {
+      await mkdir(dataDir, { recursive: true, mode: 0o700 });
+    } catch (error) {
+      throw new StoreError(`cannot create the data directory ${dataDir}: ${(error as Error).message}`, { cause: error });
+    }
+    return options.lock ?? (await lockDataDir(dataDir));
+  }
 
   abstract load(): Promise<StoreSnapshot>;
 

@@ -6,14 +6,14 @@
 // newer than this server stops the server with a message naming it, and is left as it was.
 
 import Database from "better-sqlite3";
-import { lstat, mkdir, open, readdir, rename, rm } from "node:fs/promises";
+import { lstat, open, readdir, rename, rm } from "node:fs/promises";
 import { join } from "node:path";
 import { Worker } from "node:worker_threads";
 import type { AgentId } from "../registry/agent-id.js";
 import { StoreError, type StoreSnapshot, type StoredAgent } from "../registry/store.js";
 import { TEMP_MARKER, syncDirectory } from "../common/atomic-write.js";
 import type { WriteBatch, WriteOutcome } from "./commit-log.js";
-import { type DataDirLock, lockDataDir } from "./data-dir-lock.js";
+import type { DataDirLock } from "./data-dir-lock.js";
 import { LocalStore, type LocalStoreOptions } from "./local-store.js";
 import { SqliteRows } from "./sqlite-rows.js";
 import type { ExportedAgent } from "./store-export.js";
@@ -59,13 +59,7 @@ export class SqliteStore extends LocalStore {
 
   /** Creates the data directory if needed (mode 0700) and takes its lock (unless given it). */
   static async open(dataDir: string, options: LocalStoreOptions = {}): Promise<SqliteStore> {
-    try {
-      await mkdir(dataDir, { recursive: true, mode: 0o700 });
-    } catch (error) {
-      throw new StoreError(`cannot create the data directory ${dataDir}: ${(error as Error).message}`, { cause: error });
-    }
-    const lock = options.lock ?? (await lockDataDir(dataDir));
-    return new SqliteStore(dataDir, options, lock);
+    return new SqliteStore(dataDir, options, await LocalStore.takeDataDir(dataDir, options));
   }
 
   async load(): Promise<StoreSnapshot> {
