@@ -30,6 +30,15 @@ export function seconds(max: number = MAX_SECONDS): Parser<number> {
   };
 }
 
+/** A share from 0 to just below 1, in decimal ("0.5"); 0 means "off". */
+export function share({ name, value }: Given): number {
+  const parsed = /^(0|1)?(\.\d+)?$/.test(value) && value !== "" && value !== "." ? Number(value) : NaN;
+  if (!(parsed >= 0 && parsed < 1)) {
+    throw new ConfigError(`${name} must be a share from 0 (off) to below 1, e.g. 0.5, got ${JSON.stringify(value)}`);
+  }
+  return parsed;
+}
+
 export interface WholeNumberRange {
   readonly min: number;
   readonly max: number;

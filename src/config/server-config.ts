@@ -12,6 +12,14 @@ import { type FlagsOf, SETTINGS } from "./settings.js";
 /** Where the agents are kept: `json` is `$REGISTRY_DATA_DIR/agents.json`, `sqlite` `$REGISTRY_DATA_DIR/registry.db`. */
 export type StoreKind = "json" | "sqlite";
 
+/** How liveness is judged beyond the interval and timeout: the offline guard and the beats-per-second cap. */
+export interface LivenessConfig {
+  /** The offline guard: share 0 turns it off. */
+  readonly offlineGuard: { readonly share: number; readonly minFleet: number; readonly maxHoldMs: number };
+  /** Fleet-wide beats per second at most (0: no cap). */
+  readonly maxBeatsPerSecond: number;
+}
+
 export interface ServerConfig {
   readonly heartbeatIntervalMs: number;
   readonly agentTimeoutMs: number;
@@ -19,6 +27,7 @@ export interface ServerConfig {
   readonly httpListen: ListenAddress;
   readonly dataDir: string;
   readonly store: StoreKind;
+  readonly liveness: LivenessConfig;
   readonly security: SecurityConfig;
   readonly limits: LimitsConfig;
 }
@@ -27,7 +36,23 @@ export interface ServerConfig {
 export type ServerFlags = FlagsOf<"serve">;
 
 /** A ServerConfig's optional parts at their defaults: the json store, no authentication or TLS, default limits. */
-export const SERVER_DEFAULTS = { store: SETTINGS.store.defaultValue, security: NO_SECURITY, limits: DEFAULT_LIMITS } as const;
+export const SERVER_DEFAULTS = {
+  store: SETTINGS.store.defaultValue,
+  liveness: loadLivenessConfig(settingReader({}, {})),
+  security: NO_SECURITY,
+  limits: DEFAULT_LIMITS,
+} as const;
+
+function loadLivenessConfig(read: ReturnType<typeof settingReader>): LivenessConfig {
+  return {
+    offlineGuard: {
+      share: read.value(SETTINGS.offlineGuard).value,
+      minFleet: read.value(SETTINGS.offlineGuardMinFleet).value,
+      maxHoldMs: read.value(SETTINGS.offlineGuardMaxHold).value,
+    },
+    maxBeatsPerSecond: read.value(SETTINGS.maxBeatsPerSecond).value,
+  };
+}
 
 export function loadServerConfig(env: NodeJS.ProcessEnv, flags: ServerFlags = {}): ServerConfig {
   const read = settingReader(env, flags);
@@ -46,6 +71,7 @@ export function loadServerConfig(env: NodeJS.ProcessEnv, flags: ServerFlags = {}
     httpListen: read.value(SETTINGS.httpListen).value,
     dataDir: read.value(SETTINGS.dataDir).value,
     store: read.value(SETTINGS.store).value,
+    liveness: loadLivenessConfig(read),
     security: loadSecurityConfig(env, flags),
     limits: loadLimitsConfig(env, flags),
   };

@@ -25,6 +25,9 @@ export interface Registered {
   readonly agent: AgentView;
   /** The agent's new secret, when this Register gave the id one (its first); the store keeps only its hash. */
   readonly secret: string | undefined;
+  /** The interval and timeout the agent is judged by from this Register on (ms). */
+  readonly heartbeatIntervalMs: number;
+  readonly agentTimeoutMs: number;
 }
 
 export interface AgentCommandsOptions {
@@ -38,7 +41,6 @@ export interface AgentCommandsOptions {
   readonly observer: RegistryObserver | undefined;
   readonly newId: () => AgentId;
   readonly view: (record: AgentRecord) => AgentView;
-  readonly agentTimeoutMs: number;
 }
 
 /** Tries of one command against other writers' changes before it is answered ABORTED. */
@@ -91,18 +93,24 @@ export class AgentCommands implements BeatHandler {
           lastHeartbeat: now,
           registeredAt: existing?.record.registeredAt ?? now,
           streamConnected: this.sessions.has(id),
+          livenessHeld: false,
           secretHash: existing?.record.secretHash ?? issued?.hash,
         };
         await this.commit([{ put: record, expectedRevision: existing?.revision ?? ABSENT }]);
         // Liveness counts from the acknowledgement, so a slow disk never eats into the node's first interval.
-        this.options.authority.beat(id);
+        const heartbeatIntervalMs = this.options.authority.beat(id);
         this.options.log.info(
           { agentId: id, hostname: record.hostname, address: `${record.ipAddress}:${record.port}` },
           existing === undefined ? "agent registered" : "agent re-registered",
         );
         const from = existing?.record.status ?? "absent";
         if (from !== "online") this.options.observer?.transition({ from, to: "online", reason: "registered" });
-        return { agent: this.options.view(this.current(id).record), secret: issued?.secret };
+        return {
+          agent: this.options.view(this.current(id).record),
+          secret: issued?.secret,
+          heartbeatIntervalMs,
+          agentTimeoutMs: this.options.authority.timeoutMs(id),
+        };
       }),
     );
   }
@@ -157,11 +165,13 @@ export class AgentCommands implements BeatHandler {
     const id = session.agentId;
     const entry = this.currentFor(session);
     const { authority, beats, clock } = this.options;
-    authority.beat(id);
+    const intervalMs = authority.beat(id);
     beats.mark(id);
     const serverTime = clock.now();
-    if (!this.queue.busy(id) && !changedBy(entry.record, beat)) return { serverTime, status: entry.record.status };
-    return this.queue.run(id, () => this.retryingConflicts(id, "the beat", () => this.applyBeat(session, beat, serverTime)));
+    if (!this.queue.busy(id) && !changedBy(entry.record, beat)) return { serverTime, status: entry.record.status, intervalMs };
+    return this.queue.run(id, () =>
+      this.retryingConflicts(id, "the beat", () => this.applyBeat(session, beat, { serverTime, status: entry.record.status, intervalMs })),
+    );
   }
 
   /** The transport closed: the agent keeps its deadline (a broken stream is not a leave). */
@@ -181,6 +191,23 @@ export class AgentCommands implements BeatHandler {
       });
   }
 
+  /**
+   * The offline guard holds the agent's timeout: commit it as held (still ONLINE), so callers see it. Nobody
+   * waits for it; one that cannot be committed is shown by the next change of the agent instead.
+   */
+  hold(id: AgentId): void {
+    if (this.closed) return;
+    void this.queue
+      .run(id, () =>
+        this.retryingConflicts(id, "the hold", async () => {
+          const entry = this.options.table.get(id);
+          if (entry === undefined || entry.record.livenessHeld || !this.options.authority.isHeld(id)) return;
+          await this.commit([{ put: { ...entry.record, livenessHeld: true }, expectedRevision: entry.revision }]);
+        }),
+      )
+      .catch((error: unknown) => this.options.log.debug({ err: error, agentId: id }, "liveness hold not shown yet"));
+  }
+
   /** Stops retrying and proposing, and waits for the commands under way. */
   async close(): Promise<void> {
     this.closed = true;
@@ -189,11 +216,12 @@ export class AgentCommands implements BeatHandler {
     await this.queue.idle();
   }
 
-  private async applyBeat(session: HeartbeatSession, beat: Beat, serverTime: number): Promise<BeatResult> {
+  private async applyBeat(session: HeartbeatSession, beat: Beat, taken: BeatResult): Promise<BeatResult> {
     const id = session.agentId;
     const entry = this.currentFor(session);
     const before = entry.record;
-    if (!changedBy(before, beat)) return { serverTime, status: before.status };
+    const { serverTime, intervalMs } = taken;
+    if (!changedBy(before, beat)) return { serverTime, status: before.status, intervalMs };
     const status: AgentStatus = beat.leaving ? "offline" : "online";
     const after: AgentRecord = {
       ...before,
@@ -201,6 +229,7 @@ export class AgentCommands implements BeatHandler {
       draining: beat.draining ?? before.draining,
       status,
       streamConnected: true,
+      livenessHeld: false,
     };
     // A change the store keeps carries the beat's time with it; one of the stream's presence alone (a
     // presence change that could not be written before) stays a change the store need not write.
@@ -214,7 +243,7 @@ export class AgentCommands implements BeatHandler {
       );
       this.options.observer?.transition({ from: before.status, to: status, reason: beat.leaving ? "leaving" : "heartbeat" });
     }
-    return { serverTime, status };
+    return { serverTime, status, intervalMs };
   }
 
   private async commitTimeout(id: AgentId): Promise<void> {
@@ -233,6 +262,7 @@ export class AgentCommands implements BeatHandler {
           ...entry.record,
           status: "offline",
           streamConnected: this.sessions.has(id),
+          livenessHeld: false,
           lastHeartbeat: authority.lastBeat(id) ?? entry.record.lastHeartbeat,
         },
         expectedRevision: entry.revision,
@@ -244,7 +274,7 @@ export class AgentCommands implements BeatHandler {
     const lateMs = overdueMs + (this.options.clock.monotonic() - proposedAt);
     this.options.log.info(
       { agentId: id, hostname: entry.record.hostname, reason: "timeout", lateMs },
-      `agent offline: no heartbeat for ${this.options.agentTimeoutMs / 1000} s`,
+      `agent offline: no heartbeat for ${authority.timeoutMs(id) / 1000} s`,
     );
     this.options.observer?.transition({ from: "online", to: "offline", reason: "timeout", lateMs });
   }
@@ -331,9 +361,13 @@ export class AgentCommands implements BeatHandler {
   }
 }
 
-/** Whether a beat changes something callers see: the status, draining, the version, or the stream's presence. */
+/**
+ * Whether a beat changes something callers see: the status, draining, the version, the stream's presence,
+ * or a hold of the offline guard (which a beat ends).
+ */
 function changedBy(record: AgentRecord, beat: Beat): boolean {
   return (
+    record.livenessHeld ||
     record.status !== (beat.leaving ? "offline" : "online") ||
     (beat.ollamaVersion !== undefined && beat.ollamaVersion !== record.ollamaVersion) ||
     (beat.draining !== undefined && beat.draining !== record.draining) ||

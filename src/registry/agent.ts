@@ -24,6 +24,11 @@ export interface AgentRecord {
    */
   readonly streamConnected: boolean;
   /**
+   * True while the offline guard holds the agent's timeout: past its deadline, still ONLINE. Committed like
+   * the stream flag (a visible change) and, like it, live: never written by a single-process store.
+   */
+  readonly livenessHeld: boolean;
+  /**
    * The hash of the secret the agent's first Register returned. Absent for an agent that never registered
    * with this server (e.g. one loaded from the prototype's file): it gets one at its next Register.
    */

@@ -16,6 +16,8 @@ export interface BeatResult {
   /** Wall time the beat was taken in. */
   readonly serverTime: number;
   readonly status: AgentStatus;
+  /** The heartbeat interval to tell the agent (ms): it is judged by it from this beat on. */
+  readonly intervalMs: number;
 }
 
 /** What a session needs of the command layer. */

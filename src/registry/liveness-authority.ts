@@ -3,12 +3,17 @@
 // as the last-beat timestamp that people read and the store keeps. Deadlines are judged only while promoted
 // (a single process: from open to shutdown; replicas: while this one holds authority), and a promotion grants
 // every ONLINE agent one timeout of grace from that instant, so a restart never marks the fleet offline.
-// What an expiry leads to (an OFFLINE commit) is the command layer's business, not this one's.
+// Each agent is judged by the interval it was last told (heartbeat-pace.ts), and a passed deadline goes to
+// the offline guard first, which may hold it (offline-guard.ts). What an expiry or a hold leads to (a
+// commit) is the command layer's business, not this one's.
 
 import type { Clock } from "../common/clock.js";
+import { type Log, silentLog } from "../common/log.js";
 import type { AgentId } from "./agent-id.js";
 import type { AgentRecord } from "./agent.js";
+import { HeartbeatPace } from "./heartbeat-pace.js";
 import { LivenessTracker } from "./liveness-tracker.js";
+import { type Census, DEFAULT_OFFLINE_GUARD, type HoldState, OfflineGuard, type OfflineGuardSettings } from "./offline-guard.js";
 
 interface Liveness {
   /** Monotonic time that missed beats and the deadline count from: the last beat, or a promotion if later. */
@@ -16,31 +21,73 @@ interface Liveness {
   /** Wall time of the last beat, as shown and stored. */
   lastBeat: number;
   online: boolean;
+  /** The interval told at the last beat. */
+  toldMs: number;
+  /**
+   * The interval the agent is judged by until its next beat: the longer of the last two it was told, since
+   * its next beat may already be due by the older one when a shorter one is told.
+   */
+  judgedMs: number;
 }
 
 export interface LivenessAuthorityOptions {
   readonly clock: Clock;
   readonly heartbeatIntervalMs: number;
   readonly agentTimeoutMs: number;
-  /** An ONLINE agent's deadline passed while promoted. */
+  /** Fleet-wide beats per second at most, by stretching the interval told (0 or absent: no cap). */
+  readonly maxBeatsPerSecond?: number;
+  /** Default: DEFAULT_OFFLINE_GUARD (share 0 turns it off). */
+  readonly offlineGuard?: OfflineGuardSettings;
+  readonly log?: Log;
+  /** An ONLINE agent's deadline passed while promoted (and the offline guard does not hold it). */
   readonly onExpired: (id: AgentId) => void;
+  /** An ONLINE agent's deadline passed during a hold of the offline guard: it stays ONLINE, held. */
+  readonly onHeld?: (id: AgentId) => void;
 }
 
 export class LivenessAuthority {
   private readonly agents = new Map<AgentId, Liveness>();
   private tracker: LivenessTracker<AgentId> | undefined;
   private readonly clock: Clock;
-  private readonly intervalMs: number;
-  private readonly timeoutMs: number;
+  private readonly pace: HeartbeatPace;
+  private readonly guard: OfflineGuard;
+  /** Agents past their deadline whose timeout the guard holds. */
+  private readonly held = new Set<AgentId>();
+  /** Agents timed out whose OFFLINE change is not applied yet: the guard already counts them as timed out. */
+  private readonly expiring = new Set<AgentId>();
+  private online = 0;
 
   constructor(private readonly options: LivenessAuthorityOptions) {
     this.clock = options.clock;
-    this.intervalMs = options.heartbeatIntervalMs;
-    this.timeoutMs = options.agentTimeoutMs;
+    this.pace = new HeartbeatPace({
+      heartbeatIntervalMs: options.heartbeatIntervalMs,
+      agentTimeoutMs: options.agentTimeoutMs,
+      maxBeatsPerSecond: options.maxBeatsPerSecond ?? 0,
+    });
+    this.guard = new OfflineGuard({
+      settings: options.offlineGuard ?? DEFAULT_OFFLINE_GUARD,
+      clock: options.clock,
+      log: options.log ?? silentLog,
+      windowMs: () => this.pace.timeoutFor(this.intervalMs),
+      recheckMs: Math.min(options.heartbeatIntervalMs, 1000),
+      census: () => this.census(),
+      released: () => this.release(),
+    });
   }
 
   get promoted(): boolean {
     return this.tracker !== undefined;
+  }
+
+  /** The interval to tell agents now: the configured one, or longer for a fleet past the beats-per-second cap. */
+  get intervalMs(): number {
+    return this.pace.intervalFor(this.online);
+  }
+
+  /** The hold of the offline guard under way, with how many agents it holds; undefined when none. */
+  get hold(): (HoldState & { readonly held: number }) | undefined {
+    const state = this.guard.state;
+    return state === undefined ? undefined : { ...state, held: this.held.size };
   }
 
   /**
@@ -54,45 +101,68 @@ export class LivenessAuthority {
     const known = this.agents.get(record.id);
     if (known === undefined) {
       const since = this.clock.monotonic() - (this.clock.now() - record.lastHeartbeat);
-      this.agents.set(record.id, { since, lastBeat: record.lastHeartbeat, online });
+      if (online) this.online++;
+      const told = this.intervalMs;
+      this.agents.set(record.id, { since, lastBeat: record.lastHeartbeat, online, toldMs: told, judgedMs: told });
       if (online) this.arm(record.id);
       return;
     }
     if (known.online === online) return;
     known.online = online;
+    this.online += online ? 1 : -1;
     if (online) {
       known.since = Math.max(known.since, this.clock.monotonic());
       this.arm(record.id);
     } else {
       this.tracker?.forget(record.id);
+      this.expiring.delete(record.id);
+      this.unhold(record.id);
     }
   }
 
-  /** A beat (or an acknowledged Register): missed beats and the deadline count from now. */
-  beat(id: AgentId): void {
+  /**
+   * A beat (or an acknowledged Register): missed beats and the deadline count from now. Returns the
+   * interval to tell the agent, which it is judged by from now on.
+   */
+  beat(id: AgentId): number {
+    const told = this.intervalMs;
     const liveness = this.agents.get(id);
-    if (liveness === undefined) return;
+    if (liveness === undefined) return told;
     liveness.since = this.clock.monotonic();
     liveness.lastBeat = this.clock.now();
+    liveness.judgedMs = Math.max(liveness.toldMs, told);
+    liveness.toldMs = told;
+    this.expiring.delete(id);
+    this.unhold(id);
     if (liveness.online) this.arm(id);
+    return told;
   }
 
   forget(id: AgentId): void {
+    const liveness = this.agents.get(id);
+    if (liveness === undefined) return;
+    if (liveness.online) this.online--;
     this.agents.delete(id);
     this.tracker?.forget(id);
+    this.expiring.delete(id);
+    this.unhold(id);
   }
 
   /**
    * Starts judging deadlines. Every ONLINE agent counts from now or its last beat, whichever is later: the
-   * grace after a restart, or after this replica gains authority.
+   * grace after a restart, or after this replica gains authority. Each is judged by the interval agents are
+   * told now (the fleet is known in full only now).
    */
   promote(): void {
     if (this.tracker !== undefined) return;
     this.tracker = new LivenessTracker(this.clock, (id) => this.expired(id));
     const now = this.clock.monotonic();
+    const told = this.intervalMs;
     for (const [id, liveness] of this.agents) {
       if (!liveness.online) continue;
       liveness.since = Math.max(liveness.since, now);
+      liveness.toldMs = Math.max(liveness.toldMs, told);
+      liveness.judgedMs = Math.max(liveness.judgedMs, told);
       this.arm(id);
     }
   }
@@ -101,6 +171,9 @@ export class LivenessAuthority {
   demote(): void {
     this.tracker?.close();
     this.tracker = undefined;
+    this.guard.close();
+    this.held.clear();
+    this.expiring.clear();
   }
 
   /** Wall time of the agent's last beat; undefined for an agent not followed. */
@@ -112,7 +185,18 @@ export class LivenessAuthority {
   missed(id: AgentId): number {
     const liveness = this.agents.get(id);
     if (liveness === undefined) return 0;
-    return Math.max(0, Math.floor((this.clock.monotonic() - liveness.since) / this.intervalMs));
+    return Math.max(0, Math.floor((this.clock.monotonic() - liveness.since) / liveness.judgedMs));
+  }
+
+  /** Whether the offline guard holds the agent's timeout (it is past its deadline, still ONLINE). */
+  isHeld(id: AgentId): boolean {
+    return this.held.has(id);
+  }
+
+  /** The timeout the agent is judged by: the configured one, stretched with the interval it was told. */
+  timeoutMs(id: AgentId): number {
+    const liveness = this.agents.get(id);
+    return this.pace.timeoutFor(liveness?.judgedMs ?? this.intervalMs);
   }
 
   /**
@@ -122,16 +206,57 @@ export class LivenessAuthority {
   overdueMs(id: AgentId): number | undefined {
     const liveness = this.agents.get(id);
     if (liveness === undefined || !liveness.online) return undefined;
-    const late = this.clock.monotonic() - (liveness.since + this.timeoutMs);
+    const late = this.clock.monotonic() - (liveness.since + this.pace.timeoutFor(liveness.judgedMs));
     return late > 0 ? late : undefined;
   }
 
   private arm(id: AgentId): void {
     const liveness = this.agents.get(id);
-    if (liveness !== undefined) this.tracker?.expireAt(id, liveness.since + this.timeoutMs);
+    if (liveness !== undefined) this.tracker?.expireAt(id, liveness.since + this.pace.timeoutFor(liveness.judgedMs));
   }
 
   private expired(id: AgentId): void {
-    if (this.agents.get(id)?.online === true) this.options.onExpired(id);
+    if (this.agents.get(id)?.online !== true) return;
+    if (this.guard.admit()) {
+      this.held.add(id);
+      this.options.onHeld?.(id);
+      return;
+    }
+    this.timeOut(id);
+  }
+
+  private timeOut(id: AgentId): void {
+    this.expiring.add(id);
+    this.guard.timedOut();
+    this.options.onExpired(id);
+  }
+
+  /** The agent beat, left or is gone: no longer held, and the hold may be over. */
+  private unhold(id: AgentId): void {
+    if (this.held.delete(id)) this.guard.changed();
+  }
+
+  /** The hold ended: every agent it held that is still past its deadline times out now. */
+  private release(): void {
+    const held = [...this.held];
+    this.held.clear();
+    for (const id of held) {
+      if (this.overdueMs(id) !== undefined) this.timeOut(id);
+    }
+  }
+
+  /**
+   * ONLINE agents, and those silent past the midpoint between one interval and their timeout; both without
+   * the agents timed out already (the guard counts those itself).
+   */
+  private census(): Census {
+    const now = this.clock.monotonic();
+    let silent = 0;
+    for (const [id, liveness] of this.agents) {
+      if (!liveness.online || this.expiring.has(id)) continue;
+      const silentAfter = (liveness.judgedMs + this.pace.timeoutFor(liveness.judgedMs)) / 2;
+      if (now - liveness.since > silentAfter) silent++;
+    }
+    return { online: this.online - this.expiring.size, silent };
   }
 }

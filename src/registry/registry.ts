@@ -15,6 +15,7 @@ import { ChangeFeed } from "./change-feed.js";
 import type { HeartbeatSession } from "./heartbeat-session.js";
 import { type DeregisterProof, IdOwnership } from "./id-ownership.js";
 import { LivenessAuthority } from "./liveness-authority.js";
+import type { HoldState, OfflineGuardSettings } from "./offline-guard.js";
 import type { Registration } from "./registration.js";
 import { RegistryError, agentNotFound } from "./registry-error.js";
 import type { Store } from "./store.js";
@@ -26,6 +27,11 @@ export interface RegistryStats {
   readonly offline: number;
   readonly streams: number;
   readonly watchers: number;
+  /** Agents the offline guard holds ONLINE past their deadline, and whether a hold is under way. */
+  readonly held: number;
+  readonly guardActive: boolean;
+  /** The heartbeat interval agents are told now (ms). */
+  readonly toldIntervalMs: number;
 }
 
 export interface RegistryOptions {
@@ -47,6 +53,10 @@ export interface RegistryOptions {
    * turns this on with authentication: without it anyone may do anything anyway.
    */
   readonly enforceSecrets?: boolean;
+  /** Fleet-wide beats per second at most, by stretching the interval told to agents (0, the default: no cap). */
+  readonly maxBeatsPerSecond?: number;
+  /** The offline guard (default: on, at the design's defaults; share 0 turns it off). */
+  readonly offlineGuard?: OfflineGuardSettings;
 }
 
 export class Registry {
@@ -75,7 +85,11 @@ export class Registry {
       clock,
       heartbeatIntervalMs: options.heartbeatIntervalMs,
       agentTimeoutMs: options.agentTimeoutMs,
+      maxBeatsPerSecond: options.maxBeatsPerSecond,
+      offlineGuard: options.offlineGuard,
+      log,
       onExpired: (id) => this.commands.expire(id),
+      onHeld: (id) => this.commands.hold(id),
     });
     this.feed = new ChangeFeed((record) => this.view(record), options.watchQueueLimit ?? 1024);
     this.beats = new BeatFlusher(clock, options.flushIntervalMs ?? 1000, (id) => this.authority.lastBeat(id), (beats) =>
@@ -92,7 +106,6 @@ export class Registry {
       observer: options.observer,
       newId: options.newId ?? newAgentId,
       view: (record) => this.view(record),
-      agentTimeoutMs: options.agentTimeoutMs,
     });
     // Watchers first: a removed agent's last event still shows its liveness facts.
     this.table.onApply((change) => this.feed.publish(change));
@@ -116,7 +129,26 @@ export class Registry {
   stats(): RegistryStats {
     let online = 0;
     for (const entry of this.table.values()) if (entry.record.status === "online") online++;
-    return { online, offline: this.table.size - online, streams: this.commands.streams, watchers: this.feed.size };
+    const hold = this.authority.hold;
+    return {
+      online,
+      offline: this.table.size - online,
+      streams: this.commands.streams,
+      watchers: this.feed.size,
+      held: hold?.held ?? 0,
+      guardActive: hold !== undefined,
+      toldIntervalMs: this.authority.intervalMs,
+    };
+  }
+
+  /** The heartbeat interval agents are told now (ms): the configured one, or longer past the beats-per-second cap. */
+  get toldIntervalMs(): number {
+    return this.authority.intervalMs;
+  }
+
+  /** The offline guard's hold under way (how many agents it holds, since when), or undefined. */
+  get offlineHold(): (HoldState & { readonly held: number }) | undefined {
+    return this.authority.hold;
   }
 
   register(registration: Registration, peerAddress: string | undefined, secret?: string): Promise<Registered> {
@@ -185,6 +217,7 @@ export class Registry {
       labels: record.labels,
       draining: record.draining,
       streamConnected: record.streamConnected,
+      livenessHeld: record.livenessHeld,
       missedHeartbeats: this.authority.missed(record.id),
     };
   }

@@ -94,7 +94,7 @@ export class StoreConflict extends Error {
   }
 }
 
-/** Whether two versions of a record differ in what a store persists (all but the live stream flag). */
+/** Whether two versions of a record differ in what a store persists (all but the live stream and held flags). */
 export function persistedFieldsEqual(a: AgentRecord, b: AgentRecord): boolean {
   return (
     a.id === b.id &&

@@ -28,6 +28,7 @@ export function changeType(before: AgentView | undefined, after: AgentView | und
     before.ollamaVersion === after.ollamaVersion &&
     before.draining === after.draining &&
     before.streamConnected === after.streamConnected &&
+    before.livenessHeld === after.livenessHeld &&
     sameLabels(before.labels, after.labels);
   return same ? undefined : "updated";
 }

@@ -37,8 +37,8 @@ export class HeartbeatCall {
   private slot: StreamSlot | undefined;
   private firstBeatTimer: Timer | undefined;
   private readonly unsubscribe: () => void;
-  /** The same every ack: built once. */
-  private readonly interval: ReturnType<typeof durationFromMs>;
+  /** The interval of the last ack, built once for as long as it stays the same. */
+  private interval: { readonly ms: number; readonly duration: ReturnType<typeof durationFromMs> } | undefined;
 
   /** `out.end` is called at most once: the stream is superseded, deregistered, shut down, or sent a bad beat. */
   constructor(
@@ -48,7 +48,6 @@ export class HeartbeatCall {
     private readonly metrics: { beat(): void },
     private readonly admission: Admission,
   ) {
-    this.interval = durationFromMs(registry.heartbeatIntervalMs);
     this.unsubscribe = shutdown.onStart(() =>
       this.finish(new RegistryError("unavailable", "the registry server is shutting down; reconnect with backoff")),
     );
@@ -159,11 +158,12 @@ export class HeartbeatCall {
   }
 
   private ack(seq: bigint, result: BeatResult): HeartbeatResponse {
+    if (this.interval?.ms !== result.intervalMs) this.interval = { ms: result.intervalMs, duration: durationFromMs(result.intervalMs) };
     return create(HeartbeatResponseSchema, {
       seq,
       serverTime: timestampFromMs(result.serverTime),
       status: statusToWire(result.status),
-      heartbeatInterval: this.interval,
+      heartbeatInterval: this.interval.duration,
     });
   }
 }

@@ -1,9 +1,11 @@
 // The HTTP listener's non-RPC paths: /healthz (the process answers), /readyz (it should get traffic: not
-// shutting down, store writable), /metrics (Prometheus text). Everything else is a 404 that says where
+// shutting down, store writable; a hold of the offline guard is said in the body but keeps it ready),
+// /metrics (Prometheus text). Everything else is a 404 that says where
 // the RPCs are.
 
 import type { connectNodeAdapter } from "@connectrpc/connect-node";
 import type { Log } from "../common/log.js";
+import type { HoldState } from "../registry/offline-guard.js";
 import type { ServerMetrics } from "./metrics.js";
 import type { ServingState } from "./serving-state.js";
 
@@ -12,7 +14,12 @@ type Fallback = NonNullable<Parameters<typeof connectNodeAdapter>[0]["fallback"]
 type Request = Parameters<Fallback>[0];
 type Response = Parameters<Fallback>[1];
 
-export function probeRoutes(serving: ServingState, metrics: ServerMetrics, log: Log): (request: Request, response: Response) => void {
+export function probeRoutes(
+  serving: ServingState,
+  metrics: ServerMetrics,
+  log: Log,
+  offlineHold: () => (HoldState & { readonly held: number }) | undefined,
+): (request: Request, response: Response) => void {
   const send = (response: Response, status: number, body: string, contentType = "text/plain; charset=utf-8"): void => {
     response.writeHead(status, { "content-type": contentType, "cache-control": "no-store" });
     response.end(body);
@@ -29,8 +36,15 @@ export function probeRoutes(serving: ServingState, metrics: ServerMetrics, log: 
         return;
       case "/readyz": {
         const reason = serving.notReadyReason;
-        if (reason === undefined) send(response, 200, "ok\n");
-        else send(response, 503, `not ready: ${reason}\n`);
+        const hold = offlineHold();
+        // Still ready: the registry answers; what it holds is said for whoever reads the body.
+        const note =
+          hold === undefined
+            ? ""
+            : `offline guard active since ${new Date(hold.since).toISOString()}: ${hold.silent} of ${hold.fleet} nodes stopped ` +
+              `beating at once; ${hold.held} held ONLINE (liveness_held) instead of turning OFFLINE\n`;
+        if (reason === undefined) send(response, 200, `ok\n${note}`);
+        else send(response, 503, `not ready: ${reason}\n${note}`);
         return;
       }
       case "/metrics":

@@ -1,5 +1,5 @@
 // Prometheus metrics for one server (its own prom-client Registry, so tests can run many servers): agents
-// by status, streams, beats, RPCs by method and code with latency, store writes, liveness transitions,
+// by status, streams, the offline guard and the interval told, beats, RPCs by method and code with latency, store writes, liveness transitions,
 // how late OFFLINE fired, and Node's defaults (event-loop lag among them).
 
 import { status as GrpcStatus } from "@grpc/grpc-js";
@@ -52,6 +52,30 @@ export class ServerMetrics implements RegistryObserver, StoreObserver, RefusalCo
       registers,
       collect() {
         this.set(stats().watchers);
+      },
+    });
+    new prom.Gauge({
+      name: "agent_registry_offline_guard_active",
+      help: "1 while the offline guard holds timeouts (too many nodes fell silent at once), else 0.",
+      registers,
+      collect() {
+        this.set(stats().guardActive ? 1 : 0);
+      },
+    });
+    new prom.Gauge({
+      name: "agent_registry_liveness_held_agents",
+      help: "Agents past their timeout that the offline guard keeps ONLINE (liveness_held).",
+      registers,
+      collect() {
+        this.set(stats().held);
+      },
+    });
+    new prom.Gauge({
+      name: "agent_registry_heartbeat_interval_seconds",
+      help: "The heartbeat interval told to agents now (longer than configured past REGISTRY_MAX_BEATS_PER_SECOND).",
+      registers,
+      collect() {
+        this.set(stats().toldIntervalMs / 1000);
       },
     });
     this.beats = new prom.Counter({ name: "agent_registry_heartbeats_total", help: "Beats received.", registers });

@@ -44,11 +44,11 @@ export class RegistryHandlers {
     const registration = this.parseRegistration(request, peerHost);
     this.admission.admitRegistration(peerHost);
     const peer = peerHost === undefined ? undefined : parseIpAddress(peerHost, "peer address");
-    const { agent, secret } = await this.registry.register(registration, peer, request.agentSecret);
+    const { agent, secret, heartbeatIntervalMs, agentTimeoutMs } = await this.registry.register(registration, peer, request.agentSecret);
     return create(RegisterResponseSchema, {
       agent: agentToWire(agent),
-      heartbeatInterval: durationFromMs(this.registry.heartbeatIntervalMs),
-      agentTimeout: durationFromMs(this.registry.agentTimeoutMs),
+      heartbeatInterval: durationFromMs(heartbeatIntervalMs),
+      agentTimeout: durationFromMs(agentTimeoutMs),
       agentSecret: secret ?? "",
     });
   }

@@ -61,7 +61,16 @@ export async function startServer(config: ServerConfig, deps: ServerDeps = {}): 
   const security = await ServerSecurity.open(config.security, log);
   let registryForStats: Registry | undefined;
   const metrics = new ServerMetrics(
-    () => registryForStats?.stats() ?? { online: 0, offline: 0, streams: 0, watchers: 0 },
+    () =>
+      registryForStats?.stats() ?? {
+        online: 0,
+        offline: 0,
+        streams: 0,
+        watchers: 0,
+        held: 0,
+        guardActive: false,
+        toldIntervalMs: config.heartbeatIntervalMs,
+      },
   );
   const serving = new ServingState();
   let storeFailing = false;
@@ -87,6 +96,8 @@ export async function startServer(config: ServerConfig, deps: ServerDeps = {}): 
       store,
       heartbeatIntervalMs: config.heartbeatIntervalMs,
       agentTimeoutMs: config.agentTimeoutMs,
+      offlineGuard: config.liveness.offlineGuard,
+      maxBeatsPerSecond: config.liveness.maxBeatsPerSecond,
       ...(deps.clock === undefined ? {} : { clock: deps.clock }),
       watchQueueLimit: config.limits.watchQueueLimit,
       // Heartbeat times go to the store once per heartbeat interval (1 to 30 s): fresher times on disk buy
@@ -128,7 +139,7 @@ export async function startServer(config: ServerConfig, deps: ServerDeps = {}): 
         acceptCompression: sizeReportingCompressions(limitLog),
         routes: connectRoutes(handlers, log, metrics),
         interceptors: [authInterceptor(security.authorizer, log, metrics)],
-        fallback: probeRoutes(serving, metrics, log),
+        fallback: probeRoutes(serving, metrics, log, () => registry.offlineHold),
         // Strict input (an unknown field or enum name is INVALID_ARGUMENT, not silently "any"), and full
         // output: curl users see streamConnected: false rather than a missing key.
         jsonOptions: { ignoreUnknownFields: false, alwaysEmitImplicit: true },

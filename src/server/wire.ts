@@ -33,6 +33,7 @@ export function agentToWire(agent: AgentView): Agent {
     streamConnected: agent.streamConnected,
     missedHeartbeats: agent.missedHeartbeats,
     draining: agent.draining,
+    livenessHeld: agent.livenessHeld,
   });
 }
 

@@ -128,6 +128,7 @@ function decodeAgent(row: unknown, where: string): DecodedAgent {
       labels: labels(fields, at),
       draining: optionalField(fields, "draining", at, "boolean") ?? false,
       streamConnected: false,
+      livenessHeld: false,
       secretHash,
     },
     extra,

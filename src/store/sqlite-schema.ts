@@ -144,6 +144,7 @@ export function recordOfRow(row: AgentRow): { agent: StoredAgent; extra: Readonl
     labels: labels as Record<string, string>,
     draining: row.draining === 1,
     streamConnected: false,
+    livenessHeld: false,
     secretHash,
   };
   return { agent: { record, revision: row.revision }, extra: row.extra === null ? undefined : parseJsonObject(row.extra, "extra", fail) };

@@ -25,6 +25,7 @@ function record(hostname: string, id: string, overrides: Partial<AgentRecord> = 
     labels: {},
     draining: false,
     streamConnected: false,
+    livenessHeld: false,
     ...overrides,
   };
 }

@@ -117,6 +117,7 @@ describe("Registry", () => {
         registeredAt: clock.now(),
         draining: false,
         streamConnected: false,
+        livenessHeld: false,
         missedHeartbeats: 0,
       } satisfies AgentView);
     });
@@ -354,7 +355,7 @@ describe("Registry", () => {
 
       store.releaseWrites();
       const result = await beating;
-      expect(result).toEqual({ serverTime: clock.now(), status: "online" });
+      expect(result).toEqual({ serverTime: clock.now(), status: "online", intervalMs: 30_000 });
       expect(store.get(id(1))?.status).toBe("online");
       expect(registry.get(id(1))).toMatchObject({ status: "online", missedHeartbeats: 0, lastHeartbeat: clock.now() });
     });
@@ -439,6 +440,7 @@ describe("Registry", () => {
       labels: {},
       draining: false,
       streamConnected: false,
+      livenessHeld: false,
     });
 
     it("keeps an agent restored online for a full timeout even though its last beat is 10 minutes old", async () => {
@@ -726,6 +728,7 @@ describe("Registry", () => {
       labels: {},
       draining: false,
       streamConnected: false,
+      livenessHeld: false,
       ...overrides,
     });
 

@@ -23,6 +23,7 @@ const view = (overrides: Partial<AgentView> = {}): AgentView => ({
   labels: { gpu: "a100" },
   draining: false,
   streamConnected: false,
+  livenessHeld: false,
   missedHeartbeats: 0,
   ...overrides,
 });

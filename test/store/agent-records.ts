@@ -35,6 +35,7 @@ export function anAgent(overrides: Partial<AgentRecord> = {}): AgentRecord {
     labels: {},
     draining: false,
     streamConnected: false,
+    livenessHeld: false,
     ...overrides,
   };
 }

@@ -44,6 +44,7 @@ describe("decoding a file the Rust prototype wrote", () => {
         labels: {},
         draining: false,
         streamConnected: false,
+        livenessHeld: false,
       },
       {
         id: ID_2,
@@ -57,6 +58,7 @@ describe("decoding a file the Rust prototype wrote", () => {
         labels: {},
         draining: false,
         streamConnected: false,
+        livenessHeld: false,
       },
       {
         id: ID_3,
@@ -70,6 +72,7 @@ describe("decoding a file the Rust prototype wrote", () => {
         labels: {},
         draining: false,
         streamConnected: false,
+        livenessHeld: false,
       },
     ]);
   });
