@@ -11,6 +11,7 @@ export function formatAgentDetail(agent: Agent, nowMs: number): string {
     ["Address:", agentAddress(agent)],
     ["Ollama version:", agent.ollamaVersion],
     ["Status:", statusName(agent.status)],
+    ["Liveness held:", agent.livenessHeld ? "yes: past its timeout, kept ONLINE by the offline guard; treat as suspect" : "no"],
     ["Draining:", agent.draining ? "yes" : "no"],
     ["Heartbeat stream:", agent.streamConnected ? "connected" : "not connected"],
     ["Last beat:", withAge(agent.lastHeartbeat, nowMs)],

@@ -54,9 +54,12 @@ export function formatLabels(labels: Readonly<Record<string, string>>): string {
     .join(",");
 }
 
-/** "ONLINE" or "OFFLINE", with ",DRAINING" when the node asks for no new work (kubectl's "Ready,SchedulingDisabled"). */
-export function formatStatus(agent: Pick<Agent, "status" | "draining">): string {
-  return agent.draining ? `${statusName(agent.status)},DRAINING` : statusName(agent.status);
+/**
+ * "ONLINE" or "OFFLINE", with ",HELD" while the offline guard keeps a silent node ONLINE and ",DRAINING" when
+ * the node asks for no new work (kubectl's "Ready,SchedulingDisabled").
+ */
+export function formatStatus(agent: Pick<Agent, "status" | "draining" | "livenessHeld">): string {
+  return [statusName(agent.status), ...(agent.livenessHeld ? ["HELD"] : []), ...(agent.draining ? ["DRAINING"] : [])].join(",");
 }
 
 export function statusName(status: AgentStatus): string {

@@ -11,6 +11,7 @@ describe("get's detail view", () => {
         "Address:            10.0.0.1:11434",
         "Ollama version:     0.5.7",
         "Status:             ONLINE",
+        "Liveness held:      no",
         "Draining:           no",
         "Heartbeat stream:   connected",
         "Last beat:          2026-11-27T01:01:59Z (4s ago)",
@@ -28,5 +29,11 @@ describe("get's detail view", () => {
     expect(detail).toContain("Labels:             -\n");
     expect(detail).toContain("Last beat:          never\n");
     expect(detail).toContain("Draining:           yes\n");
+  });
+
+  it("says a held node is to be treated as suspect", () => {
+    expect(formatAgentDetail(agent({ livenessHeld: true }), NOW)).toContain(
+      "Liveness held:      yes: past its timeout, kept ONLINE by the offline guard; treat as suspect\n",
+    );
   });
 });

@@ -35,12 +35,17 @@ describe("cells", () => {
   });
 
   it("names the status without its enum prefix, adding DRAINING for a draining node", () => {
-    expect(formatStatus({ status: AgentStatus.ONLINE, draining: false })).toBe("ONLINE");
-    expect(formatStatus({ status: AgentStatus.OFFLINE, draining: true })).toBe("OFFLINE,DRAINING");
+    expect(formatStatus({ status: AgentStatus.ONLINE, draining: false, livenessHeld: false })).toBe("ONLINE");
+    expect(formatStatus({ status: AgentStatus.OFFLINE, draining: true, livenessHeld: false })).toBe("OFFLINE,DRAINING");
+  });
+
+  it("adds HELD for a node the offline guard keeps ONLINE past its timeout", () => {
+    expect(formatStatus({ status: AgentStatus.ONLINE, draining: false, livenessHeld: true })).toBe("ONLINE,HELD");
+    expect(formatStatus({ status: AgentStatus.ONLINE, draining: true, livenessHeld: true })).toBe("ONLINE,HELD,DRAINING");
   });
 
   it("shows a status number this build does not know as the number", () => {
-    expect(formatStatus({ status: 7 as AgentStatus, draining: false })).toBe("7");
+    expect(formatStatus({ status: 7 as AgentStatus, draining: false, livenessHeld: false })).toBe("7");
   });
 
   it("brackets IPv6 addresses before the port", () => {
