@@ -51,6 +51,8 @@ class FakeRegistry {
   up = false;
   /** The heartbeat interval it tells, in RegisterResponse and in every ack. */
   intervalMs = 1000;
+  /** How long each ack (but that of `leaving`) takes to arrive, in fake ms (0: at once, in a microtask). */
+  ackDelayMs = 0;
   /** When set, Register fails with it even while up. */
   rejectWith: RpcFailure | undefined;
   readonly connectedAt: number[] = [];
@@ -118,7 +120,9 @@ class FakeRegistry {
         this.beats.push(beat);
         this.beatsAt.push(this.clock.monotonic());
         const ack = create(HeartbeatResponseSchema, { seq: beat.seq ?? 0n, heartbeatInterval: duration(this.intervalMs) });
-        queueMicrotask(() => listener?.(ack));
+        // `leaving` is acked at once: stop() in afterEach does not move fake time.
+        if (this.ackDelayMs === 0 || beat.leaving === true) queueMicrotask(() => listener?.(ack));
+        else this.clock.setTimer(this.ackDelayMs, () => open && listener?.(ack));
       },
       onAck: (fn) => (listener = fn),
       end: () => close({ code: grpc.status.OK, details: "" }),
@@ -452,5 +456,42 @@ describe("NodeAgent and the interval the registry tells", () => {
     // The hint, plus half the first window (0.5 s); then, the stream's hint spent, the backoff again.
     expect(gaps).toEqual([3250, 500]);
   });
+
+  it("beats at a shorter interval an ack tells from the last beat, not after one more beat on the old interval", async () => {
+    const { clock, registry } = await beating();
+    await advance(clock, 1000, 10);
+    registry.intervalMs = 300;
+
+    await advance(clock, 2000, 10);
+
+    // Beats at 0, 1, 2 and 3 s; the ack of the last tells 300 ms, and the next beat is 300 ms after it.
+    expect(gapsBetween(registry.beatsAt)).toEqual([1000, 1000, 1000, 300, 300, 300]);
+  });
+
+  it("stretches the next beat to a longer interval an ack tells", async () => {
+    const { clock, registry } = await beating();
+    await advance(clock, 1000, 10);
+    registry.intervalMs = 2500;
+
+    await advance(clock, 6000, 10);
+
+    expect(gapsBetween(registry.beatsAt)).toEqual([1000, 1000, 1000, 2500, 2500]);
+  });
+
+  it("beats at once when a shorter interval, told by a late ack, has already passed since the last beat", async () => {
+    const { clock, registry } = await beating();
+    registry.ackDelayMs = 200;
+    await advance(clock, 1000, 10);
+    registry.intervalMs = 100;
+
+    await advance(clock, 1400, 10);
+
+    // The beat at 3 s is acked at 3.2 s, telling 100 ms: already past, so a beat at once, then one each 100 ms.
+    expect(registry.beatsAt.slice(0, 6)).toEqual([0, 1000, 2000, 3000, 3200, 3300]);
+  });
 });
 
+/** The time from each entry to the next. */
+function gapsBetween(times: readonly number[]): number[] {
+  return times.slice(1).map((time, index) => time - (times[index] as number));
+}
