@@ -1,7 +1,8 @@
 // One open Heartbeat stream as the daemon holds it: the first beat names the agent and states its Ollama
-// version and draining flag; then one beat per interval (the server's, refreshed from every ack), an extra beat
-// when what the node reports changes, and a last `leaving` beat on shutdown. Notices a stream that stopped
-// acknowledging. Does not reconnect: node-agent.ts decides that.
+// version and draining flag; then one beat per interval (the server's, refreshed from every ack: a new interval
+// re-times the next beat from the last one sent), an extra beat when what the node reports changes, and a last
+// `leaving` beat on shutdown. Notices a stream that stopped acknowledging. Does not reconnect: node-agent.ts
+// decides that.
 
 import * as grpc from "@grpc/grpc-js";
 import type { MessageInitShape } from "@bufbuild/protobuf";
@@ -47,6 +48,8 @@ export class HeartbeatStream {
   private ackedSeq = 0n;
   private acks = 0;
   private lastAckAt: number;
+  /** Monotonic time the last beat was sent. */
+  private lastSentAt = 0;
   /** What this stream last told the server; undefined before the first beat. */
   private sent: NodeReport | undefined;
   private timer: Timer | undefined;
@@ -74,6 +77,7 @@ export class HeartbeatStream {
       const intervalMs = durationMs(ack.heartbeatInterval);
       if (intervalMs !== undefined && intervalMs !== this.intervalMs) {
         this.intervalMs = intervalMs;
+        this.rearm();
         this.options.onIntervalChanged(intervalMs);
       }
       if (this.leaving !== undefined && ack.seq >= this.leaving.seq) this.leaving.acked();
@@ -144,7 +148,20 @@ export class HeartbeatStream {
     if (report.draining !== this.sent?.draining) request.draining = report.draining;
     if (leaving) request.leaving = true;
     this.sent = report;
+    this.lastSentAt = now;
     this.call.send(request);
     if (!leaving) this.timer = this.options.clock.setTimer(this.intervalMs, () => this.beat(false));
+  }
+
+  /**
+   * Re-times the pending beat for a new interval: one interval after the last beat sent, or at once if that
+   * is past. The registry judges the node by the interval it last told (a shorter one must be obeyed now, not
+   * after a beat on the old one), and a longer one spares the registry the beats it asked to be spared.
+   */
+  private rearm(): void {
+    if (this.timer === undefined) return; // no beat pending: the stream is over or leaving
+    this.timer.cancel();
+    const dueInMs = Math.max(0, this.lastSentAt + this.intervalMs - this.options.clock.monotonic());
+    this.timer = this.options.clock.setTimer(dueInMs, () => this.beat(false));
   }
 }

@@ -1,5 +1,6 @@
 // The node daemon's lifecycle: load (or create) its id, probe Ollama, register, hold one Heartbeat stream,
-// and reconnect after any failure with full-jitter backoff; on stop, say `leaving` and wait for the ack.
+// and reconnect after any failure with full-jitter backoff whose window never outgrows the heartbeat interval
+// the registry last told (or after the server's retry-after hint); on stop, say `leaving` and wait for the ack.
 // Time, randomness, the Ollama probe and the connection are injected so the lifecycle can be tested.
 //
 // While Ollama does not answer, the node registers anyway, with the last version it knew (empty at first)
@@ -63,6 +64,11 @@ export interface NodeAgentDeps {
 
 /** How the daemon ended: stopped, or failed on something retrying cannot fix (the error says what). */
 export type AgentExit = { readonly kind: "stopped" } | { readonly kind: "failed"; readonly error: Error };
+
+/** How one connection ended: on something retrying cannot fix, or to be retried (when the server said, if it did). */
+type AttemptEnd = { readonly fatal: Error } | { readonly retryAfterMs: number | undefined };
+
+const RETRY: AttemptEnd = { retryAfterMs: undefined };
 
 export type AgentPhase = "idle" | "registering" | "connecting" | "connected" | "waiting" | "stopping" | "stopped";
 
@@ -204,26 +210,32 @@ export class NodeAgent {
   private async run(agentId: string): Promise<AgentExit> {
     await this.probeOllama();
     while (!this.isStopping) {
-      const failure = await this.attempt(agentId);
-      if (failure !== undefined) {
-        this.log.error({ agentId, err: failure }, "giving up: the registry rejected this node");
+      const end = await this.attempt(agentId);
+      if ("fatal" in end) {
+        this.log.error({ agentId, err: end.fatal }, "giving up: the registry rejected this node");
         // Ends the probe loop as stop() would; there is no stream to leave.
         this.stopping.abort();
         this.probeTimer?.cancel();
         this.currentPhase = "stopped";
-        return { kind: "failed", error: failure };
+        return { kind: "failed", error: end.fatal };
       }
       if (this.isStopping) break;
-      const delayMs = this.backoff.next();
-      this.log.debug({ delayMs }, "reconnecting after a pause");
+      // Never a window wider than the told interval: once the registry is back, so is this node within one
+      // interval, well inside the grace a restarted registry gives (one AGENT_TIMEOUT). A server that said
+      // when to come back (a rate limit) is obeyed instead.
+      const delayMs =
+        end.retryAfterMs === undefined
+          ? this.backoff.next(this.intervalMs)
+          : this.backoff.retryAfter(end.retryAfterMs, this.intervalMs);
+      this.log.debug({ delayMs, retryAfterMs: end.retryAfterMs }, "reconnecting after a pause");
       this.currentPhase = "waiting";
       await this.pause(delayMs);
     }
     return { kind: "stopped" };
   }
 
-  /** One connection: register if needed, then hold the stream until it ends. Returns an error only if fatal. */
-  private async attempt(agentId: string): Promise<Error | undefined> {
+  /** One connection: register if needed, then hold the stream until it ends. */
+  private async attempt(agentId: string): Promise<AttemptEnd> {
     const connection = this.connect(this.options.registryAddress);
     this.connection = connection;
     try {
@@ -248,7 +260,7 @@ export class NodeAgent {
         }
         if (response.agentSecret !== "") {
           const failure = await this.keepSecret(agentId, response.agentSecret);
-          if (failure !== undefined) return failure;
+          if (failure !== undefined) return { fatal: failure };
         }
         this.registered = true;
         this.useInterval(durationMs(response.heartbeatInterval) ?? this.intervalMs);
@@ -264,10 +276,11 @@ export class NodeAgent {
           "registered",
         );
       }
-      if (this.isStopping) return undefined;
+      if (this.isStopping) return RETRY;
       this.currentPhase = "connecting";
-      this.streamEnded(await this.holdStream(agentId, connection));
-      return undefined;
+      const end = await this.holdStream(agentId, connection);
+      this.streamEnded(end);
+      return { retryAfterMs: end.retryAfterMs };
     } finally {
       connection.close();
       if (this.connection === connection) this.connection = undefined;
@@ -307,7 +320,7 @@ export class NodeAgent {
 
   private streamEnded(end: StreamEnd): void {
     if (this.isStopping) return;
-    const fields = { agentId: this.id, code: statusName(end.code), details: end.details };
+    const fields = { agentId: this.id, code: statusName(end.code), details: end.details, retryAfterMs: end.retryAfterMs };
     switch (end.code) {
       case grpc.status.NOT_FOUND:
         // Deregistered, or a registry that lost its file: come back with the same id.
@@ -333,25 +346,32 @@ export class NodeAgent {
     this.outageLogged = true;
   }
 
-  private registerFailed(error: unknown): Error | undefined {
-    if (this.isStopping) return undefined;
+  private registerFailed(error: unknown): AttemptEnd {
+    if (this.isStopping) return RETRY;
     if (!(error instanceof RpcFailure)) {
       this.log.error({ err: error }, "Register failed unexpectedly; retrying with backoff");
-      return undefined;
+      return RETRY;
     }
     if (PERMANENT_REGISTER_FAILURES.has(error.code)) {
-      return new Error(
-        `the registry at ${this.options.registryAddress} rejected this node's registration: ${error.details} (${statusName(error.code)})`,
-      );
+      return {
+        fatal: new Error(
+          `the registry at ${this.options.registryAddress} rejected this node's registration: ${error.details} (${statusName(error.code)})`,
+        ),
+      };
     }
-    const fields = { registry: this.options.registryAddress, code: statusName(error.code), details: error.details };
+    const fields = {
+      registry: this.options.registryAddress,
+      code: statusName(error.code),
+      details: error.details,
+      retryAfterMs: error.retryAfterMs,
+    };
     if (CREDENTIAL_FAILURES.has(error.code) && !this.refusalLogged) {
       this.log.error(fields, "the registry refuses this node's registration; retrying with backoff");
       this.refusalLogged = true;
     } else if (this.outageLogged) this.log.debug(fields, "cannot register yet; retrying with backoff");
     else this.log.warn(fields, "cannot register with the registry; retrying with backoff");
     this.outageLogged = true;
-    return undefined;
+    return { retryAfterMs: error.retryAfterMs };
   }
 
   /**

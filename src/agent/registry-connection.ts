@@ -34,6 +34,8 @@ export class RpcFailure extends Error {
   constructor(
     readonly code: grpc.status,
     readonly details: string,
+    /** When the server said to retry, in ms from now (its `grpc-retry-pushback-ms`); undefined if it did not. */
+    readonly retryAfterMs?: number | undefined,
   ) {
     super(`${statusName(code)}: ${details}`);
     this.name = "RpcFailure";
@@ -44,6 +46,22 @@ export class RpcFailure extends Error {
 export interface StreamEnd {
   readonly code: grpc.status;
   readonly details: string;
+  /** When the server said to reconnect, in ms from now (its `grpc-retry-pushback-ms`); undefined if it did not. */
+  readonly retryAfterMs?: number | undefined;
+}
+
+/** The trailer a server names its retry hint in (gRPC's retry design, A6), in whole milliseconds. */
+export const RETRY_PUSHBACK_KEY = "grpc-retry-pushback-ms";
+
+/**
+ * The retry hint a status carries, in ms; undefined when there is none or it is not a non-negative integer.
+ * (A6 reads a malformed hint as "do not retry"; a daemon never stops retrying, so it falls back to its backoff.)
+ */
+export function retryPushbackMs(metadata: grpc.Metadata | undefined): number | undefined {
+  const value = metadata?.get(RETRY_PUSHBACK_KEY)[0];
+  if (typeof value !== "string" || !/^\d+$/.test(value.trim())) return undefined;
+  const ms = Number(value.trim());
+  return Number.isSafeInteger(ms) ? ms : undefined;
 }
 
 export interface HeartbeatCall {
@@ -126,7 +144,7 @@ export function connectRegistry(address: string, options: ConnectionOptions = {}
         const call = track(
           stub.Register(create(RegisterRequestSchema, request), metadata(), { deadline: Date.now() + deadlineMs }, (error, response) => {
             open.delete(call);
-            if (error !== null) reject(new RpcFailure(error.code, error.details));
+            if (error !== null) reject(new RpcFailure(error.code, error.details, retryPushbackMs(error.metadata)));
             else if (response === undefined) reject(new RpcFailure(grpc.status.INTERNAL, "Register answered nothing"));
             else resolve(response);
           }),
@@ -141,7 +159,7 @@ export function connectRegistry(address: string, options: ConnectionOptions = {}
         call.on("status", (status: grpc.StatusObject) => {
           ended = true;
           open.delete(call);
-          resolve({ code: status.code, details: status.details });
+          resolve({ code: status.code, details: status.details, retryAfterMs: retryPushbackMs(status.metadata) });
         }),
       );
       // grpc-js reports every failure twice: as "error" (which would throw if unheard) and as "status", which

@@ -11,7 +11,7 @@ describe("Backoff (full jitter)", () => {
   it("doubles the window from 0.5 s up to the 30 s cap", () => {
     const backoff = new Backoff({ random: () => 0 });
     const windows = Array.from({ length: 9 }, () => {
-      const window = backoff.windowMs;
+      const window = backoff.windowMs();
       backoff.next();
       return window;
     });
@@ -51,5 +51,69 @@ describe("Backoff (full jitter)", () => {
 
   it("refuses a cap below the base", () => {
     expect(() => new Backoff({ baseMs: 1000, capMs: 10 })).toThrow(/0 < base <= cap/);
+  });
+});
+
+describe("Backoff capped by the caller (the heartbeat interval the registry last told)", () => {
+  it("never draws a window wider than the cap a call gives, however many attempts failed", () => {
+    const backoff = new Backoff({ random: () => 0.999999 });
+
+    const waits = Array.from({ length: 50 }, () => backoff.next(2000));
+
+    expect(waits.slice(0, 3)).toEqual([499, 999, 1999]);
+    expect(Math.max(...waits)).toBe(1999);
+  });
+
+  it("caps the first window too when the cap is below the base", () => {
+    expect(new Backoff({ random: () => 0.5 }).next(200)).toBe(100);
+  });
+
+  it("widens to the doubled window at once when a later call gives a larger cap", () => {
+    const backoff = new Backoff({ random: () => 0 });
+    for (let attempt = 0; attempt < 5; attempt++) backoff.next(500);
+
+    // Five failed attempts: 0.5 s doubled five times is 16 s.
+    expect([backoff.windowMs(500), backoff.windowMs(20_000), backoff.windowMs(60_000)]).toEqual([500, 16_000, 16_000]);
+  });
+
+  it("never exceeds its own 30 s cap, whatever cap a call gives", () => {
+    const backoff = new Backoff({ random: () => 0.999999 });
+    for (let attempt = 0; attempt < 20; attempt++) backoff.next(120_000);
+
+    expect(backoff.next(120_000)).toBe(29_999);
+  });
+
+  it("refuses a cap that is not positive", () => {
+    expect(() => new Backoff().next(0)).toThrow(/must be positive/);
+  });
+});
+
+describe("Backoff after a retry-after hint", () => {
+  it("waits the hint plus a jitter uniform in [0, min(hint, window))", () => {
+    // The first window is 0.5 s: the jitter stays below it, not below the 2 s hint.
+    expect(new Backoff({ random: () => 0 }).retryAfter(2000)).toBe(2000);
+    expect(new Backoff({ random: () => 0.5 }).retryAfter(2000)).toBe(2250);
+    // A short hint bounds its own jitter.
+    expect(new Backoff({ random: () => 0.5 }).retryAfter(100)).toBe(150);
+  });
+
+  it("spreads a fleet refused at the same instant over the hint's jitter, none earlier than the hint", () => {
+    const fleet = Array.from({ length: 1000 }, () => new Backoff().retryAfter(1000, 400));
+
+    expect(Math.min(...fleet)).toBeGreaterThanOrEqual(1000);
+    expect(Math.max(...fleet)).toBeLessThan(1400);
+    expect(Math.max(...fleet) - Math.min(...fleet)).toBeGreaterThan(300);
+  });
+
+  it("counts as an attempt: the window doubles as after next()", () => {
+    const backoff = new Backoff({ random: () => 0 });
+    backoff.retryAfter(1000);
+    backoff.retryAfter(1000);
+
+    expect(backoff.windowMs()).toBe(2000);
+  });
+
+  it("waits at most its own 30 s cap (plus jitter) for a hint larger than that", () => {
+    expect(new Backoff({ random: () => 0 }).retryAfter(3_600_000)).toBe(30_000);
   });
 });

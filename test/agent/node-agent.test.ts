@@ -41,9 +41,18 @@ function memoryLog(lines: Logged[]): Log {
 
 type Beat = MessageInitShape<typeof HeartbeatRequestSchema>;
 
-/** A registry that is down (Register fails UNAVAILABLE) or up (acks every beat at once). */
+/** A protobuf Duration of `ms`. */
+function duration(ms: number): { seconds: bigint; nanos: number } {
+  return { seconds: BigInt(Math.floor(ms / 1000)), nanos: (ms % 1000) * 1e6 };
+}
+
+/** A registry that is down (Register and streams fail UNAVAILABLE) or up (acks every beat at once). */
 class FakeRegistry {
   up = false;
+  /** The heartbeat interval it tells, in RegisterResponse and in every ack. */
+  intervalMs = 1000;
+  /** How long each ack (but that of `leaving`) takes to arrive, in fake ms (0: at once, in a microtask). */
+  ackDelayMs = 0;
   /** When set, Register fails with it even while up. */
   rejectWith: RpcFailure | undefined;
   readonly connectedAt: number[] = [];
@@ -53,6 +62,8 @@ class FakeRegistry {
   /** When set, Register returns it as the id's new secret (as the first Register of an id does). */
   issueSecret: string | undefined;
   readonly beats: Beat[] = [];
+  /** When each beat arrived (monotonic fake time). */
+  readonly beatsAt: number[] = [];
   private streams: Array<(end: StreamEnd) => void> = [];
 
   constructor(private readonly clock: FakeClock) {}
@@ -67,7 +78,7 @@ class FakeRegistry {
         this.registerSecrets.push(request.agentSecret ?? "");
         return Promise.resolve(
           create(RegisterResponseSchema, {
-            heartbeatInterval: { seconds: 1n, nanos: 0 },
+            heartbeatInterval: duration(this.intervalMs),
             agentTimeout: { seconds: 3n, nanos: 0 },
             agentSecret: this.issueSecret ?? "",
           }),
@@ -78,12 +89,21 @@ class FakeRegistry {
     };
   };
 
-  /** Ends every open stream with `code`. */
-  endStreams(code: grpc.status): void {
-    for (const end of this.streams.splice(0)) end({ code, details: "ended by the test" });
+  /** Ends every open stream with `code` (and the server's retry hint, if given). */
+  endStreams(code: grpc.status, retryAfterMs?: number): void {
+    for (const end of this.streams.splice(0)) end({ code, details: "ended by the test", retryAfterMs });
   }
 
   private stream(): HeartbeatCall {
+    if (!this.up) {
+      return {
+        send: () => undefined,
+        onAck: () => undefined,
+        end: () => undefined,
+        cancel: () => undefined,
+        ended: Promise.resolve({ code: grpc.status.UNAVAILABLE, details: "connect ECONNREFUSED" }),
+      };
+    }
     let listener: ((ack: HeartbeatResponse) => void) | undefined;
     let finish!: (end: StreamEnd) => void;
     const ended = new Promise<StreamEnd>((resolve) => (finish = resolve));
@@ -98,7 +118,11 @@ class FakeRegistry {
       send: (beat) => {
         if (!open) return;
         this.beats.push(beat);
-        queueMicrotask(() => listener?.(create(HeartbeatResponseSchema, { seq: beat.seq ?? 0n, heartbeatInterval: { seconds: 1n } })));
+        this.beatsAt.push(this.clock.monotonic());
+        const ack = create(HeartbeatResponseSchema, { seq: beat.seq ?? 0n, heartbeatInterval: duration(this.intervalMs) });
+        // `leaving` is acked at once: stop() in afterEach does not move fake time.
+        if (this.ackDelayMs === 0 || beat.leaving === true) queueMicrotask(() => listener?.(ack));
+        else this.clock.setTimer(this.ackDelayMs, () => open && listener?.(ack));
       },
       onAck: (fn) => (listener = fn),
       end: () => close({ code: grpc.status.OK, details: "" }),
@@ -115,12 +139,13 @@ function draws(...values: number[]): () => number {
 }
 
 async function startAgent(
-  options: { random?: () => number; probe?: () => OllamaProbeResult; up?: boolean } = {},
+  options: { random?: () => number; probe?: () => OllamaProbeResult; up?: boolean; rejectWith?: RpcFailure } = {},
 ): Promise<{ agent: NodeAgent; clock: FakeClock; registry: FakeRegistry; log: Logged[]; stateFile: string }> {
   const clock = new FakeClock();
   const stateFile = `${await dirs.make()}/agent-state.json`;
   const registry = new FakeRegistry(clock);
   registry.up = options.up ?? false;
+  registry.rejectWith = options.rejectWith;
   const log: Logged[] = [];
   const agent = new NodeAgent(
     {
@@ -244,9 +269,13 @@ describe("NodeAgent", () => {
     expect(gaps).toEqual([499, 999, 1998, 3996, 7992, 15_984, 29_970, 29_970, 29_970]);
   });
 
-  /** Two refused attempts (the window grows to 4 s), then a third that opens a stream; time stands at its start. */
+  /**
+   * Two refused attempts (the window grows to 4 s), then a third that opens a stream; time stands at its start.
+   * The registry tells a 10 s interval, so the interval does not cap the 4 s window.
+   */
   async function connectedAfterTwoRetries(): Promise<{ clock: FakeClock; registry: FakeRegistry }> {
     const { clock, registry } = await startAgent({ random: draws(0.999) });
+    registry.intervalMs = 10_000;
     expect(await nextGaps(clock, registry, 2)).toEqual([499, 999]);
     registry.up = true;
     expect(await nextGaps(clock, registry, 1)).toEqual([1998]);
@@ -255,7 +284,7 @@ describe("NodeAgent", () => {
 
   it(`starts over from the first window once a stream has had ${HEALTHY_ACKS} acks`, async () => {
     const { clock, registry } = await connectedAfterTwoRetries();
-    await advance(clock, (HEALTHY_ACKS - 1) * 1000, 50); // a beat a second, each acked at once
+    await advance(clock, (HEALTHY_ACKS - 1) * 10_000, 50); // a beat an interval, each acked at once
     expect(registry.beats).toHaveLength(HEALTHY_ACKS);
     const droppedAt = clock.now();
 
@@ -268,7 +297,7 @@ describe("NodeAgent", () => {
 
   it(`keeps widening the window after a stream that dropped with fewer than ${HEALTHY_ACKS} acks`, async () => {
     const { clock, registry } = await connectedAfterTwoRetries();
-    await advance(clock, (HEALTHY_ACKS - 2) * 1000, 50);
+    await advance(clock, (HEALTHY_ACKS - 2) * 10_000, 50);
     expect(registry.beats).toHaveLength(HEALTHY_ACKS - 1);
     const droppedAt = clock.now();
 
@@ -369,3 +398,100 @@ describe("NodeAgent", () => {
     expect(clock.pendingTimers).toBe(0);
   });
 });
+
+describe("NodeAgent and the interval the registry tells", () => {
+  /** An agent whose registry is up and has told it `intervalMs`; time stands just after its second beat. */
+  async function beating(options: { random?: () => number; intervalMs?: number } = {}): Promise<{ clock: FakeClock; registry: FakeRegistry }> {
+    const { clock, registry } = await startAgent({ up: true, ...(options.random === undefined ? {} : { random: options.random }) });
+    if (options.intervalMs !== undefined) registry.intervalMs = options.intervalMs;
+    await advance(clock, 1000, 10);
+    return { clock, registry };
+  }
+
+  /** Ends the stream and takes the registry down; returns the waits before each of the next `count` attempts. */
+  async function gapsAfterDrop(clock: FakeClock, registry: FakeRegistry, count: number, retryAfterMs?: number): Promise<number[]> {
+    const droppedAt = clock.now();
+    registry.up = false;
+    registry.endStreams(retryAfterMs === undefined ? grpc.status.UNAVAILABLE : grpc.status.RESOURCE_EXHAUSTED, retryAfterMs);
+    await untilNextConnect(clock, registry);
+    const first = (registry.connectedAt.at(-1) as number) - droppedAt;
+    return [first, ...(await nextGaps(clock, registry, count - 1))];
+  }
+
+  it("never waits longer than the told interval to reconnect, however many attempts failed", async () => {
+    const { clock, registry } = await beating({ random: draws(0.999) });
+
+    const gaps = await gapsAfterDrop(clock, registry, 12);
+
+    // The top of each window: 0.5 s, then the 1 s interval the registry told, where the window would have
+    // doubled on to 30 s.
+    expect(gaps).toEqual([499, ...new Array<number>(11).fill(999)]);
+  });
+
+  it("caps the window by the interval of the last ack, not only by the one Register told", async () => {
+    const { clock, registry } = await beating({ random: draws(0.999) });
+    registry.intervalMs = 300;
+    await advance(clock, 1000, 10); // acks telling 300 ms
+
+    const gaps = await gapsAfterDrop(clock, registry, 6);
+
+    expect(Math.max(...gaps)).toBe(299);
+  });
+
+  it("waits a refused Register's retry-after hint plus jitter, instead of its backoff", async () => {
+    const rejectWith = new RpcFailure(grpc.status.RESOURCE_EXHAUSTED, "too many registrations; retry in 5000 ms", 5000);
+    const { clock, registry } = await startAgent({ random: draws(0.5), rejectWith });
+
+    const gaps = await nextGaps(clock, registry, 5);
+
+    // 5 s, plus half of min(5 s, the window): the window doubles from 0.5 s as after any failure.
+    expect(gaps).toEqual([5250, 5500, 6000, 7000, 7500]);
+  });
+
+  it("waits a retry-after hint that ends a heartbeat stream, plus jitter, instead of its backoff", async () => {
+    const { clock, registry } = await beating({ random: draws(0.5) });
+
+    const gaps = await gapsAfterDrop(clock, registry, 2, 3000);
+
+    // The hint, plus half the first window (0.5 s); then, the stream's hint spent, the backoff again.
+    expect(gaps).toEqual([3250, 500]);
+  });
+
+  it("beats at a shorter interval an ack tells from the last beat, not after one more beat on the old interval", async () => {
+    const { clock, registry } = await beating();
+    await advance(clock, 1000, 10);
+    registry.intervalMs = 300;
+
+    await advance(clock, 2000, 10);
+
+    // Beats at 0, 1, 2 and 3 s; the ack of the last tells 300 ms, and the next beat is 300 ms after it.
+    expect(gapsBetween(registry.beatsAt)).toEqual([1000, 1000, 1000, 300, 300, 300]);
+  });
+
+  it("stretches the next beat to a longer interval an ack tells", async () => {
+    const { clock, registry } = await beating();
+    await advance(clock, 1000, 10);
+    registry.intervalMs = 2500;
+
+    await advance(clock, 6000, 10);
+
+    expect(gapsBetween(registry.beatsAt)).toEqual([1000, 1000, 1000, 2500, 2500]);
+  });
+
+  it("beats at once when a shorter interval, told by a late ack, has already passed since the last beat", async () => {
+    const { clock, registry } = await beating();
+    registry.ackDelayMs = 200;
+    await advance(clock, 1000, 10);
+    registry.intervalMs = 100;
+
+    await advance(clock, 1400, 10);
+
+    // The beat at 3 s is acked at 3.2 s, telling 100 ms: already past, so a beat at once, then one each 100 ms.
+    expect(registry.beatsAt.slice(0, 6)).toEqual([0, 1000, 2000, 3000, 3200, 3300]);
+  });
+});
+
+/** The time from each entry to the next. */
+function gapsBetween(times: readonly number[]): number[] {
+  return times.slice(1).map((time, index) => time - (times[index] as number));
+}
