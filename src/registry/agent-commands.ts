@@ -170,7 +170,7 @@ export class AgentCommands implements BeatHandler {
     const serverTime = clock.now();
     if (!this.queue.busy(id) && !changedBy(entry.record, beat)) return { serverTime, status: entry.record.status, intervalMs };
     return this.queue.run(id, () =>
-      this.retryingConflicts(id, "the beat", () => this.applyBeat(session, beat, { serverTime, status: entry.record.status, intervalMs })),
+      this.retryingConflicts(id, "the beat", () => this.applyBeat(session, beat, { serverTime, intervalMs })),
     );
   }
 
@@ -216,11 +216,14 @@ export class AgentCommands implements BeatHandler {
     await this.queue.idle();
   }
 
-  private async applyBeat(session: HeartbeatSession, beat: Beat, taken: BeatResult): Promise<BeatResult> {
+  private async applyBeat(
+    session: HeartbeatSession,
+    beat: Beat,
+    { serverTime, intervalMs }: Pick<BeatResult, "serverTime" | "intervalMs">,
+  ): Promise<BeatResult> {
     const id = session.agentId;
     const entry = this.currentFor(session);
     const before = entry.record;
-    const { serverTime, intervalMs } = taken;
     if (!changedBy(before, beat)) return { serverTime, status: before.status, intervalMs };
     const status: AgentStatus = beat.leaving ? "offline" : "online";
     const after: AgentRecord = {

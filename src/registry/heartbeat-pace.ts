@@ -11,8 +11,8 @@ export interface HeartbeatPaceOptions {
 }
 
 export class HeartbeatPace {
-  readonly baseIntervalMs: number;
-  readonly baseTimeoutMs: number;
+  private readonly baseIntervalMs: number;
+  private readonly baseTimeoutMs: number;
   private readonly maxBeatsPerSecond: number;
 
   constructor(options: HeartbeatPaceOptions) {

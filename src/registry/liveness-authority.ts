@@ -206,13 +206,18 @@ export class LivenessAuthority {
   overdueMs(id: AgentId): number | undefined {
     const liveness = this.agents.get(id);
     if (liveness === undefined || !liveness.online) return undefined;
-    const late = this.clock.monotonic() - (liveness.since + this.pace.timeoutFor(liveness.judgedMs));
+    const late = this.clock.monotonic() - this.deadline(liveness);
     return late > 0 ? late : undefined;
+  }
+
+  /** Monotonic time past which the agent is OFFLINE: its timeout, as stretched by what it was told, after `since`. */
+  private deadline(liveness: Liveness): number {
+    return liveness.since + this.pace.timeoutFor(liveness.judgedMs);
   }
 
   private arm(id: AgentId): void {
     const liveness = this.agents.get(id);
-    if (liveness !== undefined) this.tracker?.expireAt(id, liveness.since + this.pace.timeoutFor(liveness.judgedMs));
+    if (liveness !== undefined) this.tracker?.expireAt(id, this.deadline(liveness));
   }
 
   private expired(id: AgentId): void {

@@ -60,8 +60,6 @@ export interface RegistryOptions {
 }
 
 export class Registry {
-  readonly heartbeatIntervalMs: number;
-  readonly agentTimeoutMs: number;
   private readonly table: AgentTable;
   private readonly authority: LivenessAuthority;
   private readonly feed: ChangeFeed;
@@ -78,8 +76,6 @@ export class Registry {
   private constructor(options: RegistryOptions, snapshot: Awaited<ReturnType<Store["load"]>>) {
     const clock = options.clock ?? serverClock;
     const log = options.log ?? silentLog;
-    this.heartbeatIntervalMs = options.heartbeatIntervalMs;
-    this.agentTimeoutMs = options.agentTimeoutMs;
     this.table = new AgentTable(snapshot);
     this.authority = new LivenessAuthority({
       clock,
