@@ -15,8 +15,8 @@ export class ChangeFeed {
   constructor(
     /** The view callers see of a record (with its liveness facts). */
     private readonly view: (record: AgentRecord) => AgentView,
-    /** Events a watcher may fall behind before it is cut off. */
-    private readonly queueLimit: number,
+    /** Events a watcher may fall behind before it is cut off, now (it follows the fleet's size). */
+    private readonly queueLimit: () => number,
   ) {}
 
   get size(): number {

@@ -43,7 +43,10 @@ export interface RegistryOptions {
   readonly flushIntervalMs?: number;
   readonly newId?: () => AgentId;
   readonly log?: Log;
-  /** Events a watcher may fall behind before it is cut off (default 1024). */
+  /**
+   * Events a watcher may fall behind before it is cut off (default 1024), or the fleet's size if larger:
+   * one change to every agent at once must not cut off a watcher that keeps up.
+   */
   readonly watchQueueLimit?: number;
   readonly observer?: RegistryObserver;
   /** Makes and checks agent secrets (default: 32 random bytes, SHA-256). */
@@ -87,7 +90,11 @@ export class Registry {
       onExpired: (id) => this.commands.expire(id),
       onHeld: (id) => this.commands.hold(id),
     });
-    this.feed = new ChangeFeed((record) => this.view(record), options.watchQueueLimit ?? 1024);
+    const queueLimit = options.watchQueueLimit ?? 1024;
+    this.feed = new ChangeFeed(
+      (record) => this.view(record),
+      () => Math.max(queueLimit, this.table.size),
+    );
     this.beats = new BeatFlusher(clock, options.flushIntervalMs ?? 1000, (id) => this.authority.lastBeat(id), (beats) =>
       options.store.saveBeats(beats),
     );

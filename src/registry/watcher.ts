@@ -1,6 +1,9 @@
 // One WatchAgents subscriber: its filter, its bounded queue of events, and how a change to an agent reads
 // through that filter (an agent entering the filter is ADDED for this watcher, one leaving it REMOVED).
 // A watcher that falls more than `limit` events behind is ended: a slow reader never slows the registry.
+// The registry never sets that limit below its fleet's size: one change to every node at once (a hold of
+// the offline guard, a mass expiry) is a backlog no larger than a snapshot, and cuts off no reader that
+// keeps up.
 
 import { type AgentView, sameLabels } from "./agent.js";
 import { type AgentFilter, matches } from "./agent-query.js";
@@ -44,7 +47,8 @@ export class Watcher implements AsyncIterable<WatchEvent> {
 
   constructor(
     readonly filter: AgentFilter,
-    private readonly limit: number,
+    /** Read at every event: the registry's limit follows the fleet's size. */
+    private readonly limit: () => number,
     /** Called once when the watch ends: `reason` null for a clean close. */
     private readonly onEnd: (watcher: Watcher, reason: RegistryError | null) => void,
   ) {}
@@ -85,14 +89,15 @@ export class Watcher implements AsyncIterable<WatchEvent> {
   }
 
   private push(event: WatchEvent): void {
-    if (this.queue.length - this.head - this.snapshotLeft >= this.limit) {
+    const limit = this.limit();
+    if (this.queue.length - this.head - this.snapshotLeft >= limit) {
       // Dropping events would leave the reader with a wrong picture; cut it off instead, and say so.
       this.queue = [];
       this.head = 0;
       this.end(
         new RegistryError(
           "resourceExhausted",
-          `this watcher fell more than ${this.limit} events behind and was cut off; watch again to get a fresh snapshot`,
+          `this watcher fell more than ${limit} events behind and was cut off; watch again to get a fresh snapshot`,
         ),
       );
       return;

@@ -113,6 +113,24 @@ describe("Registry.watch", () => {
     expect((error as RegistryError).kind).toBe("resourceExhausted");
   });
 
+  it("never sets the queue limit below the fleet: one change to every agent at once cuts off no reader", async () => {
+    const { registry } = await open(3);
+    const ids = Array.from({ length: 10 }, (_, n) => `00000000-0000-4000-8000-${String(n).padStart(12, "0")}` as AgentId);
+    for (const [n, id] of ids.entries()) await register(registry, id, `gpu-${n}`);
+    const watcher = registry.watch({ status: undefined, labels: [] });
+    for (const [n, id] of ids.entries()) await register(registry, id, `gpu-${n}-renamed`);
+    const events = await drain(watcher);
+    expect(events.filter((event) => !event.snapshot).map((event) => event.agent.hostname)).toEqual(ids.map((_, n) => `gpu-${n}-renamed`));
+
+    // A reader that falls further behind than the fleet is large is still cut off.
+    for (let n = 0; n < 13; n++) await register(registry, A, `gpu-a-${n}`);
+    const error = await watcher[Symbol.asyncIterator]().next().then(
+      () => undefined,
+      (reason: unknown) => reason,
+    );
+    expect((error as RegistryError).message).toMatch(/fell more than 11 events behind/);
+  });
+
   it("publishes a change only once the store has made it durable, with that commit's revision", async () => {
     const store = new MemoryStore([], "memory");
     const registry = await Registry.open({ store, clock: new FakeClock(), heartbeatIntervalMs: 30_000, agentTimeoutMs: 60_000 });
