@@ -251,15 +251,15 @@ export class LivenessAuthority {
   }
 
   /**
-   * ONLINE agents, and those silent past the midpoint between one interval and their timeout; both without
-   * the agents timed out already (the guard counts those itself).
+   * ONLINE agents, and those silent for their interval and a quarter of the slack up to their timeout; both
+   * without the agents timed out already (the guard counts those itself).
    */
   private census(): Census {
     const now = this.clock.monotonic();
     let silent = 0;
     for (const [id, liveness] of this.agents) {
       if (!liveness.online || this.expiring.has(id)) continue;
-      const silentAfter = (liveness.judgedMs + this.pace.timeoutFor(liveness.judgedMs)) / 2;
+      const silentAfter = liveness.judgedMs + (this.pace.timeoutFor(liveness.judgedMs) - liveness.judgedMs) / 4;
       if (now - liveness.since > silentAfter) silent++;
     }
     return { online: this.online - this.expiring.size, silent };

@@ -4,8 +4,9 @@
 // ends and says so in the log; which agents are held, and what a release does to them, is the liveness
 // authority's business.
 //
-// "Would time out": an ONLINE agent silent past the midpoint between one interval and its timeout (a
-// healthy agent a little late is not counted), plus the agents already turned OFFLINE by timeout within the
+// "Would time out": an ONLINE agent silent for its interval and a quarter of the slack between interval and
+// timeout (a healthy agent a little late is not counted; when a whole fleet stops at once, the count has
+// passed the threshold before the first deadline), plus the agents already turned OFFLINE by timeout within the
 // last timeout, so a fleet that goes silent in two waves is seen as one. Counting is a scan of the fleet,
 // done only when a deadline passes or a hold is under way, and at most once per CENSUS_TTL_MS.
 
@@ -94,11 +95,14 @@ export class OfflineGuard {
     return true;
   }
 
-  /** An agent turned OFFLINE by timeout: it counts as timing out for one window. */
+  /**
+   * An agent turned OFFLINE by timeout: it counts as timing out for one window. A count made before still
+   * holds (the agent was silent then, it is a recent timeout now), so a wave of timeouts costs one scan of
+   * the fleet per CENSUS_TTL_MS, not one per timeout.
+   */
   timedOut(): void {
     if (!this.enabled) return;
     this.timeouts.push(this.options.clock.monotonic());
-    this.cached = undefined;
   }
 
   /** Something that changes the count happened (a held agent beat again): the hold may end now. */

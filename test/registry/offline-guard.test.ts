@@ -204,6 +204,20 @@ describe("the offline guard", () => {
     expect(fleet.statuses(fleet.ids.slice(0, 8))).toEqual({ online: 0, offline: 8, held: 0 });
   });
 
+  it("holds a fleet that stops at once even when its last beats were spread over most of an interval", async () => {
+    const fleet = await aFleet();
+    const silent = fleet.ids.slice(0, 12);
+    const beating = fleet.ids.slice(12);
+    // Half of the 12 beat last at t=0, the other half 20 s later (a loaded network delivers beats unevenly);
+    // at the first deadline (t=60 s) those 20 s late are silent for 40 s, more than interval + a quarter.
+    fleet.clock.advance(20_000);
+    await fleet.beat([...silent.slice(6), ...beating]);
+    await fleet.run(TIMEOUT - 20_000 + 1, beating);
+    expect(fleet.statuses(silent)).toEqual({ online: 12, offline: 0, held: 6 });
+    await fleet.run(20_000, beating);
+    expect(fleet.statuses(silent)).toEqual({ online: 12, offline: 0, held: 12 });
+  });
+
   it("sees a fleet that goes silent in two waves within one timeout as one", async () => {
     const fleet = await aFleet();
     // 6 stop; 30 s later 6 more stop. The first 6 expire as usual (6 of 20); the next 6 make 12 within one timeout.
