@@ -86,10 +86,15 @@ export class GeneratorHandle {
     return reply.stats;
   }
 
-  async silence(every: number): Promise<readonly string[]> {
-    const reply = await this.call({ op: "silence", every });
+  /** Silences `count` agents spread evenly over the fleet; their ids. */
+  async silence(count: number): Promise<readonly string[]> {
+    const reply = await this.call({ op: "silence", count });
     if (reply.ev !== "silenced") throw new Error(`unexpected reply ${reply.ev}`);
     return reply.ids;
+  }
+
+  async resume(ids: readonly string[]): Promise<void> {
+    await this.call({ op: "resume", ids });
   }
 
   async lastAcks(ids: readonly string[]): Promise<readonly (number | null)[]> {

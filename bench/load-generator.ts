@@ -320,16 +320,26 @@ class Fleet {
     };
   }
 
-  /** Stops every `every`-th agent beating, silently: its stream stays open. */
-  silence(every: number): string[] {
+  /**
+   * Stops `count` agents beating, silently (their streams stay open), spread evenly over the fleet and so
+   * over its connections: with 1 000 of 10 000, every tenth.
+   */
+  silence(count: number): string[] {
     const ids: string[] = [];
+    const n = this.streams.length;
     for (const stream of this.streams) {
-      if (stream.index % every === every - 1) {
+      if (Math.floor(((stream.index + 1) * count) / n) > Math.floor((stream.index * count) / n)) {
         stream.silent = true;
         ids.push(stream.id);
       }
     }
     return ids;
+  }
+
+  /** Lets silenced agents beat again from their next tick. */
+  resume(ids: readonly string[]): void {
+    const wanted = new Set(ids);
+    for (const stream of this.streams) if (wanted.has(stream.id)) stream.silent = false;
   }
 
   lastAcks(ids: readonly string[]): (number | null)[] {
@@ -423,7 +433,10 @@ async function handle(command: Command): Promise<Reply> {
     case "collect":
       return { ev: "window", stats: requireFleet().collect() };
     case "silence":
-      return { ev: "silenced", ids: requireFleet().silence(command.every) };
+      return { ev: "silenced", ids: requireFleet().silence(command.count) };
+    case "resume":
+      requireFleet().resume(command.ids);
+      return { ev: "ok" };
     case "lastAcks":
       return { ev: "lastAcks", serverTimes: requireFleet().lastAcks(command.ids) };
     case "stormPrepare":

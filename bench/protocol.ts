@@ -30,7 +30,8 @@ export type Command =
   | { readonly op: "closedLoop"; readonly window: number }
   | { readonly op: "mark" }
   | { readonly op: "collect" }
-  | { readonly op: "silence"; readonly every: number }
+  | { readonly op: "silence"; readonly count: number }
+  | { readonly op: "resume"; readonly ids: readonly string[] }
   | { readonly op: "lastAcks"; readonly ids: readonly string[] }
   | { readonly op: "stormPrepare"; readonly address: string; readonly callers: number; readonly connections: number }
   | { readonly op: "stormRun"; readonly total: number }

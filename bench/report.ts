@@ -114,7 +114,32 @@ export function markdownReport(results: BenchResults): string {
         [[`${n(x.detected)}/${n(x.silenced)}`, n(x.missed), n(x.falseOffline), f(x.lateness.p50, 0), f(x.lateness.p99, 0), f(x.lateness.max, 0), `${f(x.serverLateness.p50Ms, 0)} / ${f(x.serverLateness.p99Ms, 0)} (${n(x.serverLateness.count)} obs.)`, n(x.lastHeartbeatMismatches)]],
       ),
       "",
-      `Lateness is the watch event's arrival minus (the last ack's server_time + AGENT_TIMEOUT), so it includes delivery to the watcher. The fleet meanwhile: ${n(d.run.beatsPerSecond)} beats/s, ack p99 ${f(d.run.ack.p99, 1)} ms, errors ${errors(d.run)}.`,
+      `Lateness is the watch event's arrival minus (the last ack's server_time + AGENT_TIMEOUT), so it includes delivery to the watcher. The offline guard is on with its defaults and held ${n(x.held)} nodes. The fleet meanwhile: ${n(d.run.beatsPerSecond)} beats/s, ack p99 ${f(d.run.ack.p99, 1)} ms, errors ${errors(d.run)}.`,
+      "",
+    );
+  }
+  const h = results.offlineHold;
+  if (h !== undefined) {
+    const x = h.result;
+    const gauge = (active: number | undefined, nodes: number | undefined): string => `${active === 1 ? "active" : active === 0 ? "off" : "n/a"}, ${nodes === undefined ? "n/a" : n(nodes)} held`;
+    out.push(
+      `### 6b. Offline guard (${n(x.agents)} agents, same interval and timeout, guard defaults; ${n(x.silenced)} go silent at once, then ${n(x.resumed)} of them beat again)`,
+      "",
+      table(
+        ["phase", "OFFLINE", "held (watch)", "metrics", "/readyz"],
+        [
+          [`${f(x.heldForMs / 1000, 0)} s of silence`, n(x.offlineDuringHold), `${n(x.heldSeen)}/${n(x.silenced)}`, gauge(x.guardActive, x.heldGauge), `${x.readyz.status}: ${x.readyz.holdLine ?? "(no hold line)"}`],
+          [
+            `${n(x.resumed)} beat again`,
+            `${n(x.expiredAfter)}/${n(x.stillSilent)} still silent, p50 ${f(x.release.p50, 0)} / max ${f(x.release.max, 0)} ms after; ${n(x.falseOffline)} false`,
+            "",
+            gauge(x.guardActiveAfter, x.heldGaugeAfter),
+            "",
+          ],
+        ],
+      ),
+      "",
+      `Without the guard all ${n(x.silenced)} would be OFFLINE ${x.agentTimeoutS} s after their last beat (section 6 shows the detection is otherwise exact). The hold ends when the silent share falls back under the threshold; the times after are measured from the moment the others may beat again, so they include up to one interval before enough of them have. The fleet meanwhile: ${n(h.run.beatsPerSecond)} beats/s, ack p99 ${f(h.run.ack.p99, 1)} ms, errors ${errors(h.run)}.`,
       "",
     );
   }

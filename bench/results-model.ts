@@ -4,7 +4,7 @@
 
 import type { ColdStartReport } from "./cold-start.js";
 import type { ProfileSummary } from "./cpu-profile.js";
-import type { DetectionResult } from "./detection.js";
+import type { DetectionResult, HoldResult } from "./detection.js";
 import type { LoadRunResult } from "./load-run.js";
 import type { ReadsResult } from "./reads.js";
 import type { StormReport } from "./storm.js";
@@ -58,6 +58,8 @@ export interface BenchResults {
   /** Steady-state persistence cost, per store and size. */
   readonly persistence: readonly LoadRunResult[];
   readonly detection: { readonly run: LoadRunResult; readonly result: DetectionResult } | undefined;
+  /** The offline guard's run; absent in results written before it existed. */
+  readonly offlineHold?: { readonly run: LoadRunResult; readonly result: HoldResult } | undefined;
   /** The --profile run (preloaded fleet, under the profiler: slower than the steady runs). */
   readonly profiled: LoadRunResult | undefined;
   readonly profiles: readonly ProfileSummary[];
@@ -182,6 +184,25 @@ export function checkTargets(m: Measured, fleetAgents: number, fleetConnections:
     goal: "0",
     measured: d === undefined ? "n/a" : String(d.falseOffline),
     met: d === undefined ? undefined : d.falseOffline === 0,
+  });
+  checks.push({
+    target: "detection: a tenth of the fleet silent is no reason to hold (offline guard on, defaults)",
+    goal: "0 held",
+    measured: d === undefined ? "n/a" : `${d.held} held`,
+    met: d === undefined ? undefined : d.held === 0,
+  });
+  const h = m.offlineHold?.result;
+  checks.push({
+    target: "offline guard: more than half of the fleet silent at once turns nobody OFFLINE, every silent node held",
+    goal: "0 OFFLINE, all held",
+    measured: h === undefined ? "n/a" : `${h.offlineDuringHold} OFFLINE in ${f(h.heldForMs / 1000, 0)} s; ${h.heldSeen}/${h.silenced} held`,
+    met: h === undefined ? undefined : h.offlineDuringHold === 0 && h.heldSeen === h.silenced,
+  });
+  checks.push({
+    target: "offline guard: once most beat again, the still-silent nodes are OFFLINE within one interval + 1 s, and no other",
+    goal: `all, max ≤ ${h === undefined ? "interval + 1 000" : f(h.heartbeatIntervalS * 1000 + 1000, 0)} ms, 0 false`,
+    measured: h === undefined ? "n/a" : `${h.expiredAfter}/${h.stillSilent}, p50 ${f(h.release.p50, 0)} / max ${f(h.release.max, 0)} ms; ${h.falseOffline} false`,
+    met: h === undefined ? undefined : h.expiredAfter === h.stillSilent && h.release.max <= h.heartbeatIntervalS * 1000 + 1000 && h.falseOffline === 0,
   });
   const small = m.steady.filter((r) => r.target === "registry" && r.persistence !== undefined).sort((a, b) => a.agents - b.agents);
   const first = small[0];

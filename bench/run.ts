@@ -12,9 +12,9 @@ import type { StoreKind } from "../src/config/index.js";
 import { coldStart } from "./cold-start.js";
 import { type BenchContext, createContext } from "./context.js";
 import { type ProfileSummary, summarizeProfiles } from "./cpu-profile.js";
-import { detection } from "./detection.js";
+import { detection, offlineHold } from "./detection.js";
 import { type EtcdBinary, findEtcd } from "./etcd.js";
-import { type LoadRunResult, type LoadRunSpec, loadRun } from "./load-run.js";
+import { type LoadRunResult, type LoadRunSpec, type RunningLoad, loadRun } from "./load-run.js";
 import { BENCHMARKS_MD, RESULTS_DIR, SERVER_CLI } from "./paths.js";
 import { CLOCK_TICKS } from "./proc-stats.js";
 import { GENERATOR_CORE, PINNING, ProcessGroup, pinSelf } from "./processes.js";
@@ -42,6 +42,8 @@ interface Options {
   readonly sizes: readonly number[] | undefined;
   readonly profile: boolean;
   readonly writeDoc: boolean;
+  /** A run of some scenarios only: its name in `latest-<name>.json`, so it never replaces a whole run's. */
+  readonly partial: string | undefined;
 }
 
 const USAGE = `usage: npm run bench -- [--quick] [--only=${SCENARIOS.join(",")}] [--targets=${KINDS.join(",")}]
@@ -82,7 +84,8 @@ function parseOptions(argv: readonly string[]): Options {
     }
   }
   const everything = only.size === SCENARIOS.length && targets.length === KINDS.length && stores.length === STORES.length && sizes === undefined;
-  return { quick, only, targets, stores, sizes, profile, writeDoc: doc ?? (!quick && everything) };
+  const partial = everything ? undefined : [...only].join("+");
+  return { quick, only, targets, stores, sizes, profile, writeDoc: doc ?? (!quick && everything), partial };
 }
 
 function parseSizes(value: string): number[] {
@@ -130,7 +133,17 @@ function plan(quick: boolean, sizes: readonly number[] | undefined) {
     cold: { runs: quick ? 3 : 5 },
     // Every agent beats once per heartbeat interval; the window holds whole flush intervals.
     persistence: { heartbeatIntervalS: 5, flushes: quick ? 2 : 4 },
-    detection: { agents: 10_000, connections: 10, every: 10, heartbeatIntervalS: 1, agentTimeoutS: 3, windowMs: quick ? 2000 : 10_000 },
+    // A tenth of the fleet goes silent (exact detection); then, with a fresh fleet, 60 % at once (the offline
+    // guard's default threshold is half), of which all but a tenth of the fleet beat again.
+    detection: {
+      agents: 10_000,
+      connections: 10,
+      silent: 1000,
+      hold: { silent: 6000, stillSilent: 1000 },
+      heartbeatIntervalS: 1,
+      agentTimeoutS: 3,
+      windowMs: quick ? 2000 : 10_000,
+    },
   };
 }
 
@@ -380,14 +393,14 @@ async function main(): Promise<void> {
     }
 
     let detected: BenchResults["detection"];
+    let held: BenchResults["offlineHold"];
     if (options.only.has("detection")) {
       const d = p.detection;
-      log(`detection: ${d.agents} agents, interval ${d.heartbeatIntervalS} s, timeout ${d.agentTimeoutS} s; every ${d.every}th goes silent ...`);
-      try {
-        const { result, extra } = await loadRun(
+      const run = <T>(name: string, measure: (running: RunningLoad) => Promise<T>): Promise<{ result: LoadRunResult; extra: T | undefined }> =>
+        loadRun(
           ctx,
           {
-            name: "detection",
+            name,
             target: "registry",
             agents: d.agents,
             connections: d.connections,
@@ -397,14 +410,31 @@ async function main(): Promise<void> {
             heartbeatIntervalS: d.heartbeatIntervalS,
             agentTimeoutS: d.agentTimeoutS,
           },
-          (running) => detection(running, d.every),
+          measure,
         );
+      log(`detection: ${d.agents} agents, interval ${d.heartbeatIntervalS} s, timeout ${d.agentTimeoutS} s; ${d.silent} go silent ...`);
+      try {
+        const { result, extra } = await run("detection", (running) => detection(running, d.silent));
         if (extra !== undefined) {
           detected = { run: result, result: extra };
-          log(`  ${extra.detected}/${extra.silenced} OFFLINE, late p50 ${extra.lateness.p50.toFixed(0)} p99 ${extra.lateness.p99.toFixed(0)} max ${extra.lateness.max.toFixed(0)} ms, false offlines ${extra.falseOffline}`);
+          log(`  ${extra.detected}/${extra.silenced} OFFLINE, late p50 ${extra.lateness.p50.toFixed(0)} p99 ${extra.lateness.p99.toFixed(0)} max ${extra.lateness.max.toFixed(0)} ms, false offlines ${extra.falseOffline}, held ${extra.held}`);
         }
       } catch (error) {
         notes.push(`detection failed: ${(error as Error).message.split("\n")[0]}`);
+        log(`  FAILED: ${(error as Error).message}`);
+      }
+      log(`offline guard: ${d.agents} agents; ${d.hold.silent} go silent at once, then all but ${d.hold.stillSilent} beat again ...`);
+      try {
+        const { result, extra } = await run("offline-hold", (running) => offlineHold(running, d.hold.silent, d.hold.stillSilent));
+        if (extra !== undefined) {
+          held = { run: result, result: extra };
+          log(
+            `  ${extra.offlineDuringHold} OFFLINE during the hold, ${extra.heldSeen}/${extra.silenced} held; then ${extra.expiredAfter}/${extra.stillSilent} OFFLINE ` +
+              `p50 ${extra.release.p50.toFixed(0)} max ${extra.release.max.toFixed(0)} ms after the others beat again, false offlines ${extra.falseOffline}`,
+          );
+        }
+      } catch (error) {
+        notes.push(`offline hold failed: ${(error as Error).message.split("\n")[0]}`);
         log(`  FAILED: ${(error as Error).message}`);
       }
     }
@@ -432,6 +462,7 @@ async function main(): Promise<void> {
       coldStart: cold,
       persistence,
       detection: detected,
+      offlineHold: held,
       profiled,
       profiles,
     };
@@ -455,8 +486,9 @@ async function writeResults(results: BenchResults, report: string, options: Opti
   const stamp = results.startedAt.replace(/[:.]/g, "-");
   const json = `${JSON.stringify(results, null, 2)}\n`;
   await writeFile(join(RESULTS_DIR, `${stamp}${suffix}.json`), json);
-  await writeFile(join(RESULTS_DIR, `latest${suffix}.json`), json);
-  log(`results: bench/results/${stamp}${suffix}.json and bench/results/latest${suffix}.json`);
+  const latest = `latest${options.partial === undefined ? "" : `-${options.partial}`}${suffix}.json`;
+  await writeFile(join(RESULTS_DIR, latest), json);
+  log(`results: bench/results/${stamp}${suffix}.json and bench/results/${latest}`);
   if (!options.writeDoc) return;
   await updateGeneratedBlock(BENCHMARKS_MD, "bench:generated", report);
   log("BENCHMARKS.md: generated block rewritten");

@@ -334,7 +334,7 @@ export const SETTINGS = {
     defaultValue: "1024",
     min: 1,
     max: INT32_MAX,
-    help: "events a watcher may fall behind before it is cut off",
+    help: "events a watcher may fall behind before it is cut off (never fewer than the fleet's size)",
   }),
   registryAddr: {
     key: "registryAddr",
