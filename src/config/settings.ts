@@ -259,6 +259,17 @@ export const SETTINGS = {
     commands: ["serve"],
     help: "allow listening beyond loopback with authentication off (warned at every start)",
   },
+  maxAgents: limit({
+    key: "maxAgents",
+    env: "REGISTRY_MAX_AGENTS",
+    flag: "--max-agents",
+    configKey: "maxAgents",
+    unit: "count",
+    defaultValue: "100000",
+    min: 1,
+    max: INT32_MAX,
+    help: "agents the registry holds at most; a Register of a new id past it is refused (known ids still re-register)",
+  }),
   maxMessageBytes: limit({
     key: "maxMessageBytes",
     env: "REGISTRY_MAX_MESSAGE_BYTES",
@@ -487,6 +498,7 @@ export function settingsOf(command: CommandName): readonly Setting[] {
 }
 
 export const LIMIT_SETTINGS: readonly LimitSetting[] = [
+  SETTINGS.maxAgents,
   SETTINGS.maxMessageBytes,
   SETTINGS.maxStreamsPerConnection,
   SETTINGS.maxStreams,

@@ -9,6 +9,8 @@ import { connectNodeAdapter } from "@connectrpc/connect-node";
 import { createContextValues } from "@connectrpc/connect";
 import type { AddressInfo } from "node:net";
 import { type ServerConfig, formatAddress } from "../config/index.js";
+import { flagAndEnv } from "../config/setting.js";
+import { SETTINGS } from "../config/settings.js";
 import { type Clock, serverClock } from "../common/clock.js";
 import { type Log, silentLog } from "../common/log.js";
 import { Registry } from "../registry/registry.js";
@@ -61,6 +63,7 @@ export async function startServer(config: ServerConfig, deps: ServerDeps = {}): 
   const security = await ServerSecurity.open(config.security, log);
   let registryForStats: Registry | undefined;
   const metrics = new ServerMetrics(
+    config.limits.maxAgents,
     () =>
       registryForStats?.stats() ?? {
         online: 0,
@@ -98,6 +101,7 @@ export async function startServer(config: ServerConfig, deps: ServerDeps = {}): 
       agentTimeoutMs: config.agentTimeoutMs,
       offlineGuard: config.liveness.offlineGuard,
       maxBeatsPerSecond: config.liveness.maxBeatsPerSecond,
+      fleetCap: { maxAgents: config.limits.maxAgents, setting: flagAndEnv(SETTINGS.maxAgents) },
       ...(deps.clock === undefined ? {} : { clock: deps.clock }),
       watchQueueLimit: config.limits.watchQueueLimit,
       // Heartbeat times go to the store once per heartbeat interval (1 to 30 s): fresher times on disk buy

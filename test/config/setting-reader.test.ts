@@ -38,6 +38,7 @@ const SAMPLES: { readonly [N in SettingName]: string } = {
   tlsKey: "/etc/agent-registry/server.key",
   tlsClientCa: "/etc/agent-registry/clients-ca.crt",
   insecureAllowUnauthenticated: "true",
+  maxAgents: "2000",
   maxMessageBytes: "4096",
   maxStreamsPerConnection: "100",
   maxStreams: "500",
