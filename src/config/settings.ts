@@ -10,6 +10,7 @@ import { parseListenAddress } from "./listen-address.js";
 import {
   type WholeNumberRange,
   oneOf,
+  parseAgentSecret,
   parseBearerToken,
   parseBoolean,
   parseHostname,
@@ -400,6 +401,25 @@ export const SETTINGS = {
     commands: ["agent"],
     help: "where the node keeps its id and secret",
   },
+  deregisterStateFile: {
+    key: "stateFile",
+    flag: "--state-file",
+    kind: "value",
+    argument: "path",
+    parse: pathTo("file"),
+    commands: ["deregister"],
+    help: "deregister the node whose daemon keeps this state file (agent-state.json): its id and its secret",
+  },
+  agentSecret: {
+    key: "secret",
+    env: "REGISTRY_AGENT_SECRET",
+    flag: "--secret",
+    kind: "value",
+    argument: "secret",
+    parse: parseAgentSecret,
+    commands: ["deregister"],
+    help: "the agent's secret (from its agent-state.json), so an agent token may remove its own id; prefer the variable",
+  },
   url: {
     key: "url",
     env: "REGISTRY_URL",
@@ -421,7 +441,7 @@ export const SETTINGS = {
     commands: ["agent", "client"],
     help: {
       agent: "bearer token with the agent role (prefer the env variable: flags show in ps)",
-      client: "bearer token (reader for list/get/watch, admin for deregister); prefer the env variable",
+      client: "bearer token (reader for list/get/watch; admin for deregister, or agent with the node's secret); prefer the env variable",
     },
   },
   tls: {
