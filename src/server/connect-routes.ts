@@ -1,10 +1,12 @@
 // AgentRegistry over Connect (JSON and binary), gRPC-Web and gRPC for the HTTP listener, via
 // @connectrpc/connect-node and the shared handlers. Only moves messages and maps errors.
 
-import { Code, type ConnectRouter, type ServiceImpl, createContextKey } from "@connectrpc/connect";
+import { Code, ConnectError, type ConnectRouter, type ServiceImpl, createContextKey } from "@connectrpc/connect";
 import { AgentRegistry, type HeartbeatRequest, type HeartbeatResponse } from "../../gen/registry/v1/registry_pb.js";
 import { callerKey } from "./connect-auth.js";
 import type { Log } from "../common/log.js";
+import { RegistryError } from "../registry/registry-error.js";
+import { disconnectCode } from "./client-disconnect.js";
 import { toConnectError } from "./errors.js";
 import type { ServerMetrics } from "./metrics.js";
 import type { RegistryHandlers } from "./registry-handlers.js";
@@ -40,6 +42,12 @@ export function connectRoutes(
     try {
       yield* run();
     } catch (error) {
+      // connect-node throws a failed write into the handler: a client that hung up is no server error
+      // (connect-adapter.ts logs it once, at debug).
+      if (!(error instanceof RegistryError) && (signal.aborted || disconnectCode(error) !== undefined)) {
+        code = Code.Canceled;
+        throw new ConnectError("the client went away", Code.Canceled, undefined, undefined, error);
+      }
       const connectError = toConnectError(error, log);
       code = connectError.code;
       throw connectError;

@@ -5,7 +5,6 @@
 // must reach them without a secret and they reveal nothing about the fleet but counts.
 
 import * as grpc from "@grpc/grpc-js";
-import { connectNodeAdapter } from "@connectrpc/connect-node";
 import { createContextValues } from "@connectrpc/connect";
 import type { AddressInfo } from "node:net";
 import { type ServerConfig, formatAddress } from "../config/index.js";
@@ -16,6 +15,7 @@ import { type Log, silentLog } from "../common/log.js";
 import { Registry } from "../registry/registry.js";
 import type { Store } from "../registry/store.js";
 import { openStore } from "../store/open-store.js";
+import { connectAdapter } from "./connect-adapter.js";
 import { authInterceptor, clientCertificateKey, requestClientCertificate } from "./connect-auth.js";
 import { connectRoutes, peerHostKey } from "./connect-routes.js";
 import { guardExposure } from "./exposure-guard.js";
@@ -137,7 +137,8 @@ export async function startServer(config: ServerConfig, deps: ServerDeps = {}): 
     watchGrpcListener(grpcServer, limits.maxStreamsPerConnection, limitLog);
 
     const http = createHttpListener(
-      withOversizedRequestLog(connectNodeAdapter({
+      withOversizedRequestLog(connectAdapter({
+        log,
         // Larger messages, compressed or not, are RESOURCE_EXHAUSTED.
         readMaxBytes: limits.maxMessageBytes,
         acceptCompression: sizeReportingCompressions(limitLog),
@@ -192,10 +193,10 @@ export async function startServer(config: ServerConfig, deps: ServerDeps = {}): 
 
 /** Notes (for the limit log) request messages connect-node refuses as too large. */
 function withOversizedRequestLog(
-  handler: ReturnType<typeof connectNodeAdapter>,
+  handler: ReturnType<typeof connectAdapter>,
   maxMessageBytes: number,
   limitLog: LimitLog,
-): ReturnType<typeof connectNodeAdapter> {
+): ReturnType<typeof connectAdapter> {
   return (request, response) => {
     watchRequestSize(request, maxMessageBytes, limitLog);
     handler(request, response);
