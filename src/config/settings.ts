@@ -229,7 +229,7 @@ export const SETTINGS = {
     argument: "path",
     parse: pathTo("file"),
     commands: ["serve"],
-    help: "the server's TLS certificate chain (PEM), for both listeners",
+    help: "the server's TLS certificate chain (PEM), for both listeners; read again (with the key and client CA) on SIGHUP",
   },
   tlsKey: {
     key: "tlsKey",

@@ -6,6 +6,7 @@
 import * as http from "node:http";
 import * as http2 from "node:http2";
 import * as net from "node:net";
+import type * as tls from "node:tls";
 
 /** How long shutdown waits for clients to take the last bytes and hang up before it cuts connections. */
 const FLUSH_MS = 200;
@@ -18,6 +19,8 @@ export type RequestHandler = (
 
 export interface HttpListener {
   readonly server: net.Server;
+  /** With TLS: the certificate, key and CA new connections get from now on (open ones keep theirs). */
+  updateTls(options: tls.SecureContextOptions): void;
   /** Stops accepting, lets open requests finish for `graceMs`, then closes every connection. */
   close(graceMs: number): Promise<void>;
 }
@@ -85,6 +88,7 @@ export function createHttpListener(handler: RequestHandler, tls?: http2.SecureSe
   };
   let server: net.Server;
   let h1: http.Server | undefined;
+  let secureServer: http2.Http2SecureServer | undefined;
   if (tls === undefined) {
     const plain = http.createServer(counted as http.RequestListener);
     const h2 = http2.createServer({ settings }, h2Handler);
@@ -102,9 +106,14 @@ export function createHttpListener(handler: RequestHandler, tls?: http2.SecureSe
     // closes that connection; the client sees why.
     secure.on("tlsClientError", () => undefined);
     server = secure;
+    secureServer = secure;
   }
   return {
     server,
+    updateTls(options) {
+      if (secureServer === undefined) throw new Error("the HTTP listener has no TLS to update");
+      secureServer.setSecureContext(options);
+    },
     async close(graceMs) {
       closing = true;
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));

@@ -44,8 +44,11 @@ export interface ServerHandle {
   readonly store: Store;
   readonly metrics: ServerMetrics;
   readonly serving: ServingState;
-  /** Reads the token file again (the CLI calls it on SIGHUP); false, with an error logged, if it could not. */
-  reloadTokens(): Promise<boolean>;
+  /**
+   * Reads the token file and the TLS files again (the CLI calls it on SIGHUP); false, with an error logged,
+   * if one could not be, which then stays as it was.
+   */
+  reload(): Promise<boolean>;
   /** Ends open streams with UNAVAILABLE, stops both listeners, writes what is pending, releases the lock. */
   close(): Promise<void>;
 }
@@ -160,6 +163,7 @@ export async function startServer(config: ServerConfig, deps: ServerDeps = {}): 
         keepaliveTimeMs,
       },
     );
+    security.tls?.onHttpUpdate((options) => http.updateTls(options));
     await listen(http.server, config.httpListen.host, config.httpListen.port);
     const httpPort = (http.server.address() as AddressInfo).port;
 
@@ -172,7 +176,7 @@ export async function startServer(config: ServerConfig, deps: ServerDeps = {}): 
       store,
       metrics,
       serving,
-      reloadTokens: () => security.reloadTokens(),
+      reload: () => security.reload(),
       close: () =>
         (closing ??= (async () => {
           // Health first (load balancers stop sending); no more timeouts (agents cannot beat while they
