@@ -344,16 +344,15 @@ export class AgentCommands implements BeatHandler {
     }
   }
 
-  /** Commits `changes`; a store that cannot write becomes `unavailable`, naming the store. */
+  /** Commits `changes`; a store that cannot write becomes `unavailable`, naming the problem (and, in detail, the file). */
   private async commit(changes: readonly StoreChange[]): Promise<void> {
     try {
       await this.options.store.commit(changes);
     } catch (error) {
       if (!(error instanceof StoreError)) throw error;
       this.options.log.error({ err: error, changes: changes.length }, "store write failed; the change was not made");
-      throw new RegistryError("unavailable", `${error.message}; the change was not acknowledged: retry once the store is writable`, {
-        cause: error,
-      });
+      const outcome = "the change was not acknowledged: retry once the store is writable";
+      throw new RegistryError("unavailable", `${error.problem}; ${outcome}`, { cause: error, detailedMessage: `${error.message}; ${outcome}` });
     }
   }
 

@@ -1,12 +1,13 @@
 // The HTTP listener's non-RPC paths: /healthz (the process answers), /readyz (it should get traffic: not
 // shutting down, store writable; a hold of the offline guard is said in the body but keeps it ready),
-// /metrics (Prometheus text). Everything else is a 404 that says where
-// the RPCs are.
+// /metrics (Prometheus text). Everything else is a 404 that says where the RPCs are. Open to anyone, so
+// they name no file, host or internal error beyond what disclosure.ts allows.
 
 import type { connectNodeAdapter } from "@connectrpc/connect-node";
 import type { Log } from "../common/log.js";
 import type { HoldState } from "../registry/offline-guard.js";
 import type { ServerMetrics } from "./metrics.js";
+import type { Disclosure } from "./disclosure.js";
 import type { ServingState } from "./serving-state.js";
 
 /** What connect-node hands its fallback: an HTTP/1.1 or HTTP/2 request and response. */
@@ -19,6 +20,7 @@ export function probeRoutes(
   metrics: ServerMetrics,
   log: Log,
   offlineHold: () => (HoldState & { readonly held: number }) | undefined,
+  disclosure: Disclosure,
 ): (request: Request, response: Response) => void {
   const send = (response: Response, status: number, body: string, contentType = "text/plain; charset=utf-8"): void => {
     response.writeHead(status, { "content-type": contentType, "cache-control": "no-store" });
@@ -35,7 +37,8 @@ export function probeRoutes(
         send(response, 200, "ok\n");
         return;
       case "/readyz": {
-        const reason = serving.notReadyReason;
+        // The store's own error (its file path) only where disclosure allows; the log has it always.
+        const reason = serving.notReady(disclosure.toAnyone);
         const hold = offlineHold();
         // Still ready: the registry answers; what it holds is said for whoever reads the body.
         const note =

@@ -18,6 +18,7 @@ import { openStore } from "../store/open-store.js";
 import { connectAdapter } from "./connect-adapter.js";
 import { authInterceptor, clientCertificateKey, requestClientCertificate } from "./connect-auth.js";
 import { connectRoutes, peerHostKey } from "./connect-routes.js";
+import { Disclosure } from "./disclosure.js";
 import { guardExposure } from "./exposure-guard.js";
 import { createGrpcServer } from "./grpc-server.js";
 import { addHealthService } from "./health-service.js";
@@ -63,6 +64,7 @@ const SHUTDOWN_GRACE_MS = 2000;
 export async function startServer(config: ServerConfig, deps: ServerDeps = {}): Promise<ServerHandle> {
   const log = deps.log ?? silentLog;
   guardExposure(config, log);
+  const disclosure = Disclosure.of(config);
   const security = await ServerSecurity.open(config.security, log);
   let registryForStats: Registry | undefined;
   const metrics = new ServerMetrics(
@@ -132,6 +134,7 @@ export async function startServer(config: ServerConfig, deps: ServerDeps = {}): 
       authorizer: security.authorizer,
       maxMessageBytes: limits.maxMessageBytes,
       maxStreamsPerConnection: limits.maxStreamsPerConnection,
+      disclosure,
     });
     addHealthService(grpcServer, serving);
     addReflection(grpcServer);
@@ -145,9 +148,9 @@ export async function startServer(config: ServerConfig, deps: ServerDeps = {}): 
         // Larger messages, compressed or not, are RESOURCE_EXHAUSTED.
         readMaxBytes: limits.maxMessageBytes,
         acceptCompression: sizeReportingCompressions(limitLog),
-        routes: connectRoutes(handlers, log, metrics),
+        routes: connectRoutes(handlers, log, metrics, disclosure),
         interceptors: [authInterceptor(security.authorizer, log, metrics)],
-        fallback: probeRoutes(serving, metrics, log, () => registry.offlineHold),
+        fallback: probeRoutes(serving, metrics, log, () => registry.offlineHold, disclosure),
         // Strict input (an unknown field or enum name is INVALID_ARGUMENT, not silently "any"), and full
         // output: curl users see streamConnected: false rather than a missing key.
         jsonOptions: { ignoreUnknownFields: false, alwaysEmitImplicit: true },
