@@ -5,6 +5,7 @@
 
 import type { connectNodeAdapter } from "@connectrpc/connect-node";
 import type { Log } from "../common/log.js";
+import { quote } from "../common/registration-rules.js";
 import type { HoldState } from "../registry/offline-guard.js";
 import type { ServerMetrics } from "./metrics.js";
 import type { Disclosure } from "./disclosure.js";
@@ -29,7 +30,7 @@ export function probeRoutes(
   return (request, response) => {
     const path = (request.url ?? "/").split("?", 1)[0];
     if (request.method !== "GET" && request.method !== "HEAD") {
-      send(response, 404, `no such path: ${request.method ?? ""} ${path ?? ""}; RPCs are POST /registry.v1.AgentRegistry/<Method>\n`);
+      send(response, 404, `no such path: ${request.method ?? ""} ${quote(path ?? "")}; RPCs are POST /registry.v1.AgentRegistry/<Method>\n`);
       return;
     }
     switch (path) {
@@ -60,7 +61,7 @@ export function probeRoutes(
         );
         return;
       default:
-        send(response, 404, `no such path: ${path ?? ""}; try /healthz, /readyz, /metrics or POST /registry.v1.AgentRegistry/<Method>\n`);
+        send(response, 404, `no such path: ${quote(path ?? "")}; try /healthz, /readyz, /metrics or POST /registry.v1.AgentRegistry/<Method>\n`);
     }
   };
 }

@@ -98,6 +98,10 @@ describe.runIf(canBreakStore)("the open endpoints, with authentication on and th
     expect(server.serving.notReadyReason).toContain(server.dataFile);
     expect(await health.check("")).toBe("NOT_SERVING");
     for (const path of ["/healthz", "/metrics", "/nowhere"]) expectNothingPrivate((await get(server, path)).body, server);
+    // A path is echoed cut short and quoted, never whole (it may be kilobytes of anything).
+    const long = await get(server, `/${"x".repeat(8000)}`);
+    expect(long.status).toBe(404);
+    expect(long.body).toMatch(/^no such path: "\/x{79}\.\.\."; try /);
   });
 });
 
