@@ -1,4 +1,4 @@
-// `agent-registry list | get | deregister | watch`: the operator's commands. Each parses its flags, calls the
+// `agent-registry list | get | deregister | watch`: the operator's commands (deregister also a node owner's). Each parses its flags, calls the
 // registry's HTTP listener over Connect (HTTP/1.1: enough for unary calls and server streams) and prints.
 // Formatting lives in agent-table.ts, agent-detail.ts and watch-line.ts; failure lines in client-errors.ts.
 
@@ -15,7 +15,8 @@ import {
 } from "../../gen/registry/v1/registry_pb.js";
 import { createRegistryClient } from "../client/registry-client.js";
 import { readClientTlsFiles } from "../common/client-tls-files.js";
-import { loadClientConfig } from "../config/index.js";
+import { type DeregisterTarget, loadClientConfig, loadDeregisterTarget } from "../config/index.js";
+import { loadAgentState } from "../agent/agent-state-file.js";
 import { formatAgentDetail } from "./agent-detail.js";
 import { formatAgentTable } from "./agent-table.js";
 import { describeCallError } from "./client-errors.js";
@@ -67,13 +68,16 @@ export function addClientCommands(program: Command): void {
       else process.stdout.write(formatAgentDetail(response.agent, Date.now()));
     });
 
-  clientCommand(program, "deregister")
-    .description("remove an agent from the registry and its file (a running node daemon registers again)")
-    .argument("<agent-id>", "the agent's id (a UUID, as `list` shows it)")
-    .action(async (agentId: string, _options: unknown, command: Command) => {
+  addSettingOptions(clientCommand(program, "deregister"), "deregister")
+    .description(
+      "remove an agent from the registry and its file (a running node daemon registers again); an admin token removes any id, an agent token only its own, with the node's secret",
+    )
+    .argument("[agent-id]", "the agent's id (a UUID, as `list` shows it); not needed with --state-file")
+    .action(async (agentId: string | undefined, _options: unknown, command: Command) => {
+      const { agentId: id, secret } = await deregisterTarget(loadDeregisterTarget(process.env, givenFlags(command, "deregister"), agentId));
       const registry = await connect(command);
-      await call(registry, "Deregister", (client) => client.deregister({ agentId }, unary()));
-      print(`deregistered ${agentId}`);
+      await call(registry, "Deregister", (client) => client.deregister({ agentId: id, agentSecret: secret ?? "" }, unary()));
+      print(`deregistered ${id}`);
     });
 
   clientCommand(program, "watch")
@@ -98,6 +102,16 @@ async function connect(command: Command): Promise<Registry> {
   const { url, security } = loadClientConfig(process.env, givenFlags(command, "client"));
   const tls = security.tls === undefined ? undefined : await readClientTlsFiles(security.tls);
   return { url, client: createRegistryClient(url, { token: security.token, tls }) };
+}
+
+/** The id to remove and the secret proving the caller is that node: as given, or from the daemon's state file. */
+async function deregisterTarget(target: DeregisterTarget): Promise<{ agentId: string; secret: string | undefined }> {
+  if (target.kind === "id") return target;
+  const state = await loadAgentState(target.path);
+  if (state === undefined) {
+    throw new Error(`there is no agent state file at ${target.path}; give the path of the node daemon's agent-state.json, or the agent id`);
+  }
+  return { agentId: state.agentId, secret: state.agentSecret };
 }
 
 /** Runs one call; a failure becomes an Error whose message is the one line to print. */

@@ -44,7 +44,8 @@ export function addServeCommand(program: Command): void {
     };
     process.once("SIGTERM", stop);
     process.once("SIGINT", stop);
-    // SIGHUP reads the token file again (and is never the default "terminate"); reloadTokens logs the outcome.
-    process.on("SIGHUP", () => void server.reloadTokens());
+    // SIGHUP reads the token file and the TLS files again (and is never the default "terminate"); reload
+    // logs the outcome.
+    process.on("SIGHUP", () => void server.reload());
   });
 }

@@ -18,8 +18,11 @@ const HOSTNAME_LABEL = /^[A-Za-z0-9](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9])?$/;
 const LABEL_KEY = /^[A-Za-z0-9](?:[A-Za-z0-9._/-]*[A-Za-z0-9])?$/;
 // Printable, and free of the characters the label selector syntax uses. A lone UTF-16 surrogate (\p{Cs}:
 // JSON's "\ud800" decodes to one) is no character at all, and UTF-8 (the file, protobuf) cannot carry it.
-const LABEL_VALUE = /^[^\s,=\p{Cc}\p{Cs}]*$/u;
-const PRINTABLE = /^[^\p{Cc}\p{Cs}]*$/u;
+// U+FFFD is what a JSON body's bytes that are not UTF-8 decode to (connect-node decodes leniently): taking
+// it would store a mangled value as if the node had sent it.
+const LABEL_VALUE = /^[^\s,=\p{Cc}\p{Cs}\uFFFD]*$/u;
+const PRINTABLE = /^[^\p{Cc}\p{Cs}\uFFFD]*$/u;
+const NOT_UTF8 = " (U+FFFD: the request held bytes that are not UTF-8)";
 
 /** Whether `text` is a usable agent id: a UUID (any version, any case) other than the nil and max UUIDs. */
 export function isAgentId(text: string): boolean {
@@ -37,7 +40,7 @@ export function hostnameProblem(hostname: string): string | undefined {
 
 export function ollamaVersionProblem(version: string): string | undefined {
   if (version.length <= MAX_VERSION_LENGTH && PRINTABLE.test(version)) return undefined;
-  return `must be at most ${MAX_VERSION_LENGTH} printable characters, got ${quote(version)}`;
+  return `must be at most ${MAX_VERSION_LENGTH} printable characters, got ${quote(version)}${version.includes("\uFFFD") ? NOT_UTF8 : ""}`;
 }
 
 export function labelsProblem(labels: Readonly<Record<string, string>>): string | undefined {
@@ -48,7 +51,7 @@ export function labelsProblem(labels: Readonly<Record<string, string>>): string 
       return `key ${quote(key)} must be 1 to ${MAX_LABEL_KEY_LENGTH} letters, digits, '.', '_', '/' or '-', starting and ending with a letter or digit`;
     }
     if (value.length > MAX_LABEL_VALUE_LENGTH || !LABEL_VALUE.test(value)) {
-      return `value of ${quote(key)} must be at most ${MAX_LABEL_VALUE_LENGTH} printable characters without spaces, ',' or '='`;
+      return `value of ${quote(key)} must be at most ${MAX_LABEL_VALUE_LENGTH} printable characters without spaces, ',' or '='${value.includes("\uFFFD") ? NOT_UTF8 : ""}`;
     }
   }
   return undefined;

@@ -7,6 +7,7 @@ export { type AgentConfig, type AgentFlags, AGENT_DEFAULTS, loadAgentConfig } fr
 export { type ClientConfig, type ClientFlags, loadClientConfig } from "./client-config.js";
 export { type ClientSecurity, type ClientSecurityFlags, type ClientTlsFiles, firstTlsSetting, loadClientSecurity } from "./client-security-config.js";
 export { ConfigError } from "./config-error.js";
+export { type DeregisterFlags, type DeregisterTarget, loadDeregisterTarget } from "./deregister-config.js";
 export { DEFAULT_LIMITS, type LimitsConfig, loadLimitsConfig } from "./limits-config.js";
 export { type ListenAddress, formatAddress, parseListenAddress } from "./listen-address.js";
 export { type LogConfig, type LogFormat, type LogLevel, debugRequested, loadLogConfig } from "./log-config.js";

@@ -1,4 +1,4 @@
-// Resource limits of the server (message size, streams, registration rate, watchers, idle streams): their
+// Resource limits of the server (agents held, message size, streams, registration rate, watchers, idle streams): their
 // settings (the limit rows of settings.ts) become one validated LimitsConfig, or a ConfigError naming the
 // variable or flag.
 
@@ -6,6 +6,8 @@ import { settingReader } from "./setting-reader.js";
 import { type FlagsOf, SETTINGS } from "./settings.js";
 
 export interface LimitsConfig {
+  /** Agents the registry holds at most: a Register of a new id past it is refused. */
+  readonly maxAgents: number;
   /** Largest request message the server reads, in bytes (gRPC and Connect alike). */
   readonly maxMessageBytes: number;
   /** HTTP/2 SETTINGS_MAX_CONCURRENT_STREAMS of both listeners: streams one connection may have open. */
@@ -25,6 +27,7 @@ export interface LimitsConfig {
 export function loadLimitsConfig(env: NodeJS.ProcessEnv, flags: FlagsOf<"serve"> = {}): LimitsConfig {
   const read = settingReader(env, flags);
   return {
+    maxAgents: read.value(SETTINGS.maxAgents).value,
     maxMessageBytes: read.value(SETTINGS.maxMessageBytes).value,
     maxStreamsPerConnection: read.value(SETTINGS.maxStreamsPerConnection).value,
     maxStreams: read.value(SETTINGS.maxStreams).value,

@@ -1,5 +1,5 @@
 // One parser per kind of value a setting takes (seconds, whole numbers, switches, choices, paths, addresses,
-// URLs, tokens, labels, host names): each turns what was given into a typed value, or throws a ConfigError
+// URLs, tokens, secrets, labels, host names): each turns what was given into a typed value, or throws a ConfigError
 // that names the variable or flag and says what it accepts. The settings table picks one for each row.
 
 import { isIP } from "node:net";
@@ -152,6 +152,14 @@ export function parseBearerToken({ name, value }: Given): string {
     throw new ConfigError(`${name} must be the bearer token alone${hint}: characters A-Z a-z 0-9 - . _ ~ + /`);
   }
   return value;
+}
+
+/** An agent secret as a Register returned it (and agent-state.json keeps it): base64url, no padding. */
+export function parseAgentSecret({ name, value }: Given): string {
+  if (/^[A-Za-z0-9_-]+$/.test(value)) return value;
+  throw new ConfigError(
+    `${name} must be the agent_secret the node's first Register returned (as its agent-state.json holds it): characters A-Z a-z 0-9 - _, got ${value === "" ? '""' : "something else"}`,
+  );
 }
 
 /** The host name a node registers under, by the registry's own rules; the default is this machine's. */

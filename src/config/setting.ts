@@ -2,8 +2,11 @@
 // validation (setting-reader.ts), its command-line flag (cli/setting-options.ts) and its line in the
 // README's tables all follow from the row.
 
-/** The commands that take settings; `client` is list, get, watch and deregister. */
-export type CommandName = "serve" | "agent" | "client" | "migrate";
+/**
+ * The commands that take settings; `client` is list, get, watch and deregister, and `deregister` the
+ * settings deregister takes besides those.
+ */
+export type CommandName = "serve" | "agent" | "client" | "deregister" | "migrate";
 
 /** A setting's value as the user gave it, and the name to put in a message about it. */
 export interface Given {

@@ -10,6 +10,7 @@ import { parseListenAddress } from "./listen-address.js";
 import {
   type WholeNumberRange,
   oneOf,
+  parseAgentSecret,
   parseBearerToken,
   parseBoolean,
   parseHostname,
@@ -228,7 +229,7 @@ export const SETTINGS = {
     argument: "path",
     parse: pathTo("file"),
     commands: ["serve"],
-    help: "the server's TLS certificate chain (PEM), for both listeners",
+    help: "the server's TLS certificate chain (PEM), for both listeners; read again (with the key and client CA) on SIGHUP",
   },
   tlsKey: {
     key: "tlsKey",
@@ -259,6 +260,17 @@ export const SETTINGS = {
     commands: ["serve"],
     help: "allow listening beyond loopback with authentication off (warned at every start)",
   },
+  maxAgents: limit({
+    key: "maxAgents",
+    env: "REGISTRY_MAX_AGENTS",
+    flag: "--max-agents",
+    configKey: "maxAgents",
+    unit: "count",
+    defaultValue: "100000",
+    min: 1,
+    max: INT32_MAX,
+    help: "agents the registry holds at most; a Register of a new id past it is refused (known ids still re-register)",
+  }),
   maxMessageBytes: limit({
     key: "maxMessageBytes",
     env: "REGISTRY_MAX_MESSAGE_BYTES",
@@ -389,6 +401,25 @@ export const SETTINGS = {
     commands: ["agent"],
     help: "where the node keeps its id and secret",
   },
+  deregisterStateFile: {
+    key: "stateFile",
+    flag: "--state-file",
+    kind: "value",
+    argument: "path",
+    parse: pathTo("file"),
+    commands: ["deregister"],
+    help: "deregister the node whose daemon keeps this state file (agent-state.json): its id and its secret",
+  },
+  agentSecret: {
+    key: "secret",
+    env: "REGISTRY_AGENT_SECRET",
+    flag: "--secret",
+    kind: "value",
+    argument: "secret",
+    parse: parseAgentSecret,
+    commands: ["deregister"],
+    help: "the agent's secret (from its agent-state.json), so an agent token may remove its own id; prefer the variable",
+  },
   url: {
     key: "url",
     env: "REGISTRY_URL",
@@ -410,7 +441,7 @@ export const SETTINGS = {
     commands: ["agent", "client"],
     help: {
       agent: "bearer token with the agent role (prefer the env variable: flags show in ps)",
-      client: "bearer token (reader for list/get/watch, admin for deregister); prefer the env variable",
+      client: "bearer token (reader for list/get/watch; admin for deregister, or agent with the node's secret); prefer the env variable",
     },
   },
   tls: {
@@ -487,6 +518,7 @@ export function settingsOf(command: CommandName): readonly Setting[] {
 }
 
 export const LIMIT_SETTINGS: readonly LimitSetting[] = [
+  SETTINGS.maxAgents,
   SETTINGS.maxMessageBytes,
   SETTINGS.maxStreamsPerConnection,
   SETTINGS.maxStreams,

@@ -11,6 +11,7 @@ import type { AgentId } from "./agent-id.js";
 import type { AgentRecord, AgentStatus, AgentView } from "./agent.js";
 import type { AgentTable } from "./agent-table.js";
 import type { BeatFlusher } from "./beat-flusher.js";
+import type { FleetCap } from "./fleet-cap.js";
 import { type Beat, type BeatHandler, type BeatResult, HeartbeatSession } from "./heartbeat-session.js";
 import type { DeregisterProof, IdOwnership } from "./id-ownership.js";
 import type { LivenessAuthority } from "./liveness-authority.js";
@@ -35,6 +36,7 @@ export interface AgentCommandsOptions {
   readonly table: AgentTable;
   readonly authority: LivenessAuthority;
   readonly ownership: IdOwnership;
+  readonly cap: FleetCap;
   readonly beats: BeatFlusher;
   readonly clock: Clock;
   readonly log: Log;
@@ -96,7 +98,13 @@ export class AgentCommands implements BeatHandler {
           livenessHeld: false,
           secretHash: existing?.record.secretHash ?? issued?.hash,
         };
-        await this.commit([{ put: record, expectedRevision: existing?.revision ?? ABSENT }]);
+        // A full registry refuses a new id before anything is written; a known id always re-registers.
+        const release = existing === undefined ? this.options.cap.reserve(id) : () => undefined;
+        try {
+          await this.commit([{ put: record, expectedRevision: existing?.revision ?? ABSENT }]);
+        } finally {
+          release();
+        }
         // Liveness counts from the acknowledgement, so a slow disk never eats into the node's first interval.
         const heartbeatIntervalMs = this.options.authority.beat(id);
         this.options.log.info(
@@ -336,16 +344,15 @@ export class AgentCommands implements BeatHandler {
     }
   }
 
-  /** Commits `changes`; a store that cannot write becomes `unavailable`, naming the store. */
+  /** Commits `changes`; a store that cannot write becomes `unavailable`, naming the problem (and, in detail, the file). */
   private async commit(changes: readonly StoreChange[]): Promise<void> {
     try {
       await this.options.store.commit(changes);
     } catch (error) {
       if (!(error instanceof StoreError)) throw error;
       this.options.log.error({ err: error, changes: changes.length }, "store write failed; the change was not made");
-      throw new RegistryError("unavailable", `${error.message}; the change was not acknowledged: retry once the store is writable`, {
-        cause: error,
-      });
+      const outcome = "the change was not acknowledged: retry once the store is writable";
+      throw new RegistryError("unavailable", `${error.problem}; ${outcome}`, { cause: error, detailedMessage: `${error.message}; ${outcome}` });
     }
   }
 

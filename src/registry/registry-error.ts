@@ -18,15 +18,21 @@ export type RegistryErrorKind =
 export class RegistryError extends Error {
   /** For a limit that frees up by itself (a rate): how long the caller should wait before retrying. */
   readonly retryAfterMs: number | undefined;
+  /**
+   * The message with the server's internals (the store's file path), for callers trusted with them; the
+   * message itself names the problem only. Undefined when the message holds nothing to hide.
+   */
+  readonly detailedMessage: string | undefined;
 
   constructor(
     readonly kind: RegistryErrorKind,
     message: string,
-    options?: { cause?: unknown; retryAfterMs?: number },
+    options?: { cause?: unknown; retryAfterMs?: number; detailedMessage?: string },
   ) {
     super(message, options);
     this.name = "RegistryError";
     this.retryAfterMs = options?.retryAfterMs;
+    this.detailedMessage = options?.detailedMessage;
   }
 }
 

@@ -12,6 +12,7 @@ import { AgentCommands, type Registered } from "./agent-commands.js";
 import { AgentTable } from "./agent-table.js";
 import { BeatFlusher } from "./beat-flusher.js";
 import { ChangeFeed } from "./change-feed.js";
+import { FleetCap, type FleetCapSettings } from "./fleet-cap.js";
 import type { HeartbeatSession } from "./heartbeat-session.js";
 import { type DeregisterProof, IdOwnership } from "./id-ownership.js";
 import { LivenessAuthority } from "./liveness-authority.js";
@@ -58,6 +59,8 @@ export interface RegistryOptions {
   readonly enforceSecrets?: boolean;
   /** Fleet-wide beats per second at most, by stretching the interval told to agents (0, the default: no cap). */
   readonly maxBeatsPerSecond?: number;
+  /** The most agents held at once; a Register of a new id past it is refused (default: no cap). */
+  readonly fleetCap?: FleetCapSettings;
   /** The offline guard (default: on, at the design's defaults; share 0 turns it off). */
   readonly offlineGuard?: OfflineGuardSettings;
 }
@@ -103,6 +106,7 @@ export class Registry {
       table: this.table,
       authority: this.authority,
       ownership: new IdOwnership(options.secrets ?? cryptoAgentSecrets, options.enforceSecrets ?? false),
+      cap: new FleetCap(options.fleetCap, () => this.table.size),
       beats: this.beats,
       clock,
       log,

@@ -73,9 +73,16 @@ export interface StoreObserver {
 
 /** The store cannot read or write its data; the message names the location and what to do. */
 export class StoreError extends Error {
-  constructor(message: string, options?: { cause?: unknown }) {
+  /**
+   * What went wrong without naming a file or directory ("the disk is full (ENOSPC)"): what callers not
+   * trusted with the server's paths are told. The message names the file.
+   */
+  readonly problem: string;
+
+  constructor(message: string, options?: { cause?: unknown; problem?: string }) {
     super(message, options);
     this.name = "StoreError";
+    this.problem = options?.problem ?? "the store failed";
   }
 }
 

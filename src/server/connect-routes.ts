@@ -1,10 +1,13 @@
 // AgentRegistry over Connect (JSON and binary), gRPC-Web and gRPC for the HTTP listener, via
 // @connectrpc/connect-node and the shared handlers. Only moves messages and maps errors.
 
-import { Code, type ConnectRouter, type ServiceImpl, createContextKey } from "@connectrpc/connect";
+import { Code, ConnectError, type ConnectRouter, type HandlerContext, type ServiceImpl, createContextKey } from "@connectrpc/connect";
 import { AgentRegistry, type HeartbeatRequest, type HeartbeatResponse } from "../../gen/registry/v1/registry_pb.js";
 import { callerKey } from "./connect-auth.js";
 import type { Log } from "../common/log.js";
+import { RegistryError } from "../registry/registry-error.js";
+import { disconnectCode } from "./client-disconnect.js";
+import type { Disclosure } from "./disclosure.js";
 import { toConnectError } from "./errors.js";
 import type { ServerMetrics } from "./metrics.js";
 import type { RegistryHandlers } from "./registry-handlers.js";
@@ -18,8 +21,9 @@ export function connectRoutes(
   handlers: RegistryHandlers,
   log: Log,
   metrics: ServerMetrics,
+  disclosure: Disclosure,
 ): (router: ConnectRouter) => void {
-  const unary = async <T>(method: string, run: () => T | Promise<T>): Promise<T> => {
+  const unary = async <T>(method: string, context: HandlerContext, run: () => T | Promise<T>): Promise<T> => {
     const started = performance.now();
     let code: number = Code.Unknown;
     try {
@@ -27,7 +31,7 @@ export function connectRoutes(
       code = 0; // OK
       return response;
     } catch (error) {
-      const connectError = toConnectError(error, log);
+      const connectError = toConnectError(error, log, disclosure.toCaller(context.values.get(callerKey)));
       code = connectError.code;
       throw connectError;
     } finally {
@@ -35,12 +39,19 @@ export function connectRoutes(
     }
   };
   /** Runs a streaming handler, mapping its error and recording how it ended. */
-  async function* streaming<T>(method: string, signal: AbortSignal, run: () => AsyncIterable<T>): AsyncIterable<T> {
+  async function* streaming<T>(method: string, context: HandlerContext, run: () => AsyncIterable<T>): AsyncIterable<T> {
+    const { signal } = context;
     let code = 0; // OK
     try {
       yield* run();
     } catch (error) {
-      const connectError = toConnectError(error, log);
+      // connect-node throws a failed write into the handler: a client that hung up is no server error
+      // (connect-adapter.ts logs it once, at debug).
+      if (!(error instanceof RegistryError) && (signal.aborted || disconnectCode(error) !== undefined)) {
+        code = Code.Canceled;
+        throw new ConnectError("the client went away", Code.Canceled, undefined, undefined, error);
+      }
+      const connectError = toConnectError(error, log, disclosure.toCaller(context.values.get(callerKey)));
       code = connectError.code;
       throw connectError;
     } finally {
@@ -48,13 +59,13 @@ export function connectRoutes(
     }
   }
   const service: ServiceImpl<typeof AgentRegistry> = {
-    register: (request, context) => unary("Register", () => handlers.register(request, context.values.get(peerHostKey))),
-    listAgents: (request) => unary("ListAgents", () => handlers.listAgents(request)),
-    getAgent: (request) => unary("GetAgent", () => handlers.getAgent(request)),
-    deregister: (request, context) => unary("Deregister", () => handlers.deregister(request, context.values.get(callerKey))),
-    heartbeat: (requests, context) => streaming("Heartbeat", context.signal, () => heartbeat(requests, handlers)),
+    register: (request, context) => unary("Register", context, () => handlers.register(request, context.values.get(peerHostKey))),
+    listAgents: (request, context) => unary("ListAgents", context, () => handlers.listAgents(request)),
+    getAgent: (request, context) => unary("GetAgent", context, () => handlers.getAgent(request)),
+    deregister: (request, context) => unary("Deregister", context, () => handlers.deregister(request, context.values.get(callerKey))),
+    heartbeat: (requests, context) => streaming("Heartbeat", context, () => heartbeat(requests, handlers)),
     watchAgents: (request, context) =>
-      streaming("WatchAgents", context.signal, async function* () {
+      streaming("WatchAgents", context, async function* () {
         const { watcher, slot } = handlers.watchAgents(request);
         // The client may leave while no event is due: stop waiting then, not at the next event.
         const leave = () => watcher.close();

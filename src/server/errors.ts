@@ -24,16 +24,20 @@ export interface Status {
   readonly retryAfterMs?: number | undefined;
 }
 
-export function toStatus(error: unknown, log: Log): Status {
-  if (error instanceof RegistryError) return { code: CODES[error.kind], message: error.message, retryAfterMs: error.retryAfterMs };
+/** `detailed`: the caller may read the server's internals (disclosure.ts), such as the store's file path. */
+export function toStatus(error: unknown, log: Log, detailed = false): Status {
+  if (error instanceof RegistryError) {
+    const message = detailed ? (error.detailedMessage ?? error.message) : error.message;
+    return { code: CODES[error.kind], message, retryAfterMs: error.retryAfterMs };
+  }
   if (error instanceof ConnectError) return { code: error.code, message: error.rawMessage };
   log.error({ err: error }, "unexpected error while serving a request");
   return { code: Code.Internal, message: "internal error in the registry; the server log has the details" };
 }
 
-export function toConnectError(error: unknown, log: Log): ConnectError {
+export function toConnectError(error: unknown, log: Log, detailed = false): ConnectError {
   if (error instanceof ConnectError) return error;
-  const status = toStatus(error, log);
+  const status = toStatus(error, log, detailed);
   return new ConnectError(status.message, status.code, retryHeaders(status));
 }
 

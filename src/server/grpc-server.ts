@@ -19,6 +19,7 @@ import { MalformedRequest, grpcServiceDefinition } from "../grpc-service-definit
 import { RegistryError } from "../registry/registry-error.js";
 import { type Authorizer, type CallCredentials, type Caller, type RegistryMethod, clientCertificateOf } from "./authorizer.js";
 import type { Log } from "../common/log.js";
+import type { Disclosure } from "./disclosure.js";
 import { retryHeaders, toStatus } from "./errors.js";
 import type { ServerMetrics } from "./metrics.js";
 import type { RegistryHandlers } from "./registry-handlers.js";
@@ -35,6 +36,8 @@ export interface GrpcServerOptions {
   readonly maxMessageBytes: number;
   /** HTTP/2 SETTINGS_MAX_CONCURRENT_STREAMS: clients queue streams beyond it; the server refuses extras. */
   readonly maxStreamsPerConnection: number;
+  /** Which callers' errors may name the server's internals (the store's path). */
+  readonly disclosure: Disclosure;
 }
 
 /** What the auth check reads of any kind of call. */
@@ -55,8 +58,8 @@ export function createGrpcServer(
     "grpc.max_receive_message_length": options.maxMessageBytes,
     "grpc.max_concurrent_streams": options.maxStreamsPerConnection,
   });
-  const fail = (error: unknown): Partial<grpc.StatusObject> => {
-    const status = toStatus(error, log);
+  const fail = (error: unknown, caller?: Caller): Partial<grpc.StatusObject> => {
+    const status = toStatus(error, log, options.disclosure.toCaller(caller));
     const hints = retryHeaders(status);
     if (hints === undefined) return { code: status.code as number as grpc.status, details: status.message };
     const metadata = new grpc.Metadata();
@@ -66,20 +69,19 @@ export function createGrpcServer(
   // The one auth check (authorizer.ts), before a handler sees the request and so before any lookup.
   const authorize = (method: RegistryMethod, call: SurfaceCall): Caller =>
     options.authorizer.authorize(method, grpcCredentials(call));
-  /** Authorizes a stream, or ends it with the refusal; true when it may go on. */
+  /** Authorizes a stream, or ends it with the refusal; the caller when it may go on. */
   const admitted = (
     method: RegistryMethod,
     call: SurfaceCall & { emit(event: "error", status: Partial<grpc.StatusObject>): boolean },
     done: Done,
-  ): boolean => {
+  ): Caller | undefined => {
     try {
-      authorize(method, call);
-      return true;
+      return authorize(method, call);
     } catch (error) {
       const status = fail(error);
       done(status.code ?? grpc.status.UNKNOWN);
       call.emit("error", status);
-      return false;
+      return undefined;
     }
   };
   const unary =
@@ -90,10 +92,11 @@ export function createGrpcServer(
     (call: grpc.ServerUnaryCall<Req, Res>, callback: grpc.sendUnaryData<Res>): void => {
       const started = performance.now();
       const done = (code: grpc.status): void => metrics.rpc(method, "grpc", code as number, (performance.now() - started) / 1000);
+      let caller: Caller | undefined;
       // Promise.resolve().then turns a synchronous throw into a rejection, so both reach the callback.
       Promise.resolve()
         .then(() => {
-          const caller = authorize(method, call);
+          caller = authorize(method, call);
           return handle(wellFormed(call.request), call, caller);
         })
         .then(
@@ -102,7 +105,7 @@ export function createGrpcServer(
             callback(null, response);
           },
           (error: unknown) => {
-            const status = fail(error);
+            const status = fail(error, caller);
             done(status.code ?? grpc.status.UNKNOWN);
             callback(status);
           },
@@ -124,11 +127,13 @@ export function createGrpcServer(
     Deregister: unary("Deregister", (request: DeregisterRequest, _call, caller) => handlers.deregister(request, caller)),
     Heartbeat: (call: grpc.ServerDuplexStream<HeartbeatRequest, HeartbeatResponse>) => {
       const done = stream("Heartbeat");
-      if (admitted("Heartbeat", call, done)) serveHeartbeat(call, handlers, fail, done);
+      const caller = admitted("Heartbeat", call, done);
+      if (caller !== undefined) serveHeartbeat(call, handlers, (error) => fail(error, caller), done);
     },
     WatchAgents: (call: grpc.ServerWritableStream<WatchAgentsRequest, WatchAgentsResponse>) => {
       const done = stream("WatchAgents");
-      if (admitted("WatchAgents", call, done)) void serveWatch(call, handlers, fail, done);
+      const caller = admitted("WatchAgents", call, done);
+      if (caller !== undefined) void serveWatch(call, handlers, (error) => fail(error, caller), done);
     },
   });
   return server;

@@ -6,6 +6,7 @@
 import * as http from "node:http";
 import * as http2 from "node:http2";
 import * as net from "node:net";
+import type * as tls from "node:tls";
 
 /** How long shutdown waits for clients to take the last bytes and hang up before it cuts connections. */
 const FLUSH_MS = 200;
@@ -18,6 +19,8 @@ export type RequestHandler = (
 
 export interface HttpListener {
   readonly server: net.Server;
+  /** With TLS: the certificate, key and CA new connections get from now on (open ones keep theirs). */
+  updateTls(options: tls.SecureContextOptions): void;
   /** Stops accepting, lets open requests finish for `graceMs`, then closes every connection. */
   close(graceMs: number): Promise<void>;
 }
@@ -33,6 +36,13 @@ export interface HttpStreamLimits {
    */
   readonly keepaliveTimeMs?: number;
 }
+
+/**
+ * Header fields one request may carry. A Connect or gRPC-Web call needs about ten and a browser sends some
+ * twenty; Node itself would take up to 2 000 and drop the rest unseen. (Their size is bounded by Node's
+ * 16 KB, answered 431 too; HTTP/2 by its own limit of 128 fields.)
+ */
+export const MAX_HEADER_FIELDS = 100;
 
 /** How long a new plaintext connection may take to send its first bytes before it is closed. */
 const FIRST_BYTES_TIMEOUT_MS = 10_000;
@@ -52,6 +62,13 @@ export function createHttpListener(handler: RequestHandler, tls?: http2.SecureSe
       const close = request.httpVersionMajor === 1 ? { connection: "close" } : {};
       response.writeHead(503, { "content-type": "application/json", ...close });
       response.end(JSON.stringify({ code: "unavailable", message: "the registry server is shutting down; retry with backoff" }));
+      return;
+    }
+    const refusal = headerProblem(request);
+    if (refusal !== undefined) {
+      const close = request.httpVersionMajor === 1 ? { connection: "close" } : {};
+      response.writeHead(refusal.status, { "content-type": "text/plain; charset=utf-8", ...close });
+      response.end(`${refusal.message}\n`);
       return;
     }
     inFlight++;
@@ -85,8 +102,12 @@ export function createHttpListener(handler: RequestHandler, tls?: http2.SecureSe
   };
   let server: net.Server;
   let h1: http.Server | undefined;
+  let secureServer: http2.Http2SecureServer | undefined;
   if (tls === undefined) {
-    const plain = http.createServer(counted as http.RequestListener);
+    // Node keeps the first maxHeadersCount fields and drops the rest unseen (a Host among them would make
+    // it answer a bare 400): keeping one more than allowed lets headerProblem() see that there were too many.
+    const plain = http.createServer({ requireHostHeader: false }, counted as http.RequestListener);
+    plain.maxHeadersCount = MAX_HEADER_FIELDS + 1;
     const h2 = http2.createServer({ settings }, h2Handler);
     trackSessions(h2);
     h1 = plain;
@@ -102,9 +123,14 @@ export function createHttpListener(handler: RequestHandler, tls?: http2.SecureSe
     // closes that connection; the client sees why.
     secure.on("tlsClientError", () => undefined);
     server = secure;
+    secureServer = secure;
   }
   return {
     server,
+    updateTls(options) {
+      if (secureServer === undefined) throw new Error("the HTTP listener has no TLS to update");
+      secureServer.setSecureContext(options);
+    },
     async close(graceMs) {
       closing = true;
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));
@@ -133,6 +159,18 @@ export function createHttpListener(handler: RequestHandler, tls?: http2.SecureSe
       await closed;
     },
   };
+}
+
+/** A request refused for its headers: too many of them (431), or HTTP/1.1 without a Host (400). */
+function headerProblem(request: http.IncomingMessage | http2.Http2ServerRequest): { status: number; message: string } | undefined {
+  const fields = request.rawHeaders.length / 2;
+  if (fields > MAX_HEADER_FIELDS) {
+    return { status: 431, message: `too many header fields: a request may carry at most ${MAX_HEADER_FIELDS}` };
+  }
+  if (request.httpVersionMajor === 1 && request.headers.host === undefined) {
+    return { status: 400, message: "the request has no Host header, which HTTP/1.1 requires" };
+  }
+  return undefined;
 }
 
 /** Reads until the bytes are known to start (or not) with the HTTP/2 preface, then hands the socket on. */

@@ -1,12 +1,14 @@
 // The HTTP listener's non-RPC paths: /healthz (the process answers), /readyz (it should get traffic: not
 // shutting down, store writable; a hold of the offline guard is said in the body but keeps it ready),
-// /metrics (Prometheus text). Everything else is a 404 that says where
-// the RPCs are.
+// /metrics (Prometheus text). Everything else is a 404 that says where the RPCs are. Open to anyone, so
+// they name no file, host or internal error beyond what disclosure.ts allows.
 
 import type { connectNodeAdapter } from "@connectrpc/connect-node";
 import type { Log } from "../common/log.js";
+import { quote } from "../common/registration-rules.js";
 import type { HoldState } from "../registry/offline-guard.js";
 import type { ServerMetrics } from "./metrics.js";
+import type { Disclosure } from "./disclosure.js";
 import type { ServingState } from "./serving-state.js";
 
 /** What connect-node hands its fallback: an HTTP/1.1 or HTTP/2 request and response. */
@@ -19,6 +21,7 @@ export function probeRoutes(
   metrics: ServerMetrics,
   log: Log,
   offlineHold: () => (HoldState & { readonly held: number }) | undefined,
+  disclosure: Disclosure,
 ): (request: Request, response: Response) => void {
   const send = (response: Response, status: number, body: string, contentType = "text/plain; charset=utf-8"): void => {
     response.writeHead(status, { "content-type": contentType, "cache-control": "no-store" });
@@ -27,7 +30,7 @@ export function probeRoutes(
   return (request, response) => {
     const path = (request.url ?? "/").split("?", 1)[0];
     if (request.method !== "GET" && request.method !== "HEAD") {
-      send(response, 404, `no such path: ${request.method ?? ""} ${path ?? ""}; RPCs are POST /registry.v1.AgentRegistry/<Method>\n`);
+      send(response, 404, `no such path: ${request.method ?? ""} ${quote(path ?? "")}; RPCs are POST /registry.v1.AgentRegistry/<Method>\n`);
       return;
     }
     switch (path) {
@@ -35,7 +38,8 @@ export function probeRoutes(
         send(response, 200, "ok\n");
         return;
       case "/readyz": {
-        const reason = serving.notReadyReason;
+        // The store's own error (its file path) only where disclosure allows; the log has it always.
+        const reason = serving.notReady(disclosure.toAnyone);
         const hold = offlineHold();
         // Still ready: the registry answers; what it holds is said for whoever reads the body.
         const note =
@@ -57,7 +61,7 @@ export function probeRoutes(
         );
         return;
       default:
-        send(response, 404, `no such path: ${path ?? ""}; try /healthz, /readyz, /metrics or POST /registry.v1.AgentRegistry/<Method>\n`);
+        send(response, 404, `no such path: ${quote(path ?? "")}; try /healthz, /readyz, /metrics or POST /registry.v1.AgentRegistry/<Method>\n`);
     }
   };
 }

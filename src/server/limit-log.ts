@@ -7,6 +7,7 @@ import type { Log } from "../common/log.js";
 
 /** Which limit refused: a LimitsConfig key, or "registrationRules" for labels, hostname and the like. */
 export type LimitName =
+  | "maxAgents"
   | "maxMessageBytes"
   | "maxStreamsPerConnection"
   | "maxStreams"

@@ -1,5 +1,5 @@
 // Prometheus metrics for one server (its own prom-client Registry, so tests can run many servers): agents
-// by status, streams, the offline guard and the interval told, beats, RPCs by method and code with latency, store writes, liveness transitions,
+// by status and the cap on them, streams, the offline guard and the interval told, beats, RPCs by method and code with latency, store writes, liveness transitions,
 // how late OFFLINE fired, and Node's defaults (event-loop lag among them).
 
 import { status as GrpcStatus } from "@grpc/grpc-js";
@@ -24,9 +24,14 @@ export class ServerMetrics implements RegistryObserver, StoreObserver, RefusalCo
   private readonly offlineLateness: prom.Histogram;
   private readonly refusals: prom.Counter<"limit">;
 
-  constructor(stats: () => RegistryStats) {
+  constructor(maxAgents: number, stats: () => RegistryStats) {
     const registers = [this.registry];
     prom.collectDefaultMetrics({ register: this.registry });
+    new prom.Gauge({
+      name: "agent_registry_max_agents",
+      help: "Agents the registry holds at most (REGISTRY_MAX_AGENTS); a Register of a new id past it is refused.",
+      registers,
+    }).set(maxAgents);
     new prom.Gauge({
       name: "agent_registry_agents",
       help: "Agents in the registry, by status.",

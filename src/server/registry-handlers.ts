@@ -28,6 +28,7 @@ import type { Shutdown } from "./shutdown.js";
 import { HeartbeatCall, type HeartbeatOutput } from "./heartbeat-call.js";
 import { agentToWire, durationFromMs, filterFromWire, listQueryFromWire, registrationFromWire } from "./wire.js";
 import { RegistryError } from "../registry/registry-error.js";
+import { FleetFull } from "../registry/fleet-cap.js";
 
 export class RegistryHandlers {
   constructor(
@@ -44,7 +45,14 @@ export class RegistryHandlers {
     const registration = this.parseRegistration(request, peerHost);
     this.admission.admitRegistration(peerHost);
     const peer = peerHost === undefined ? undefined : parseIpAddress(peerHost, "peer address");
-    const { agent, secret, heartbeatIntervalMs, agentTimeoutMs } = await this.registry.register(registration, peer, request.agentSecret);
+    const { agent, secret, heartbeatIntervalMs, agentTimeoutMs } = await this.registry
+      .register(registration, peer, request.agentSecret)
+      .catch((error: unknown) => {
+        if (error instanceof FleetFull) {
+          this.admission.log.refused("maxAgents", { peer: peerHost, max: error.maxAgents }, "Register refused: the registry is full");
+        }
+        throw error;
+      });
     return create(RegisterResponseSchema, {
       agent: agentToWire(agent),
       heartbeatInterval: durationFromMs(heartbeatIntervalMs),

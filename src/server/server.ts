@@ -5,17 +5,20 @@
 // must reach them without a secret and they reveal nothing about the fleet but counts.
 
 import * as grpc from "@grpc/grpc-js";
-import { connectNodeAdapter } from "@connectrpc/connect-node";
 import { createContextValues } from "@connectrpc/connect";
 import type { AddressInfo } from "node:net";
 import { type ServerConfig, formatAddress } from "../config/index.js";
+import { flagAndEnv } from "../config/setting.js";
+import { SETTINGS } from "../config/settings.js";
 import { type Clock, serverClock } from "../common/clock.js";
 import { type Log, silentLog } from "../common/log.js";
 import { Registry } from "../registry/registry.js";
 import type { Store } from "../registry/store.js";
 import { openStore } from "../store/open-store.js";
+import { connectAdapter } from "./connect-adapter.js";
 import { authInterceptor, clientCertificateKey, requestClientCertificate } from "./connect-auth.js";
 import { connectRoutes, peerHostKey } from "./connect-routes.js";
+import { Disclosure } from "./disclosure.js";
 import { guardExposure } from "./exposure-guard.js";
 import { createGrpcServer } from "./grpc-server.js";
 import { addHealthService } from "./health-service.js";
@@ -42,8 +45,11 @@ export interface ServerHandle {
   readonly store: Store;
   readonly metrics: ServerMetrics;
   readonly serving: ServingState;
-  /** Reads the token file again (the CLI calls it on SIGHUP); false, with an error logged, if it could not. */
-  reloadTokens(): Promise<boolean>;
+  /**
+   * Reads the token file and the TLS files again (the CLI calls it on SIGHUP); false, with an error logged,
+   * if one could not be, which then stays as it was.
+   */
+  reload(): Promise<boolean>;
   /** Ends open streams with UNAVAILABLE, stops both listeners, writes what is pending, releases the lock. */
   close(): Promise<void>;
 }
@@ -58,9 +64,11 @@ const SHUTDOWN_GRACE_MS = 2000;
 export async function startServer(config: ServerConfig, deps: ServerDeps = {}): Promise<ServerHandle> {
   const log = deps.log ?? silentLog;
   guardExposure(config, log);
+  const disclosure = Disclosure.of(config);
   const security = await ServerSecurity.open(config.security, log);
   let registryForStats: Registry | undefined;
   const metrics = new ServerMetrics(
+    config.limits.maxAgents,
     () =>
       registryForStats?.stats() ?? {
         online: 0,
@@ -98,6 +106,7 @@ export async function startServer(config: ServerConfig, deps: ServerDeps = {}): 
       agentTimeoutMs: config.agentTimeoutMs,
       offlineGuard: config.liveness.offlineGuard,
       maxBeatsPerSecond: config.liveness.maxBeatsPerSecond,
+      fleetCap: { maxAgents: config.limits.maxAgents, setting: flagAndEnv(SETTINGS.maxAgents) },
       ...(deps.clock === undefined ? {} : { clock: deps.clock }),
       watchQueueLimit: config.limits.watchQueueLimit,
       // Heartbeat times go to the store once per heartbeat interval (1 to 30 s): fresher times on disk buy
@@ -125,6 +134,7 @@ export async function startServer(config: ServerConfig, deps: ServerDeps = {}): 
       authorizer: security.authorizer,
       maxMessageBytes: limits.maxMessageBytes,
       maxStreamsPerConnection: limits.maxStreamsPerConnection,
+      disclosure,
     });
     addHealthService(grpcServer, serving);
     addReflection(grpcServer);
@@ -133,13 +143,14 @@ export async function startServer(config: ServerConfig, deps: ServerDeps = {}): 
     watchGrpcListener(grpcServer, limits.maxStreamsPerConnection, limitLog);
 
     const http = createHttpListener(
-      withOversizedRequestLog(connectNodeAdapter({
+      withOversizedRequestLog(connectAdapter({
+        log,
         // Larger messages, compressed or not, are RESOURCE_EXHAUSTED.
         readMaxBytes: limits.maxMessageBytes,
         acceptCompression: sizeReportingCompressions(limitLog),
-        routes: connectRoutes(handlers, log, metrics),
+        routes: connectRoutes(handlers, log, metrics, disclosure),
         interceptors: [authInterceptor(security.authorizer, log, metrics)],
-        fallback: probeRoutes(serving, metrics, log, () => registry.offlineHold),
+        fallback: probeRoutes(serving, metrics, log, () => registry.offlineHold, disclosure),
         // Strict input (an unknown field or enum name is INVALID_ARGUMENT, not silently "any"), and full
         // output: curl users see streamConnected: false rather than a missing key.
         jsonOptions: { ignoreUnknownFields: false, alwaysEmitImplicit: true },
@@ -155,6 +166,7 @@ export async function startServer(config: ServerConfig, deps: ServerDeps = {}): 
         keepaliveTimeMs,
       },
     );
+    security.tls?.onHttpUpdate((options) => http.updateTls(options));
     await listen(http.server, config.httpListen.host, config.httpListen.port);
     const httpPort = (http.server.address() as AddressInfo).port;
 
@@ -167,7 +179,7 @@ export async function startServer(config: ServerConfig, deps: ServerDeps = {}): 
       store,
       metrics,
       serving,
-      reloadTokens: () => security.reloadTokens(),
+      reload: () => security.reload(),
       close: () =>
         (closing ??= (async () => {
           // Health first (load balancers stop sending); no more timeouts (agents cannot beat while they
@@ -188,10 +200,10 @@ export async function startServer(config: ServerConfig, deps: ServerDeps = {}): 
 
 /** Notes (for the limit log) request messages connect-node refuses as too large. */
 function withOversizedRequestLog(
-  handler: ReturnType<typeof connectNodeAdapter>,
+  handler: ReturnType<typeof connectAdapter>,
   maxMessageBytes: number,
   limitLog: LimitLog,
-): ReturnType<typeof connectNodeAdapter> {
+): ReturnType<typeof connectAdapter> {
   return (request, response) => {
     watchRequestSize(request, maxMessageBytes, limitLog);
     handler(request, response);

@@ -1,12 +1,14 @@
 // Whether the server should get traffic: SERVING unless it is shutting down or its store cannot write.
 // Feeds grpc.health.v1.Health (health-service.ts) on the gRPC port and /readyz on the HTTP port.
 
-import type { StoreObserver } from "../registry/store.js";
+import { StoreError, type StoreObserver } from "../registry/store.js";
 
 export type ServingStatus = "SERVING" | "NOT_SERVING";
 
 export class ServingState implements StoreObserver {
   private storeError: string | undefined;
+  /** The store's problem without its file's path, for those not trusted with it (disclosure.ts). */
+  private storeProblem: string | undefined;
   private stopping = false;
   private readonly listeners = new Set<() => void>();
 
@@ -18,11 +20,16 @@ export class ServingState implements StoreObserver {
     return this.stopping;
   }
 
-  /** Why the server is not ready, or undefined when it is. */
-  get notReadyReason(): string | undefined {
+  /** Why the server is not ready, or undefined when it is; `detailed` adds what the store said, file path and all. */
+  notReady(detailed: boolean): string | undefined {
     if (this.stopping) return "shutting down";
-    if (this.storeError !== undefined) return `the store cannot write: ${this.storeError}`;
-    return undefined;
+    if (this.storeError === undefined) return undefined;
+    return detailed ? `the store cannot write: ${this.storeError}` : (this.storeProblem ?? "the store cannot write");
+  }
+
+  /** Why the server is not ready, in full (for the log and tests), or undefined when it is. */
+  get notReadyReason(): string | undefined {
+    return this.notReady(true);
   }
 
   /**
@@ -38,6 +45,7 @@ export class ServingState implements StoreObserver {
     const storeError = outcome.ok ? undefined : (outcome.error?.message ?? "write failed");
     if (storeError === this.storeError) return;
     this.storeError = storeError;
+    this.storeProblem = outcome.error instanceof StoreError ? outcome.error.problem : undefined;
     this.publish();
   }
 

@@ -245,7 +245,10 @@ export class CommitLog {
       this.options.observer?.written({ ok: true, durationMs: performance.now() - started, bytes: outcome.bytes });
       return outcome;
     } catch (error) {
-      const failure = new StoreError(`cannot write ${this.location}: ${(error as Error).message}`, { cause: error });
+      const failure = new StoreError(`cannot write ${this.location}: ${(error as Error).message}`, {
+        cause: error,
+        problem: `the store cannot write: ${writeProblem(error)}`,
+      });
       this.options.observer?.written({ ok: false, durationMs: performance.now() - started, bytes: 0, error: failure });
       this.scheduleRetry();
       return failure;
@@ -343,4 +346,30 @@ class Overlay implements DurableState {
       else target.set(id, agent);
     }
   }
+}
+
+/** What the operating system or SQLite said of a failed write, in words that name no path. */
+const WRITE_PROBLEMS: Readonly<Record<string, string>> = {
+  ENOSPC: "the disk is full",
+  EDQUOT: "the disk quota is used up",
+  EROFS: "the file system is read-only",
+  EACCES: "permission denied",
+  EPERM: "permission denied",
+  EIO: "an I/O error",
+  EISDIR: "a directory is where its file should be",
+  ENOTDIR: "a file is where its directory should be",
+  ENOENT: "its directory is gone",
+  EMFILE: "too many open files",
+  SQLITE_FULL: "the disk is full",
+  SQLITE_READONLY: "the database is read-only",
+  SQLITE_IOERR: "an I/O error",
+  SQLITE_CANTOPEN: "the database cannot be opened",
+  SQLITE_CORRUPT: "the database is corrupt",
+};
+
+function writeProblem(error: unknown): string {
+  const code = error instanceof Error && "code" in error && typeof error.code === "string" ? error.code : undefined;
+  if (code === undefined) return "the write failed";
+  const words = WRITE_PROBLEMS[code] ?? WRITE_PROBLEMS[code.split("_").slice(0, 2).join("_")];
+  return words === undefined ? `the write failed (${code})` : `${words} (${code})`;
 }

@@ -8,7 +8,7 @@ import { addSettingOptions, givenFlags } from "../../src/cli/setting-options.js"
 import { type CommandName, type Setting, shownDefault } from "../../src/config/setting.js";
 import { SETTINGS, settingsOf } from "../../src/config/settings.js";
 
-const COMMANDS: CommandName[] = ["serve", "agent", "client", "migrate"];
+const COMMANDS: CommandName[] = ["serve", "agent", "client", "deregister", "migrate"];
 
 /** A command with the flags of `name`, after parsing `argv`. */
 function parsed(name: CommandName, argv: string[]): Command {

@@ -13,6 +13,7 @@ const configError = (env: NodeJS.ProcessEnv, flags: ServerFlags = {}): ConfigErr
 describe("limits with nothing set", () => {
   it("are the documented defaults, roomy enough for a 10 000-node fleet and the benchmark", () => {
     expect(loadLimitsConfig({})).toEqual({
+      maxAgents: 100_000,
       maxMessageBytes: 1_048_576,
       maxStreamsPerConnection: 10_000,
       maxStreams: 20_000,
@@ -37,6 +38,7 @@ describe("limit settings", () => {
 
   it("are read from the environment", () => {
     const limits = loadLimitsConfig({
+      REGISTRY_MAX_AGENTS: "2000",
       REGISTRY_MAX_MESSAGE_BYTES: "4096",
       REGISTRY_MAX_STREAMS_PER_CONNECTION: "100",
       REGISTRY_MAX_STREAMS: "500",
@@ -47,6 +49,7 @@ describe("limit settings", () => {
     });
 
     expect(limits).toEqual({
+      maxAgents: 2000,
       maxMessageBytes: 4096,
       maxStreamsPerConnection: 100,
       maxStreams: 500,

@@ -6,6 +6,7 @@ import { describe, expect, it } from "vitest";
 import { ConfigError } from "../../src/config/config-error.js";
 import { loadAgentConfig } from "../../src/config/agent-config.js";
 import { loadClientConfig } from "../../src/config/client-config.js";
+import { loadDeregisterTarget } from "../../src/config/deregister-config.js";
 import { loadLimitsConfig } from "../../src/config/limits-config.js";
 import { loadLogConfig } from "../../src/config/log-config.js";
 import { loadMigrateConfig } from "../../src/config/migrate-config.js";
@@ -38,6 +39,7 @@ const SAMPLES: { readonly [N in SettingName]: string } = {
   tlsKey: "/etc/agent-registry/server.key",
   tlsClientCa: "/etc/agent-registry/clients-ca.crt",
   insecureAllowUnauthenticated: "true",
+  maxAgents: "2000",
   maxMessageBytes: "4096",
   maxStreamsPerConnection: "100",
   maxStreams: "500",
@@ -50,6 +52,8 @@ const SAMPLES: { readonly [N in SettingName]: string } = {
   hostname: "gpu-01",
   labels: "gpu=a100",
   stateFile: "/var/lib/agent-registry/id.json",
+  deregisterStateFile: "/var/lib/agent-registry/agent-state.json",
+  agentSecret: "Zm9yLXRlc3RzLW9ubHktbm90LWEtcmVhbC1zZWNyZXQ",
   url: "https://registry.internal:50052",
   token: "agent-token-0123456789",
   tls: "true",
@@ -144,6 +148,7 @@ describe("each command", () => {
     serve: (env) => ({ server: loadServerConfig(env), log: loadLogConfig(env) }),
     agent: (env) => loadAgentConfig(env),
     client: (env) => loadClientConfig(env),
+    deregister: (env) => loadDeregisterTarget(env, {}, "3f2b8c1e-6d4a-4f7e-9b1c-2a5d8e7f6c30"),
     migrate: (env) => loadMigrateConfig(env, { from: "json", to: "sqlite" }),
   };
 

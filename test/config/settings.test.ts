@@ -6,7 +6,7 @@ import { DEFAULT_LIMITS } from "../../src/config/limits-config.js";
 import { type CommandName, flagAndEnv, helpFor, shownDefault } from "../../src/config/setting.js";
 import { DEFAULTS, LIMIT_SETTINGS, SETTINGS, settingsOf } from "../../src/config/settings.js";
 
-const COMMANDS: CommandName[] = ["serve", "agent", "client", "migrate"];
+const COMMANDS: CommandName[] = ["serve", "agent", "client", "deregister", "migrate"];
 
 describe("the settings table", () => {
   it.each(COMMANDS)("gives each of %s's settings its own flag, key and variable", (command) => {

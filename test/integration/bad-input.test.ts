@@ -4,6 +4,8 @@
 // request succeeds right after it (the server keeps serving), and that the registry file is byte for byte
 // what it was (nothing bad was written). The expected answer of every case is in the tables below.
 
+import { setFlagsFromString } from "node:v8";
+import { runInNewContext } from "node:vm";
 import { create, toBinary } from "@bufbuild/protobuf";
 import { status as Status } from "@grpc/grpc-js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -244,5 +246,108 @@ describe("over Connect (raw HTTP/1.1 to the HTTP port)", () => {
     expect(after.status).toBe(200);
     expect(after.text).toContain('"hostname":"seed-node"');
     expect(await onDisk(server.dataDir)).toEqual(before);
+  });
+});
+
+// ---------------------------------------------------------------------------------------------------
+// Absurd requests: huge or countless headers, a 10 MB body, deep nesting and bytes that are not UTF-8 in
+// every kind of string, over both transports. Each gets its precise status, the server serves on, and
+// its heap (after a full collection) is back within 10% of what it was before them all.
+
+/** A full garbage collection: `--expose-gc` turned on at run time, its `gc` taken from a fresh context. */
+function collectGarbage(): void {
+  setFlagsFromString("--expose-gc");
+  (runInNewContext("gc") as () => void)();
+}
+
+/** A RegisterRequest in protobuf binary with these raw bytes as field `field` (wire type 2), after a good hostname. */
+function registerWithRawField(field: number, raw: Buffer): Buffer {
+  const good = toBinary(RegisterRequestSchema, create(RegisterRequestSchema, { hostname: "gpu-1" }));
+  return Buffer.concat([good, bytes((field << 3) | 2, raw.length), raw]);
+}
+
+/** A labels map entry (field 6: key 1, value 2) with raw bytes. */
+function labelEntry(key: Buffer, value: Buffer): Buffer {
+  const entry = Buffer.concat([bytes(0x0a, key.length), key, bytes(0x12, value.length), value]);
+  return Buffer.concat([bytes(0x32, entry.length), entry]);
+}
+
+const NOT_UTF8 = bytes(0xc3, 0x28);
+const deep = (levels: number): string => "[".repeat(levels) + "]".repeat(levels);
+
+const ABSURD_GRPC_CASES: readonly GrpcCase[] = [
+  { what: "an ollama_version that is not UTF-8", path: REGISTER, body: grpcFrame(registerWithRawField(5, NOT_UTF8)), code: Status.INVALID_ARGUMENT, message: /RegisterRequest.*utf-8/i },
+  { what: "a label key that is not UTF-8", path: REGISTER, body: grpcFrame(Buffer.concat([registerWithRawField(5, Buffer.from("0.5.7")), labelEntry(NOT_UTF8, Buffer.from("a100"))])), code: Status.INVALID_ARGUMENT, message: /RegisterRequest.*utf-8/i },
+  { what: "a label value that is not UTF-8", path: REGISTER, body: grpcFrame(Buffer.concat([registerWithRawField(5, Buffer.from("0.5.7")), labelEntry(Buffer.from("gpu"), NOT_UTF8)])), code: Status.INVALID_ARGUMENT, message: /RegisterRequest.*utf-8/i },
+  { what: "an agent_id that is not UTF-8", path: GET, body: grpcFrame(Buffer.concat([bytes(0x0a, NOT_UTF8.length), NOT_UTF8])), code: Status.INVALID_ARGUMENT, message: /GetAgentRequest.*utf-8/i },
+  { what: "a label_selector that is not UTF-8", path: LIST, body: grpcFrame(Buffer.concat([bytes(0x12, NOT_UTF8.length), NOT_UTF8])), code: Status.INVALID_ARGUMENT, message: /ListAgentsRequest.*utf-8/i },
+];
+
+const ABSURD_CONNECT_CASES: readonly ConnectCase[] = [
+  { what: "a 64 KB header", path: LIST, body: "{}", headers: { "x-padding": "p".repeat(65_536) }, http: 431, code: undefined },
+  { what: "1 000 headers", path: LIST, body: "{}", headers: Object.fromEntries(Array.from({ length: 1000 }, (_, i) => [`x-h${i}`, "v"])), http: 431, code: undefined },
+  { what: "a 10 MB JSON body", path: REGISTER, body: json({ hostname: "gpu-1", labels: { pad: "p".repeat(10_000_000) } }), http: 429, code: "resource_exhausted", message: /readMaxBytes/ },
+  { what: "10 000 nested arrays in a label value", path: REGISTER, body: `{"hostname":"gpu-1","labels":{"gpu":${deep(10_000)}}}`, http: 400, code: "invalid_argument" },
+  { what: "10 000 nested arrays under an unknown field", path: LIST, body: `{"nested":${deep(10_000)}}`, http: 400, code: "invalid_argument", message: /nested/ },
+  { what: "10 000 nested objects", path: LIST, body: '{"a":'.repeat(10_000) + "{}" + "}".repeat(10_000), http: 400, code: "invalid_argument" },
+  { what: "bytes that are not UTF-8 in a label value", path: REGISTER, body: Buffer.concat([Buffer.from('{"hostname":"gpu-1","labels":{"gpu":"a'), NOT_UTF8, Buffer.from('"}}')]), http: 400, code: "invalid_argument", message: /^labels: value/ },
+  { what: "bytes that are not UTF-8 in a label key", path: REGISTER, body: Buffer.concat([Buffer.from('{"hostname":"gpu-1","labels":{"g'), NOT_UTF8, Buffer.from('":"a100"}}')]), http: 400, code: "invalid_argument", message: /^labels: key/ },
+  { what: "bytes that are not UTF-8 in ollama_version", path: REGISTER, body: Buffer.concat([Buffer.from('{"hostname":"gpu-1","ollamaVersion":"0.5'), NOT_UTF8, Buffer.from('"}')]), http: 400, code: "invalid_argument", message: /^ollama_version:/ },
+  { what: "bytes that are not UTF-8 in an agent_id", path: GET, body: Buffer.concat([Buffer.from('{"agentId":"'), NOT_UTF8, Buffer.from('"}')]), http: 400, code: "invalid_argument", message: /^agent_id:/ },
+  // connect-node's own answer to binary it cannot parse, as for the malformed binary above.
+  { what: "a label value that is not UTF-8 in protobuf binary", path: REGISTER, body: Buffer.concat([registerWithRawField(5, Buffer.from("0.5.7")), labelEntry(Buffer.from("gpu"), NOT_UTF8)]), contentType: "application/proto", http: 500, code: "internal", message: /parse binary.*utf-8/i },
+];
+
+const sendGrpc = (testCase: GrpcCase) =>
+  rawGrpc(server.grpcAddress, { path: testCase.path, body: testCase.body, headers: testCase.headers ?? {} });
+const sendConnect = (testCase: ConnectCase) =>
+  rawHttp(server.httpUrl, {
+    method: testCase.method ?? "POST",
+    path: testCase.path,
+    headers: { "content-type": testCase.contentType ?? "application/json", ...testCase.headers },
+    ...(testCase.body === undefined ? {} : { body: testCase.body }),
+  });
+
+describe("absurd requests", () => {
+  it.each(ABSURD_GRPC_CASES)("over gRPC, $what: grpc-status $code", async (testCase) => {
+    const before = await onDisk(server.dataDir);
+
+    const result = await sendGrpc(testCase);
+
+    expect({ http: result.httpStatus, grpcStatus: result.grpcStatus }).toEqual({ http: testCase.http ?? 200, grpcStatus: testCase.code });
+    if (testCase.message !== undefined) expect(result.grpcMessage).toMatch(testCase.message);
+    expect((await rawGrpc(server.grpcAddress, { path: LIST, body: list() })).grpcStatus).toBe(Status.OK);
+    expect(await onDisk(server.dataDir)).toEqual(before);
+  });
+
+  it.each(ABSURD_CONNECT_CASES)("over Connect, $what: HTTP $http, $code", async (testCase) => {
+    const before = await onDisk(server.dataDir);
+
+    const result = await sendConnect(testCase);
+
+    expect({ http: result.status, code: result.json?.code }).toEqual({ http: testCase.http, code: testCase.code });
+    if (testCase.message !== undefined) expect(result.json?.message).toMatch(testCase.message);
+    const after = await rawHttp(server.httpUrl, { path: LIST, headers: { "content-type": "application/json" }, body: "{}" });
+    expect(after.status).toBe(200);
+    expect(after.text).toContain('"hostname":"seed-node"');
+    expect(await onDisk(server.dataDir)).toEqual(before);
+  });
+
+  it("leave the heap, once collected, within 10% of what it was before, when sent all again three times", async () => {
+    const sendAll = async (): Promise<void> => {
+      for (const testCase of ABSURD_GRPC_CASES) expect((await sendGrpc(testCase)).grpcStatus).toBe(testCase.code);
+      for (const testCase of ABSURD_CONNECT_CASES) expect((await sendConnect(testCase)).status).toBe(testCase.http);
+    };
+    // One round first, so what the cases load once (code, caches, pools) is there: what stays after the
+    // next rounds is what they leave behind.
+    await sendAll();
+    collectGarbage();
+    const heapBefore = process.memoryUsage().heapUsed;
+    for (let round = 0; round < 3; round++) await sendAll();
+    collectGarbage();
+    const heapAfter = process.memoryUsage().heapUsed;
+
+    expect(Math.abs(heapAfter - heapBefore) / heapBefore).toBeLessThan(0.1);
+    expect((await sendConnect({ what: "", path: LIST, body: "{}", http: 200, code: undefined })).text).toContain('"hostname":"seed-node"');
   });
 });

@@ -13,6 +13,7 @@ import { AgentStatus, RegisterRequestSchema } from "../../gen/registry/v1/regist
 import { runCli } from "../support/cli-process.js";
 import { FakeClock } from "../support/fake-clock.js";
 import { grpcFrame, rawGrpc, rawHttp } from "../support/raw-wire.js";
+import { storedAgents } from "../support/stored-agents.js";
 import { type TestServer, startTestServer } from "../support/test-server.js";
 
 const transports = [
@@ -159,6 +160,26 @@ describe.each(transports)("limits over $name", ({ connect }) => {
       expect(error.code).toBe(Code.InvalidArgument);
       expect(error.message).toMatch(rule);
       expect(log.of("registrationRules")).toEqual([expect.objectContaining({ message: "Register refused: invalid registration" })]);
+    });
+  });
+
+  describe("maxAgents", () => {
+    it("refuses a new id past the cap naming the cap and the setting, writes nothing, and still re-registers known ids", async () => {
+      const { server, log } = await start({ maxAgents: 2 });
+      const caller = client(server);
+      await caller.register({ agentId: A, hostname: "gpu-a" });
+      await caller.register({ agentId: B, hostname: "gpu-b" });
+
+      const error = await rejection(caller.register({ agentId: C, hostname: "gpu-c" }));
+
+      expect(error.code).toBe(Code.ResourceExhausted);
+      expect(error.message).toMatch(/the registry is full: it holds 2 agents, the most --max-agents \(REGISTRY_MAX_AGENTS\) allows/);
+      expect((await caller.register({ agentId: A, hostname: "gpu-a2" })).agent?.hostname).toBe("gpu-a2");
+      expect((await caller.listAgents()).agents.map((agent) => agent.id)).toEqual([A, B]);
+      expect((await storedAgents(server.dataDir)).map((agent) => agent.id).sort()).toEqual([A, B]);
+      expect(log.of("maxAgents")).toEqual([expect.objectContaining({ message: "Register refused: the registry is full" })]);
+      expect(await refusals(server, "maxAgents")).toBe(1);
+      expect((await server.metrics.text()).body).toMatch(/^agent_registry_max_agents 2$/m);
     });
   });
 

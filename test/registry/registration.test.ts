@@ -152,6 +152,11 @@ describe("parseRegistration", () => {
     it("rejects a lone UTF-16 surrogate, which no UTF-8 file or message can hold", () => {
       expectInvalid({ ollamaVersion: "0.5\ud800" }, "ollama_version");
     });
+
+    it("rejects U+FFFD, what bytes that are not UTF-8 decode to, saying so", () => {
+      expectInvalid({ ollamaVersion: "0.5\ufffd" }, "ollama_version");
+      expect(rejection({ ollamaVersion: "0.5\ufffd" }).message).toContain("bytes that are not UTF-8");
+    });
   });
 
   describe("labels", () => {
@@ -180,6 +185,11 @@ describe("parseRegistration", () => {
     it.each(["a\ud800", "\udfffa"])("rejects the value %j with a lone surrogate, but accepts emoji", (value) => {
       expectInvalid({ labels: { gpu: value } }, "labels");
       expect(parseRegistration(input({ labels: { gpu: "a100-😀" } })).labels).toEqual({ gpu: "a100-😀" });
+    });
+
+    it("rejects a value holding U+FFFD, what bytes that are not UTF-8 decode to, saying so", () => {
+      expectInvalid({ labels: { gpu: "a\ufffd" } }, "labels");
+      expect(rejection({ labels: { gpu: "a\ufffd" } }).message).toContain("bytes that are not UTF-8");
     });
 
     it("accepts an empty value", () => {

@@ -203,12 +203,13 @@ describe("Registry", () => {
       expect(registry.get(id(1)).status).toBe("offline");
     });
 
-    it("rejects with unavailable, naming the store, when the store cannot write", async () => {
+    it("rejects with unavailable, naming the problem (and, in detail, the store), when the store cannot write", async () => {
       const { store, registry } = await openRegistry();
       store.failNextWrites(1);
       const error = await rejectionOf(registry.register(registration({ agentId: id(1) }), PEER));
       expect(error.kind).toBe("unavailable");
-      expect(error.message).toContain(store.location);
+      expect(error.message).toBe("the store cannot write: the write failed; the change was not acknowledged: retry once the store is writable");
+      expect(error.detailedMessage).toContain(store.location);
       expect(store.get(id(1))).toBeUndefined();
     });
 

@@ -59,23 +59,35 @@ async function makeLeaf(dir: string, name: string, ca: string, subject: string, 
   return { cert: join(dir, `${name}.crt`), key: join(dir, `${name}.key`) };
 }
 
+const SERVER_EXT = "basicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature\nextendedKeyUsage=serverAuth\nsubjectAltName=IP:127.0.0.1,DNS:localhost\n";
+const CLIENT_EXT = "basicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature\nextendedKeyUsage=clientAuth\n";
+
+/** Another server certificate for 127.0.0.1 and localhost (a renewal), with a new key, signed by `ca`. */
+export function makeServerCert(certs: TestCerts, name: string, ca: "ca" | "other-ca" = "ca"): Promise<CertFiles> {
+  return makeLeaf(certs.dir, name, ca, "/CN=localhost", SERVER_EXT);
+}
+
+/** Another client certificate whose subject OU is `role`, signed by `ca`. */
+export function makeClientCert(certs: TestCerts, name: string, ca: "ca" | "other-ca", role: string): Promise<CertFiles> {
+  return makeLeaf(certs.dir, name, ca, `/O=fleet/OU=${role}/CN=${name}`, CLIENT_EXT);
+}
+
 export async function makeTestCerts(): Promise<TestCerts> {
   const dir = await mkdtemp(join(tmpdir(), "agent-registry-certs-"));
   await Promise.all([makeCa(dir, "ca"), makeCa(dir, "other-ca")]);
-  const clientExt = "basicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature\nextendedKeyUsage=clientAuth\n";
   const [server, agent, reader, admin, nobody, strangerAdmin] = await Promise.all([
     makeLeaf(
       dir,
       "server",
       "ca",
       "/CN=localhost",
-      "basicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature\nextendedKeyUsage=serverAuth\nsubjectAltName=IP:127.0.0.1,DNS:localhost\n",
+      SERVER_EXT,
     ),
-    makeLeaf(dir, "client-agent", "ca", "/O=fleet/OU=agent/CN=gpu-01", clientExt),
-    makeLeaf(dir, "client-reader", "ca", "/O=fleet/OU=reader/CN=dashboard", clientExt),
-    makeLeaf(dir, "client-admin", "ca", "/O=fleet/OU=admin/CN=operator", clientExt),
-    makeLeaf(dir, "client-nobody", "ca", "/O=fleet/CN=nobody", clientExt),
-    makeLeaf(dir, "stranger-admin", "other-ca", "/O=elsewhere/OU=admin/CN=stranger", clientExt),
+    makeLeaf(dir, "client-agent", "ca", "/O=fleet/OU=agent/CN=gpu-01", CLIENT_EXT),
+    makeLeaf(dir, "client-reader", "ca", "/O=fleet/OU=reader/CN=dashboard", CLIENT_EXT),
+    makeLeaf(dir, "client-admin", "ca", "/O=fleet/OU=admin/CN=operator", CLIENT_EXT),
+    makeLeaf(dir, "client-nobody", "ca", "/O=fleet/CN=nobody", CLIENT_EXT),
+    makeLeaf(dir, "stranger-admin", "other-ca", "/O=elsewhere/OU=admin/CN=stranger", CLIENT_EXT),
   ]);
   return {
     dir,
