@@ -71,7 +71,7 @@ export class LivenessAuthority {
       windowMs: () => this.pace.timeoutFor(this.intervalMs),
       recheckMs: Math.min(options.heartbeatIntervalMs, 1000),
       census: () => this.census(),
-      released: () => this.release(),
+      released: (reason) => this.release(reason),
     });
   }
 
@@ -188,6 +188,11 @@ export class LivenessAuthority {
     return Math.max(0, Math.floor((this.clock.monotonic() - liveness.since) / liveness.judgedMs));
   }
 
+  /** Agents held now: during a hold, and those still silent in the interval a hold's end leaves them. */
+  get heldCount(): number {
+    return this.held.size;
+  }
+
   /** Whether the offline guard holds the agent's timeout (it is past its deadline, still ONLINE). */
   isHeld(id: AgentId): boolean {
     return this.held.has(id);
@@ -231,6 +236,7 @@ export class LivenessAuthority {
   }
 
   private timeOut(id: AgentId): void {
+    this.held.delete(id);
     this.expiring.add(id);
     this.guard.timedOut();
     this.options.onExpired(id);
@@ -241,12 +247,23 @@ export class LivenessAuthority {
     if (this.held.delete(id)) this.guard.changed();
   }
 
-  /** The hold ended: every agent it held that is still past its deadline times out now. */
-  private release(): void {
-    const held = [...this.held];
-    this.held.clear();
-    for (const id of held) {
-      if (this.overdueMs(id) !== undefined) this.timeOut(id);
+  /**
+   * The hold ended. After its maximum, every agent it held that is still past its deadline times out now.
+   * When most of the fleet beat again, those still silent get one more interval of theirs first, still
+   * held (suspect): a network that comes back brings the fleet's beats back over one interval, not at once,
+   * and the hold ends as soon as enough have beaten to fall under the threshold, before the rest had their turn.
+   */
+  private release(reason: "recovered" | "maxHold"): void {
+    const now = this.clock.monotonic();
+    for (const id of [...this.held]) {
+      const liveness = this.agents.get(id);
+      if (liveness === undefined || this.overdueMs(id) === undefined) {
+        this.held.delete(id);
+      } else if (reason === "maxHold") {
+        this.timeOut(id);
+      } else {
+        this.tracker?.expireAt(id, now + liveness.judgedMs);
+      }
     }
   }
 

@@ -175,7 +175,7 @@ export class OfflineGuard {
     } else {
       this.options.log.warn(
         { silent: hold.silent, fleet: hold.fleet, heldSeconds },
-        "offline guard released: most nodes beat again; nodes still silent turn OFFLINE now",
+        "offline guard released: most nodes beat again; nodes still silent turn OFFLINE unless they beat within one interval",
       );
     }
     this.options.released(reason);

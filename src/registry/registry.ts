@@ -136,14 +136,13 @@ export class Registry {
   stats(): RegistryStats {
     let online = 0;
     for (const entry of this.table.values()) if (entry.record.status === "online") online++;
-    const hold = this.authority.hold;
     return {
       online,
       offline: this.table.size - online,
       streams: this.commands.streams,
       watchers: this.feed.size,
-      held: hold?.held ?? 0,
-      guardActive: hold !== undefined,
+      held: this.authority.heldCount,
+      guardActive: this.authority.hold !== undefined,
       toldIntervalMs: this.authority.intervalMs,
     };
   }
