@@ -43,6 +43,8 @@ export interface LivenessAuthorityOptions {
   readonly onExpired: (id: AgentId) => void;
   /** An ONLINE agent's deadline passed during a hold of the offline guard: it stays ONLINE, held. */
   readonly onHeld?: (id: AgentId) => void;
+  /** The agent beat here (replicas: keep this replica's claim on it alive), with the timeout it is judged by. */
+  readonly onBeat?: (id: AgentId, timeoutMs: number) => void;
 }
 
 export class LivenessAuthority {
@@ -55,6 +57,8 @@ export class LivenessAuthority {
   private readonly held = new Set<AgentId>();
   /** Agents timed out whose OFFLINE change is not applied yet: the guard already counts them as timed out. */
   private readonly expiring = new Set<AgentId>();
+  /** Agents another replica judges (it holds their stream): no deadline here, and not silent in the census. */
+  private readonly elsewhere = new Set<AgentId>();
   private online = 0;
 
   constructor(private readonly options: LivenessAuthorityOptions) {
@@ -132,10 +136,34 @@ export class LivenessAuthority {
     liveness.lastBeat = this.clock.now();
     liveness.judgedMs = Math.max(liveness.toldMs, told);
     liveness.toldMs = told;
+    this.elsewhere.delete(id);
     this.expiring.delete(id);
     this.unhold(id);
     if (liveness.online) this.arm(id);
+    this.options.onBeat?.(id, this.pace.timeoutFor(liveness.judgedMs));
     return told;
+  }
+
+  /** Another replica holds the agent's stream and judges it: no deadline here until it beats here again. */
+  judgedElsewhere(id: AgentId): void {
+    this.elsewhere.add(id);
+    this.tracker?.forget(id);
+    this.unhold(id);
+  }
+
+  /**
+   * No replica kept the agent's claim alive for its timeout (the replica that judged it is gone): it is past
+   * its deadline here and now, and times out like any other (the offline guard may hold it).
+   */
+  lapsed(id: AgentId): void {
+    const liveness = this.agents.get(id);
+    this.elsewhere.delete(id);
+    if (liveness === undefined || !liveness.online) return;
+    liveness.since = Math.min(liveness.since, this.clock.monotonic() - this.pace.timeoutFor(liveness.judgedMs) - 1);
+    if (this.tracker !== undefined) {
+      this.tracker.forget(id);
+      this.expired(id);
+    }
   }
 
   forget(id: AgentId): void {
@@ -143,6 +171,7 @@ export class LivenessAuthority {
     if (liveness === undefined) return;
     if (liveness.online) this.online--;
     this.agents.delete(id);
+    this.elsewhere.delete(id);
     this.tracker?.forget(id);
     this.expiring.delete(id);
     this.unhold(id);
@@ -217,7 +246,7 @@ export class LivenessAuthority {
 
   private arm(id: AgentId): void {
     const liveness = this.agents.get(id);
-    if (liveness !== undefined) this.tracker?.expireAt(id, this.deadline(liveness));
+    if (liveness !== undefined && !this.elsewhere.has(id)) this.tracker?.expireAt(id, this.deadline(liveness));
   }
 
   private expired(id: AgentId): void {
@@ -252,13 +281,14 @@ export class LivenessAuthority {
 
   /**
    * ONLINE agents, and those silent for their interval and a quarter of the slack up to their timeout; both
-   * without the agents timed out already (the guard counts those itself).
+   * without the agents timed out already (the guard counts those itself). An agent judged by another replica
+   * counts as ONLINE and never as silent here: its silence is judged where its stream is.
    */
   private census(): Census {
     const now = this.clock.monotonic();
     let silent = 0;
     for (const [id, liveness] of this.agents) {
-      if (!liveness.online || this.expiring.has(id)) continue;
+      if (!liveness.online || this.expiring.has(id) || this.elsewhere.has(id)) continue;
       const silentAfter = liveness.judgedMs + (this.pace.timeoutFor(liveness.judgedMs) - liveness.judgedMs) / 4;
       if (now - liveness.since > silentAfter) silent++;
     }
