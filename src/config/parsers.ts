@@ -98,6 +98,11 @@ export function parseRegistryAddress(given: Given): ListenAddress {
   return address;
 }
 
+/** One registry address or several (replicas), comma-separated: each host:port. */
+export function parseRegistryAddresses(given: Given): ListenAddress[] {
+  return given.value.split(",").map((value) => parseRegistryAddress({ ...given, value: value.trim() }));
+}
+
 /** The registry's HTTP listener for the client commands: an http:// or https:// URL, a path prefix allowed. */
 export function parseRegistryUrl({ name, value }: Given): URL {
   const url = URL.canParse(value) ? new URL(value) : undefined;
