@@ -4,7 +4,11 @@
 // stream for all agents. Every replica hears the lease keys through the store's watch: a key put by another
 // replica means the agent is judged there; a key deleted (the lease expired, or was revoked on leaving) means
 // the claim lapsed. etcd extends leases across its leader changes and while it is down nothing expires, so
-// an etcd outage lapses no claim. Failures are logged and retried by the next beat.
+// an etcd outage lapses no claim. But a stopped (not restarted) etcd revokes on waking up leases whose time
+// passed while it slept, before their holders' keep-alives get through: so a pulse (a cheap serializable
+// count, twice a second) tells whether etcd has been answering, and a lapse heard while it has not is acted
+// on only if no replica claims the agent again within a grace (its holder does at its next beat). Failures
+// are logged and retried by the next beat.
 
 import { randomUUID } from "node:crypto";
 import type { Log } from "../common/log.js";
@@ -14,10 +18,16 @@ import type { LeaseKeepAliveRequest, LeaseKeepAliveResponse } from "../../gen/et
 import { create } from "@bufbuild/protobuf";
 import { LeaseKeepAliveRequestSchema } from "../../gen/etcd/etcdserverpb/rpc_pb.js";
 import type { Bidi, EtcdClient } from "./etcd-client.js";
-import { type EtcdKeys, bytes } from "./etcd-keys.js";
+import { type EtcdKeys, bytes, rangeEnd } from "./etcd-keys.js";
 
 /** etcd's smallest lease (ceil(1.5 × its 1 s election timeout)); a shorter request is raised to it anyway. */
 const MIN_TTL_SECONDS = 2;
+/** How often the pulse asks etcd; an answer slower than SLOW_MS, or none, is trouble. */
+const PULSE_MS = 500;
+const SLOW_MS = 1000;
+/** How long after trouble a lapse waits for a new claim before it counts. */
+const TROUBLE_MS = 5000;
+const LAPSE_GRACE_MS = 1000;
 
 interface Claim {
   lease: bigint | undefined;
@@ -35,6 +45,10 @@ export class EtcdLeases implements LivenessPeers {
   private readonly listeners = new Set<PeerListener>();
   private keepAlive: Bidi<LeaseKeepAliveRequest, LeaseKeepAliveResponse> | undefined;
   private closed = false;
+  private pulseTimer: NodeJS.Timeout | undefined;
+  private pulseSentAt: number | undefined;
+  private troubledUntil = 0;
+  private readonly graceTimers = new Set<NodeJS.Timeout>();
 
   constructor(
     private readonly client: EtcdClient,
@@ -71,7 +85,7 @@ export class EtcdLeases implements LivenessPeers {
     if (owner === undefined) {
       this.owners.delete(id);
       this.mine.delete(id);
-      for (const listener of this.listeners) listener.lapsed(id);
+      this.lapse(id);
       return;
     }
     this.owners.set(id, owner);
@@ -85,10 +99,61 @@ export class EtcdLeases implements LivenessPeers {
     for (const listener of this.listeners) listener.claimed(id, here);
   }
 
+  /** Starts the pulse. */
+  start(): void {
+    if (this.pulseTimer === undefined && !this.closed) this.pulse();
+  }
+
+  /** etcd failed a call or a stream of this replica: lapses heard soon after wait for a new claim. */
+  trouble(): void {
+    this.troubledUntil = performance.now() + TROUBLE_MS;
+  }
+
   close(): void {
     this.closed = true;
+    clearTimeout(this.pulseTimer);
+    for (const timer of this.graceTimers) clearTimeout(timer);
+    this.graceTimers.clear();
     this.keepAlive?.end();
     this.keepAlive = undefined;
+  }
+
+  private get troubled(): boolean {
+    const now = performance.now();
+    return now < this.troubledUntil || (this.pulseSentAt !== undefined && now - this.pulseSentAt > SLOW_MS);
+  }
+
+  /** A claim lapsed: told at once while etcd is well, after a grace without a new claim when it was not. */
+  private lapse(id: AgentId): void {
+    if (this.closed) return;
+    if (!this.troubled) {
+      for (const listener of this.listeners) listener.lapsed(id);
+      return;
+    }
+    const timer = setTimeout(() => {
+      this.graceTimers.delete(timer);
+      if (!this.owners.has(id)) this.lapse(id);
+    }, LAPSE_GRACE_MS);
+    this.graceTimers.add(timer);
+  }
+
+  private pulse(): void {
+    const sentAt = performance.now();
+    this.pulseSentAt = sentAt;
+    this.client
+      .range({ key: this.keys.leases, rangeEnd: rangeEnd(this.keys.leases), countOnly: true, serializable: true })
+      .then(
+        () => {
+          if (performance.now() - sentAt > SLOW_MS) this.trouble();
+        },
+        () => this.trouble(),
+      )
+      .finally(() => {
+        this.pulseSentAt = undefined;
+        if (this.closed) return;
+        this.pulseTimer = setTimeout(() => this.pulse(), PULSE_MS);
+        this.pulseTimer.unref();
+      });
   }
 
   private async claim(id: AgentId, ttlSeconds: number): Promise<void> {

@@ -93,6 +93,7 @@ export class EtcdStore implements Store {
     this.loadedAt = revision;
     this.delivered = revision;
     this.openWatch();
+    this.peers.start();
     return { agents, revision };
   }
 
@@ -225,6 +226,7 @@ export class EtcdStore implements Store {
     });
     stream.on("error", (error: Error) => {
       this.log.debug({ err: error }, "etcd watch broke; watching again from the last revision seen");
+      this.peers.trouble();
       again();
     });
     stream.on("end", again);
@@ -370,6 +372,7 @@ export class EtcdStore implements Store {
       const started = performance.now();
       try {
         const response = await this.client.txn({ compare, success });
+        this.options.observer?.written({ ok: true, durationMs: performance.now() - started, bytes: 0 });
         if (!response.succeeded) for (const [id, at] of batch) if (!this.pendingBeats.has(id)) this.pendingBeats.set(id, at);
       } catch (error) {
         this.failed(error, started);
@@ -382,6 +385,7 @@ export class EtcdStore implements Store {
 
   private failed(error: unknown, started: number): Error {
     const storeError = error instanceof EtcdUnreachable ? this.unreachable(error) : (error as Error);
+    this.peers.trouble();
     this.options.observer?.written({ ok: false, durationMs: performance.now() - started, bytes: 0, error: storeError });
     return storeError;
   }
