@@ -2,7 +2,7 @@
 // `etcd3` package. grpc-js is the HTTP/2 stack the server already runs and tunes; the generated types are
 // the same protobuf-es code as the rest of gen/; LeaseKeepAlive is one bidi stream that takes any lease id,
 // so one stream per replica serves all its agents; and no second dependency tree (etcd3 brings its own
-// grpc-js, proto-loader and cockatiel). Only what the store uses: Range, Txn, Watch, Lease Grant/Revoke/KeepAlive.
+// grpc-js, proto-loader and cockatiel). Only what the store uses: Range, Txn, Watch, Lease Grant/Revoke/KeepAlive (and Status).
 // Every unary call has a deadline; a failure is an EtcdUnreachable naming etcd and its endpoints.
 
 import * as grpc from "@grpc/grpc-js";
@@ -10,6 +10,9 @@ import { type DescMessage, type MessageInitShape, type MessageShape, create } fr
 import {
   KV,
   Lease,
+  Maintenance,
+  type StatusResponse,
+  StatusRequestSchema,
   type LeaseGrantResponse,
   LeaseGrantRequestSchema,
   type LeaseKeepAliveRequest,
@@ -28,6 +31,7 @@ import { grpcServiceDefinition } from "../grpc-service-definition.js";
 const KvClient = grpc.makeGenericClientConstructor(grpcServiceDefinition(KV), "KV");
 const WatchClient = grpc.makeGenericClientConstructor(grpcServiceDefinition(Watch), "Watch");
 const LeaseClient = grpc.makeGenericClientConstructor(grpcServiceDefinition(Lease), "Lease");
+const MaintenanceClient = grpc.makeGenericClientConstructor(grpcServiceDefinition(Maintenance), "Maintenance");
 
 /** How long one unary call to etcd may take before the store calls etcd unreachable. */
 const CALL_DEADLINE_MS = 3000;
@@ -61,6 +65,7 @@ export class EtcdClient {
   private readonly kv: grpc.Client;
   private readonly watcher: grpc.Client;
   private readonly lease: grpc.Client;
+  private readonly maintenance: grpc.Client;
 
   constructor(endpoints: readonly string[]) {
     this.endpoints = endpoints.join(",");
@@ -79,6 +84,12 @@ export class EtcdClient {
     // One channel, shared: grpc-js shares subchannels between clients of one target and options.
     this.watcher = new WatchClient(target, credentials, options);
     this.lease = new LeaseClient(target, credentials, options);
+    this.maintenance = new MaintenanceClient(target, credentials, options);
+  }
+
+  /** The member's status: its id (header.member_id) and the leader's. */
+  status(): Promise<StatusResponse> {
+    return this.unary(this.maintenance, "Status", StatusRequestSchema, {});
   }
 
   range(request: MessageInitShape<typeof RangeRequestSchema>): Promise<RangeResponse> {
@@ -115,6 +126,7 @@ export class EtcdClient {
     this.kv.close();
     this.watcher.close();
     this.lease.close();
+    this.maintenance.close();
   }
 
   private unary<S extends DescMessage, R>(client: grpc.Client, method: string, schema: S, init: MessageInitShape<S>): Promise<R> {

@@ -58,6 +58,8 @@ export interface EtcdCluster {
   readonly members: readonly EtcdMember[];
   /** The client URLs, comma-separated, as REGISTRY_ETCD_ENDPOINTS takes them. */
   readonly endpoints: string;
+  /** The member that leads the cluster now (by Maintenance Status). */
+  leader(): Promise<EtcdMember>;
   stop(): Promise<void>;
 }
 
@@ -107,6 +109,20 @@ export async function startEtcd(size = 1): Promise<EtcdCluster> {
   return {
     members,
     endpoints: members.map((member) => member.clientUrl).join(","),
+    async leader() {
+      for (const member of members) {
+        const client = new EtcdClient([member.clientUrl]);
+        try {
+          const status = await client.status();
+          if (status.header?.memberId === status.leader) return member;
+        } catch {
+          // A member that is down leads nothing.
+        } finally {
+          client.close();
+        }
+      }
+      throw new Error("no etcd member says it leads the cluster");
+    },
     async stop() {
       for (const member of members) await member.kill();
       await rm(root, { recursive: true, force: true });
