@@ -111,6 +111,11 @@ export class LivenessAuthority {
       if (online) this.arm(record.id);
       return;
     }
+    if (this.elsewhere.has(record.id) && record.lastHeartbeat > known.lastBeat) {
+      // Judged by another replica, which stores its beat times now and then: shown as of the latest stored.
+      known.lastBeat = record.lastHeartbeat;
+      known.since = Math.max(known.since, this.clock.monotonic() - (this.clock.now() - record.lastHeartbeat));
+    }
     if (known.online === online) return;
     known.online = online;
     this.online += online ? 1 : -1;
