@@ -1,11 +1,12 @@
 // The liveness authority: when each agent last beat, and when each ONLINE one must beat again. Deadlines
 // are readings of the monotonic clock, so a step of the wall clock moves none of them; wall time is kept only
 // as the last-beat timestamp that people read and the store keeps. Deadlines are judged only while promoted
-// (a single process: from open to shutdown; replicas: while this one holds authority), and a promotion grants
-// every ONLINE agent one timeout of grace from that instant, so a restart never marks the fleet offline.
-// Each agent is judged by the interval it was last told (heartbeat-pace.ts), and a passed deadline goes to
-// the offline guard first, which may hold it (offline-guard.ts). What an expiry or a hold leads to (a
-// commit) is the command layer's business, not this one's.
+// (from open to shutdown), and a promotion grants every ONLINE agent one timeout of grace from that instant,
+// so a restart never marks the fleet offline. With replicas (liveness-peers.ts), an agent whose stream another
+// replica holds is judged there: no deadline here, shown by the beat times the store gets, never silent in
+// the guard's census; its lapsed claim times it out here. Each agent is judged by the interval it was last
+// told (heartbeat-pace.ts), and a passed deadline goes to the offline guard first, which may hold it
+// (offline-guard.ts). What an expiry or a hold leads to (a commit) is the command layer's business.
 
 import type { Clock } from "../common/clock.js";
 import { type Log, silentLog } from "../common/log.js";

@@ -170,6 +170,8 @@ export class EtcdLeases implements LivenessPeers {
       await this.client.txn({
         success: [{ request: { case: "requestPut", value: { key: this.keys.lease(id), value: bytes(this.replica), lease: granted.ID } } }],
       });
+      // Ours from now, before the watch says so: the next beat keeps this lease alive instead of granting another.
+      if (this.mine.get(id) === claim) this.owners.set(id, this.replica);
     } catch (error) {
       if (this.mine.get(id) === claim) this.mine.delete(id);
       this.log.debug({ err: error, agentId: id }, "agent's lease not claimed yet; the next beat tries again");
