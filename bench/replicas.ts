@@ -128,8 +128,12 @@ class Beater {
       stream.write(create(HeartbeatRequestSchema, { agentId: this.id }));
       this.timer = setTimeout(beat, INTERVAL_S * 1000);
     };
-    this.timer = setTimeout(beat, Math.random() * INTERVAL_S * 1000);
+    // Spread at first; on a new stream after a move, a beat at once, as the daemon does.
+    if (this.moved) beat();
+    else this.timer = setTimeout(beat, Math.random() * INTERVAL_S * 1000);
   }
+
+  private moved = false;
 
   stop(): void {
     this.stopped = true;
@@ -142,6 +146,7 @@ class Beater {
     this.stream = undefined;
     clearTimeout(this.timer);
     this.replica = (this.replica + 1) % this.stubsByReplica.length;
+    this.moved = true;
     // The daemon's rule: a random wait below the told interval (here its first window, 0.5 s).
     setTimeout(() => this.start(), Math.random() * 500);
   }
