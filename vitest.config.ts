@@ -15,7 +15,7 @@ export default defineConfig({
     projects: [
       {
         extends: true,
-        test: { name: "unit", include: ["test/**/*.test.ts"], exclude: ["test/integration/**", "test/reliability/**"] },
+        test: { name: "unit", include: ["test/**/*.test.ts"], exclude: ["test/integration/**", "test/reliability/**", "test/etcd/**"] },
       },
       ...STORES.map((store) => ({
         extends: true as const,
@@ -34,6 +34,11 @@ export default defineConfig({
           env: { TEST_STORE: store },
         },
       })),
+      // Replicas on a real etcd (started by each file): after the rest, one file at a time.
+      {
+        extends: true as const,
+        test: { name: "etcd", include: ["test/etcd/**/*.test.ts"], fileParallelism: false, sequence: { groupOrder: STORES.length + 1 } },
+      },
     ],
   },
 });

@@ -39,7 +39,10 @@ export interface NodeDescription {
 }
 
 export interface NodeAgentOptions {
-  /** host:port of the registry's gRPC listener. */
+  /**
+   * host:port of the registry's gRPC listener; replicas as `a:1,b:2,c:3`, tried in turn: a connection that
+   * ends (a broken stream, a refused Register) moves the next attempt to the next address.
+   */
   readonly registryAddress: string;
   readonly ollamaUrl: string;
   readonly stateFile: string;
@@ -117,6 +120,9 @@ export class NodeAgent {
   private probeTimer: Timer | undefined;
   private probing = false;
   private connection: RegistryConnection | undefined;
+  private readonly addresses: readonly string[];
+  /** The attempts made, which picks the address of the next. */
+  private attempts = 0;
   private stream: HeartbeatStream | undefined;
   private wake: (() => void) | undefined;
   private running: Promise<AgentExit> | undefined;
@@ -130,6 +136,7 @@ export class NodeAgent {
     this.clock = deps.clock ?? daemonClock;
     this.backoff = new Backoff({ ...deps.backoff, ...(deps.random === undefined ? {} : { random: deps.random }) });
     this.connect = deps.connect ?? ((address) => connectRegistry(address, options.connection));
+    this.addresses = options.registryAddress.split(",").filter((address) => address !== "");
     this.probe = deps.probe ?? ((signal) => probeOllama(options.ollamaUrl, { signal }));
     this.newId = deps.newId ?? v4;
     this.leaveTimeoutMs = deps.leaveTimeoutMs ?? DEFAULT_LEAVE_TIMEOUT_MS;
@@ -236,7 +243,8 @@ export class NodeAgent {
 
   /** One connection: register if needed, then hold the stream until it ends. */
   private async attempt(agentId: string): Promise<AttemptEnd> {
-    const connection = this.connect(this.options.registryAddress);
+    const address = this.addresses[this.attempts++ % this.addresses.length] ?? this.options.registryAddress;
+    const connection = this.connect(address);
     this.connection = connection;
     try {
       if (!this.registered) {
@@ -271,14 +279,14 @@ export class NodeAgent {
             address: `${response.agent?.ipAddress ?? "?"}:${response.agent?.port ?? this.options.node.port}`,
             ollamaVersion: this.ollama.version,
             heartbeatIntervalMs: this.intervalMs,
-            registry: this.options.registryAddress,
+            registry: address,
           },
           "registered",
         );
       }
       if (this.isStopping) return RETRY;
       this.currentPhase = "connecting";
-      const end = await this.holdStream(agentId, connection);
+      const end = await this.holdStream(agentId, connection, address);
       this.streamEnded(end);
       return { retryAfterMs: end.retryAfterMs };
     } finally {
@@ -287,7 +295,7 @@ export class NodeAgent {
     }
   }
 
-  private holdStream(agentId: string, connection: RegistryConnection): Promise<StreamEnd> {
+  private holdStream(agentId: string, connection: RegistryConnection, address: string): Promise<StreamEnd> {
     const stream = new HeartbeatStream(connection.heartbeat(), {
       agentId,
       agentSecret: this.secret,
@@ -298,7 +306,7 @@ export class NodeAgent {
         if (this.isStopping) return;
         this.currentPhase = "connected";
         this.log.info(
-          { agentId, registry: this.options.registryAddress, draining: this.report().draining },
+          { agentId, registry: address, draining: this.report().draining },
           this.connectedOnce ? "heartbeat stream reconnected" : "heartbeat stream connected",
         );
         this.connectedOnce = true;

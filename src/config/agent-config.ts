@@ -9,7 +9,7 @@ import { settingReader } from "./setting-reader.js";
 import { type FlagsOf, SETTINGS, STATE_FILE_NAME } from "./settings.js";
 
 export interface AgentConfig {
-  /** host:port of the registry's gRPC listener. */
+  /** host:port of the registry's gRPC listener; replicas comma-separated, tried in turn. */
   readonly registryAddress: string;
   /** Ollama's base URL; the daemon probes `<url>/api/version`. */
   readonly ollamaUrl: string;
@@ -50,5 +50,5 @@ export function loadAgentConfig(env: NodeJS.ProcessEnv, flags: AgentFlags = {}):
   const tlsOn = credentials.tls !== undefined || read.isOn(SETTINGS.tls);
   const security = tlsOn && credentials.tls === undefined ? { ...credentials, tls: { caFile: undefined, certFile: undefined, keyFile: undefined } } : credentials;
   const logLevel = read.value(SETTINGS.logLevel).value;
-  return { registryAddress: formatAddress(registry), ...ollama, hostname, labels, stateFile, security, logLevel };
+  return { registryAddress: registry.map(formatAddress).join(","), ...ollama, hostname, labels, stateFile, security, logLevel };
 }

@@ -98,6 +98,11 @@ export function parseRegistryAddress(given: Given): ListenAddress {
   return address;
 }
 
+/** One registry address or several (replicas), comma-separated: each host:port. */
+export function parseRegistryAddresses(given: Given): ListenAddress[] {
+  return given.value.split(",").map((value) => parseRegistryAddress({ ...given, value: value.trim() }));
+}
+
 /** The registry's HTTP listener for the client commands: an http:// or https:// URL, a path prefix allowed. */
 export function parseRegistryUrl({ name, value }: Given): URL {
   const url = URL.canParse(value) ? new URL(value) : undefined;
@@ -107,6 +112,27 @@ export function parseRegistryUrl({ name, value }: Given): URL {
     );
   }
   return url;
+}
+
+/** etcd client URLs, comma-separated: each http://host:port (no path, no TLS yet). */
+export function parseEtcdEndpoints({ name, value }: Given): string[] {
+  const entries = value.split(",").map((entry) => entry.trim());
+  return entries.map((entry) => {
+    const url = URL.canParse(entry) ? new URL(entry) : undefined;
+    if (url === undefined || url.protocol !== "http:" || url.hostname === "" || (url.pathname !== "/" && url.pathname !== "")) {
+      throw new ConfigError(
+        `${name} must be etcd's client URLs, comma-separated, each like http://127.0.0.1:2379, got ${JSON.stringify(entry)}` +
+          (url?.protocol === "https:" ? " (TLS to etcd is not supported yet)" : ""),
+      );
+    }
+    return `http://${url.host}`;
+  });
+}
+
+/** An etcd key prefix: not empty, ending with "/" so that one prefix is never the start of another's keys. */
+export function parseEtcdPrefix({ name, value }: Given): string {
+  if (value === "" || !value.endsWith("/")) throw new ConfigError(`${name} must be a key prefix ending with "/", e.g. /agent-registry/, got ${JSON.stringify(value)}`);
+  return value;
 }
 
 export interface OllamaEndpoint {

@@ -12,6 +12,14 @@ import { type FlagsOf, SETTINGS } from "./settings.js";
 /** Where the agents are kept: `json` is `$REGISTRY_DATA_DIR/agents.json`, `sqlite` `$REGISTRY_DATA_DIR/registry.db`. */
 export type StoreKind = "json" | "sqlite";
 
+/** The etcd cluster that replicas share (REGISTRY_STORE=etcd). */
+export interface EtcdConfig {
+  /** Client URLs, http://host:port. */
+  readonly endpoints: readonly string[];
+  /** Every key of the registry starts with it. */
+  readonly prefix: string;
+}
+
 /** How liveness is judged beyond the interval and timeout: the offline guard and the beats-per-second cap. */
 export interface LivenessConfig {
   /** The offline guard: share 0 turns it off. */
@@ -26,7 +34,9 @@ export interface ServerConfig {
   readonly grpcListen: ListenAddress;
   readonly httpListen: ListenAddress;
   readonly dataDir: string;
-  readonly store: StoreKind;
+  readonly store: StoreKind | "etcd";
+  /** Set when the store is etcd. */
+  readonly etcd?: EtcdConfig | undefined;
   readonly liveness: LivenessConfig;
   readonly security: SecurityConfig;
   readonly limits: LimitsConfig;
@@ -64,13 +74,25 @@ export function loadServerConfig(env: NodeJS.ProcessEnv, flags: ServerFlags = {}
         `marks a node offline; the defaults are ${SETTINGS.agentTimeout.defaultValue} and ${SETTINGS.heartbeatInterval.defaultValue}`,
     );
   }
+  const store = read.value(SETTINGS.store).value;
+  let etcd: EtcdConfig | undefined;
+  if (store === "etcd") {
+    const endpoints = read.value(SETTINGS.etcdEndpoints)?.value;
+    if (endpoints === undefined) {
+      throw new ConfigError(
+        `${SETTINGS.etcdEndpoints.env} (or ${SETTINGS.etcdEndpoints.flag}) is required with ${SETTINGS.store.env}=etcd: give the etcd cluster's client URLs, e.g. http://127.0.0.1:2379`,
+      );
+    }
+    etcd = { endpoints, prefix: read.value(SETTINGS.etcdPrefix).value };
+  }
   return {
     heartbeatIntervalMs: interval.value,
     agentTimeoutMs: timeout.value,
     grpcListen: read.value(SETTINGS.grpcListen).value,
     httpListen: read.value(SETTINGS.httpListen).value,
     dataDir: read.value(SETTINGS.dataDir).value,
-    store: read.value(SETTINGS.store).value,
+    store,
+    etcd,
     liveness: loadLivenessConfig(read),
     security: loadSecurityConfig(env, flags),
     limits: loadLimitsConfig(env, flags),

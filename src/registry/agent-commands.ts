@@ -67,6 +67,11 @@ export class AgentCommands implements BeatHandler {
     return this.sessions.size;
   }
 
+  /** Whether this process holds the agent's Heartbeat stream. */
+  holdsStream(id: AgentId): boolean {
+    return this.sessions.has(id);
+  }
+
   /**
    * Creates or updates an agent; resolves once durable. `peerAddress` fills an empty ip_address. `secret`
    * is the agent's secret, needed (when enforced) to register an id that holds one again.

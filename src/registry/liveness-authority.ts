@@ -1,11 +1,12 @@
 // The liveness authority: when each agent last beat, and when each ONLINE one must beat again. Deadlines
 // are readings of the monotonic clock, so a step of the wall clock moves none of them; wall time is kept only
 // as the last-beat timestamp that people read and the store keeps. Deadlines are judged only while promoted
-// (a single process: from open to shutdown; replicas: while this one holds authority), and a promotion grants
-// every ONLINE agent one timeout of grace from that instant, so a restart never marks the fleet offline.
-// Each agent is judged by the interval it was last told (heartbeat-pace.ts), and a passed deadline goes to
-// the offline guard first, which may hold it (offline-guard.ts). What an expiry or a hold leads to (a
-// commit) is the command layer's business, not this one's.
+// (from open to shutdown), and a promotion grants every ONLINE agent one timeout of grace from that instant,
+// so a restart never marks the fleet offline. With replicas (liveness-peers.ts), an agent whose stream another
+// replica holds is judged there: no deadline here, shown by the beat times the store gets, never silent in
+// the guard's census; its lapsed claim times it out here. Each agent is judged by the interval it was last
+// told (heartbeat-pace.ts), and a passed deadline goes to the offline guard first, which may hold it
+// (offline-guard.ts). What an expiry or a hold leads to (a commit) is the command layer's business.
 
 import type { Clock } from "../common/clock.js";
 import { type Log, silentLog } from "../common/log.js";
@@ -43,6 +44,8 @@ export interface LivenessAuthorityOptions {
   readonly onExpired: (id: AgentId) => void;
   /** An ONLINE agent's deadline passed during a hold of the offline guard: it stays ONLINE, held. */
   readonly onHeld?: (id: AgentId) => void;
+  /** The agent beat here (replicas: keep this replica's claim on it alive), with the timeout it is judged by. */
+  readonly onBeat?: (id: AgentId, timeoutMs: number) => void;
 }
 
 export class LivenessAuthority {
@@ -55,6 +58,8 @@ export class LivenessAuthority {
   private readonly held = new Set<AgentId>();
   /** Agents timed out whose OFFLINE change is not applied yet: the guard already counts them as timed out. */
   private readonly expiring = new Set<AgentId>();
+  /** Agents another replica judges (it holds their stream): no deadline here, and not silent in the census. */
+  private readonly elsewhere = new Set<AgentId>();
   private online = 0;
 
   constructor(private readonly options: LivenessAuthorityOptions) {
@@ -107,6 +112,11 @@ export class LivenessAuthority {
       if (online) this.arm(record.id);
       return;
     }
+    if (this.elsewhere.has(record.id) && record.lastHeartbeat > known.lastBeat) {
+      // Judged by another replica, which stores its beat times now and then: shown as of the latest stored.
+      known.lastBeat = record.lastHeartbeat;
+      known.since = Math.max(known.since, this.clock.monotonic() - (this.clock.now() - record.lastHeartbeat));
+    }
     if (known.online === online) return;
     known.online = online;
     this.online += online ? 1 : -1;
@@ -132,10 +142,34 @@ export class LivenessAuthority {
     liveness.lastBeat = this.clock.now();
     liveness.judgedMs = Math.max(liveness.toldMs, told);
     liveness.toldMs = told;
+    this.elsewhere.delete(id);
     this.expiring.delete(id);
     this.unhold(id);
     if (liveness.online) this.arm(id);
+    this.options.onBeat?.(id, this.pace.timeoutFor(liveness.judgedMs));
     return told;
+  }
+
+  /** Another replica holds the agent's stream and judges it: no deadline here until it beats here again. */
+  judgedElsewhere(id: AgentId): void {
+    this.elsewhere.add(id);
+    this.tracker?.forget(id);
+    this.unhold(id);
+  }
+
+  /**
+   * No replica kept the agent's claim alive for its timeout (the replica that judged it is gone): it is past
+   * its deadline here and now, and times out like any other (the offline guard may hold it).
+   */
+  lapsed(id: AgentId): void {
+    const liveness = this.agents.get(id);
+    this.elsewhere.delete(id);
+    if (liveness === undefined || !liveness.online) return;
+    liveness.since = Math.min(liveness.since, this.clock.monotonic() - this.pace.timeoutFor(liveness.judgedMs) - 1);
+    if (this.tracker !== undefined) {
+      this.tracker.forget(id);
+      this.expired(id);
+    }
   }
 
   forget(id: AgentId): void {
@@ -143,6 +177,7 @@ export class LivenessAuthority {
     if (liveness === undefined) return;
     if (liveness.online) this.online--;
     this.agents.delete(id);
+    this.elsewhere.delete(id);
     this.tracker?.forget(id);
     this.expiring.delete(id);
     this.unhold(id);
@@ -222,7 +257,7 @@ export class LivenessAuthority {
 
   private arm(id: AgentId): void {
     const liveness = this.agents.get(id);
-    if (liveness !== undefined) this.tracker?.expireAt(id, this.deadline(liveness));
+    if (liveness !== undefined && !this.elsewhere.has(id)) this.tracker?.expireAt(id, this.deadline(liveness));
   }
 
   private expired(id: AgentId): void {
@@ -269,13 +304,14 @@ export class LivenessAuthority {
 
   /**
    * ONLINE agents, and those silent for their interval and a quarter of the slack up to their timeout; both
-   * without the agents timed out already (the guard counts those itself).
+   * without the agents timed out already (the guard counts those itself). An agent judged by another replica
+   * counts as ONLINE and never as silent here: its silence is judged where its stream is.
    */
   private census(): Census {
     const now = this.clock.monotonic();
     let silent = 0;
     for (const [id, liveness] of this.agents) {
-      if (!liveness.online || this.expiring.has(id)) continue;
+      if (!liveness.online || this.expiring.has(id) || this.elsewhere.has(id)) continue;
       const silentAfter = liveness.judgedMs + (this.pace.timeoutFor(liveness.judgedMs) - liveness.judgedMs) / 4;
       if (now - liveness.since > silentAfter) silent++;
     }

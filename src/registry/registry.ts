@@ -72,6 +72,7 @@ export class Registry {
   private readonly beats: BeatFlusher;
   private readonly commands: AgentCommands;
   private readonly unwatch: () => void;
+  private readonly unfollowPeers: () => void;
   private closing: Promise<void> | undefined;
 
   /** Loads the store, then follows its commits and judges liveness (promoted: this process is the authority). */
@@ -82,6 +83,7 @@ export class Registry {
   private constructor(options: RegistryOptions, snapshot: Awaited<ReturnType<Store["load"]>>) {
     const clock = options.clock ?? serverClock;
     const log = options.log ?? silentLog;
+    const peers = options.store.peers;
     this.table = new AgentTable(snapshot);
     this.authority = new LivenessAuthority({
       clock,
@@ -92,6 +94,7 @@ export class Registry {
       log,
       onExpired: (id) => this.commands.expire(id),
       onHeld: (id) => this.commands.hold(id),
+      onBeat: (id, timeoutMs) => peers?.beat(id, timeoutMs),
     });
     const queueLimit = options.watchQueueLimit ?? 1024;
     this.feed = new ChangeFeed(
@@ -124,6 +127,23 @@ export class Registry {
       }
     });
     for (const entry of this.table.values()) this.authority.follow(entry.record);
+    // Replicas: an agent that turns OFFLINE or goes away needs no claim; one claimed by another replica is
+    // judged there; one whose claim lapsed while no stream is here times out here (a conditional commit, so
+    // of the replicas that all hear the lapse, one writes it).
+    this.table.onApply(({ before, after }) => {
+      if (before?.status === "online" && after?.status !== "online") peers?.release(before.id);
+    });
+    this.unfollowPeers =
+      peers?.follow({
+        claimed: (id, here) => {
+          if (!here && !this.commands.holdsStream(id)) this.authority.judgedElsewhere(id);
+        },
+        lapsed: (id) => {
+          const entry = this.table.get(id);
+          if (entry === undefined || entry.record.status !== "online" || entry.record.livenessHeld) return;
+          if (!this.commands.holdsStream(id)) this.authority.lapsed(id);
+        },
+      }) ?? (() => undefined);
     this.unwatch = options.store.watch(snapshot.revision, (commit) => this.table.apply(commit));
     this.authority.promote();
   }
@@ -204,6 +224,7 @@ export class Registry {
       this.authority.demote();
       await this.commands.close();
       this.beats.close();
+      this.unfollowPeers();
       this.unwatch();
     })();
     return this.closing;

@@ -5,6 +5,7 @@
 
 import type { AgentId } from "./agent-id.js";
 import { type AgentRecord, sameLabels } from "./agent.js";
+import type { LivenessPeers } from "./liveness-peers.js";
 
 /** Revision 0 is "no such record": expecting it means "only if the record does not exist yet". */
 export const ABSENT = 0;
@@ -64,6 +65,8 @@ export interface Store {
   watch(fromRevision: number, onCommit: (commit: Commit) => void): () => void;
   /** Finishes pending writes (beat times included) and releases the store. */
   close(): Promise<void>;
+  /** Other replicas sharing this store, for liveness; absent for a store of one process. */
+  readonly peers?: LivenessPeers | undefined;
 }
 
 /** Told about every write a store makes (metrics, health). */

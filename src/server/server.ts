@@ -14,7 +14,7 @@ import { type Clock, serverClock } from "../common/clock.js";
 import { type Log, silentLog } from "../common/log.js";
 import { Registry } from "../registry/registry.js";
 import type { Store } from "../registry/store.js";
-import { openStore } from "../store/open-store.js";
+import { openServerStore } from "../store/open-store.js";
 import { connectAdapter } from "./connect-adapter.js";
 import { authInterceptor, clientCertificateKey, requestClientCertificate } from "./connect-auth.js";
 import { connectRoutes, peerHostKey } from "./connect-routes.js";
@@ -82,7 +82,8 @@ export async function startServer(config: ServerConfig, deps: ServerDeps = {}): 
   );
   const serving = new ServingState();
   let storeFailing = false;
-  const store = await openStore(config.store, config.dataDir, {
+  const store = await openServerStore(config, {
+    log,
     observer: {
       written(outcome) {
         metrics.written(outcome);

@@ -68,8 +68,12 @@ class FakeRegistry {
 
   constructor(private readonly clock: FakeClock) {}
 
-  connect = (): RegistryConnection => {
+  /** The address of each connection, in order. */
+  readonly connectedTo: string[] = [];
+
+  connect = (address: string): RegistryConnection => {
     this.connectedAt.push(this.clock.now());
+    this.connectedTo.push(address);
     return {
       register: (request) => {
         if (this.rejectWith !== undefined) return Promise.reject(this.rejectWith);
@@ -139,7 +143,7 @@ function draws(...values: number[]): () => number {
 }
 
 async function startAgent(
-  options: { random?: () => number; probe?: () => OllamaProbeResult; up?: boolean; rejectWith?: RpcFailure } = {},
+  options: { random?: () => number; probe?: () => OllamaProbeResult; up?: boolean; rejectWith?: RpcFailure; registryAddress?: string } = {},
 ): Promise<{ agent: NodeAgent; clock: FakeClock; registry: FakeRegistry; log: Logged[]; stateFile: string }> {
   const clock = new FakeClock();
   const stateFile = `${await dirs.make()}/agent-state.json`;
@@ -149,7 +153,7 @@ async function startAgent(
   const log: Logged[] = [];
   const agent = new NodeAgent(
     {
-      registryAddress: "127.0.0.1:50051",
+      registryAddress: options.registryAddress ?? "127.0.0.1:50051",
       ollamaUrl: "http://127.0.0.1:11434",
       stateFile,
       node: { hostname: "gpu-01", ipAddress: "", port: 11434, labels: {} },
@@ -372,6 +376,22 @@ describe("NodeAgent", () => {
     ]);
     expect(registry.connectedAt).toHaveLength(2);
     expect(registry.registered).toHaveLength(1);
+  });
+
+  it("moves to the next of several registry addresses each time a stream breaks, registering only once", async () => {
+    const { agent, clock, registry } = await startAgent({ up: true, registryAddress: "10.0.0.1:50051,10.0.0.2:50051,10.0.0.3:50051" });
+    await advance(clock, 1000, 50);
+    for (let broken = 0; broken < 3; broken++) {
+      const before = clock.now();
+      registry.endStreams(grpc.status.UNAVAILABLE);
+      await untilNextConnect(clock, registry);
+      // Within the reconnect rule: never a wait past the told interval.
+      expect((registry.connectedAt.at(-1) as number) - before).toBeLessThanOrEqual(registry.intervalMs);
+      await advance(clock, 200, 50);
+    }
+    expect(registry.connectedTo).toEqual(["10.0.0.1:50051", "10.0.0.2:50051", "10.0.0.3:50051", "10.0.0.1:50051"]);
+    expect(registry.registered).toEqual([agent.agentId]);
+    expect(registry.beats.length).toBeGreaterThan(3);
   });
 
   it("after NOT_FOUND registers again with the same id", async () => {

@@ -226,16 +226,32 @@ describe("the store", () => {
     expect(loadServerConfig({ REGISTRY_STORE: "sqlite" }, { store: "json" }).store).toBe("json");
   });
 
+  it("is etcd at the endpoints given, under /agent-registry/ unless told another prefix", () => {
+    const config = loadServerConfig({ REGISTRY_STORE: "etcd", REGISTRY_ETCD_ENDPOINTS: "http://10.0.0.1:2379, http://10.0.0.2:2379" });
+    expect(config.etcd).toEqual({ endpoints: ["http://10.0.0.1:2379", "http://10.0.0.2:2379"], prefix: "/agent-registry/" });
+    expect(loadServerConfig({ REGISTRY_STORE: "etcd", REGISTRY_ETCD_ENDPOINTS: "http://h1:2379", REGISTRY_ETCD_PREFIX: "/fleet-a/" }).etcd?.prefix).toBe("/fleet-a/");
+  });
+
   it("follows the whitespace rule: spaces around the word are ignored, a blank variable is unset", () => {
     expect(loadServerConfig({ REGISTRY_STORE: " sqlite\n" }).store).toBe("sqlite");
     expect(loadServerConfig({ REGISTRY_STORE: "  " }).store).toBe("json");
   });
 
   it.each<{ env: NodeJS.ProcessEnv; flags: ServerFlags; message: string }>([
-    { env: { REGISTRY_STORE: "etcd" }, flags: {}, message: 'REGISTRY_STORE must be json or sqlite, got "etcd"' },
-    { env: { REGISTRY_STORE: "SQLite" }, flags: {}, message: 'REGISTRY_STORE must be json or sqlite, got "SQLite"' },
-    { env: { REGISTRY_STORE: "json" }, flags: { store: "file" }, message: '--store must be json or sqlite, got "file"' },
-    { env: {}, flags: { store: "" }, message: '--store must be json or sqlite, got ""' },
+    { env: { REGISTRY_STORE: "SQLite" }, flags: {}, message: 'REGISTRY_STORE must be json, sqlite or etcd, got "SQLite"' },
+    { env: { REGISTRY_STORE: "json" }, flags: { store: "file" }, message: '--store must be json, sqlite or etcd, got "file"' },
+    { env: {}, flags: { store: "" }, message: '--store must be json, sqlite or etcd, got ""' },
+    {
+      env: { REGISTRY_STORE: "etcd" },
+      flags: {},
+      message: "REGISTRY_ETCD_ENDPOINTS (or --etcd-endpoints) is required with REGISTRY_STORE=etcd: give the etcd cluster's client URLs, e.g. http://127.0.0.1:2379",
+    },
+    {
+      env: { REGISTRY_STORE: "etcd", REGISTRY_ETCD_ENDPOINTS: "https://10.0.0.1:2379" },
+      flags: {},
+      message: 'REGISTRY_ETCD_ENDPOINTS must be etcd\'s client URLs, comma-separated, each like http://127.0.0.1:2379, got "https://10.0.0.1:2379" (TLS to etcd is not supported yet)',
+    },
+    { env: { REGISTRY_STORE: "etcd", REGISTRY_ETCD_ENDPOINTS: "http://10.0.0.1:2379", REGISTRY_ETCD_PREFIX: "/fleet" }, flags: {}, message: 'REGISTRY_ETCD_PREFIX must be a key prefix ending with "/", e.g. /agent-registry/, got "/fleet"' },
   ])("refuses $env $flags naming the setting and the accepted values", ({ env, flags, message }) => {
     expect(configError(env, flags).message).toBe(message);
   });

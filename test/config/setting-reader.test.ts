@@ -26,6 +26,8 @@ const SAMPLES: { readonly [N in SettingName]: string } = {
   httpListen: "[::1]:6001",
   dataDir: "/var/lib/agent-registry",
   store: "sqlite",
+  etcdEndpoints: "http://10.0.0.1:2379,http://10.0.0.2:2379",
+  etcdPrefix: "/fleet-a/",
   offlineGuard: "0.7",
   offlineGuardMinFleet: "25",
   offlineGuardMaxHold: "60",

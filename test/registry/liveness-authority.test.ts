@@ -134,3 +134,30 @@ describe("LivenessAuthority", () => {
     expect(authority.lastBeat(A)).toBeUndefined();
   });
 });
+
+describe("LivenessAuthority with replicas", () => {
+  it("sets no deadline for an agent judged elsewhere, and shows its beats as the store gets them", () => {
+    const { clock, authority, expired } = following();
+    authority.judgedElsewhere(A);
+    clock.advance(3 * TIMEOUT);
+    expect(expired).toEqual([]);
+    authority.follow(record({ lastHeartbeat: clock.now() - 1000 }));
+    expect(authority.lastBeat(A)).toBe(clock.now() - 1000);
+    expect(authority.missed(A)).toBe(0);
+  });
+
+  it("times an agent out at once when its claim lapsed, and judges it here again once it beats here", () => {
+    const { clock, authority, expired } = following();
+    authority.judgedElsewhere(A);
+    clock.advance(1000);
+    authority.lapsed(A);
+    expect(expired).toEqual([1000]);
+
+    const second = following();
+    second.authority.judgedElsewhere(A);
+    second.clock.advance(TIMEOUT);
+    second.authority.beat(A);
+    second.clock.advance(TIMEOUT + 1);
+    expect(second.expired).toEqual([2 * TIMEOUT + 1]);
+  });
+});
