@@ -1,5 +1,5 @@
-// `agent-registry inventory`: collects what this node's daemon would report (nvidia-smi, Ollama's models at
-// OLLAMA_URL), prints it as JSON (the registry.v1 Inventory in its JSON form) and exits. Problems go to
+// `agent-registry inventory`: collects what this node's daemon would report (nvidia-smi, Ollama's models at its
+// configured URL), prints it as JSON (the registry.v1 Inventory in its JSON form) and exits. Problems go to
 // stderr as the daemon would log them; the command still prints what it found.
 
 import { toJsonString } from "@bufbuild/protobuf";
