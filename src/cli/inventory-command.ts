@@ -19,6 +19,6 @@ export function addInventoryCommand(program: Command): void {
     const config = loadAgentConfig(process.env, givenFlags(self, "agent"));
     const log = pino({ level: config.logLevel, base: { service: "agent-registry-inventory" } }, pino.destination(2));
     const inventory = await new InventoryCollector({ ollamaUrl: config.ollamaUrl, log }).collect();
-    process.stdout.write(`${toJsonString(InventorySchema, inventoryToWire(inventory), { prettySpaces: 2 })}\n`);
+    process.stdout.write(`${toJsonString(InventorySchema, inventoryToWire(inventory), { prettySpaces: 2, alwaysEmitImplicit: true })}\n`);
   });
 }
