@@ -28,6 +28,8 @@ export class InventoryCollector {
       (this.options.readGpus ?? (() => readGpus(this.options.nvidiaSmi)))(),
       (this.options.readModels ?? ((s?: AbortSignal) => readModels(this.options.ollamaUrl, { signal: s })))(signal),
     ]);
+    // Stopping aborted the requests: their failure is no problem of the node's.
+    if (signal?.aborted === true) return { gpus: gpuReading.gpus, models: this.lastModels };
     this.problem("gpus", gpuReading.problem, "no GPUs reported");
     for (const line of gpuReading.skipped) this.problem(`line ${line}`, `nvidia-smi printed a line that cannot be read, skipped: ${line}`, "");
     this.problem("models", modelReading.problem, "models not refreshed");
