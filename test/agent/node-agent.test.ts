@@ -17,6 +17,8 @@ import { NodeAgent } from "../../src/agent/node-agent.js";
 import type { OllamaProbeResult } from "../../src/agent/ollama-probe.js";
 import { type HeartbeatCall, type RegistryConnection, RpcFailure, type StreamEnd } from "../../src/agent/registry-connection.js";
 import { FakeClock } from "../support/fake-clock.js";
+import type { Inventory } from "../../src/registry/inventory.js";
+import { anInventory } from "../store/agent-records.js";
 import { settle } from "../support/settle.js";
 import { TempDirs } from "../store/agent-records.js";
 
@@ -59,6 +61,8 @@ class FakeRegistry {
   readonly registered: string[] = [];
   /** The agent_secret of each Register, in order. */
   readonly registerSecrets: string[] = [];
+  /** Whether each Register carried an inventory. */
+  readonly registerInventories: boolean[] = [];
   /** When set, Register returns it as the id's new secret (as the first Register of an id does). */
   issueSecret: string | undefined;
   readonly beats: Beat[] = [];
@@ -80,6 +84,7 @@ class FakeRegistry {
         if (!this.up) return Promise.reject(new RpcFailure(grpc.status.UNAVAILABLE, "connect ECONNREFUSED"));
         this.registered.push(String(request.agentId));
         this.registerSecrets.push(request.agentSecret ?? "");
+        this.registerInventories.push(request.inventory !== undefined);
         return Promise.resolve(
           create(RegisterResponseSchema, {
             heartbeatInterval: duration(this.intervalMs),
@@ -143,7 +148,15 @@ function draws(...values: number[]): () => number {
 }
 
 async function startAgent(
-  options: { random?: () => number; probe?: () => OllamaProbeResult; up?: boolean; rejectWith?: RpcFailure; registryAddress?: string } = {},
+  options: {
+    random?: () => number;
+    probe?: () => OllamaProbeResult;
+    up?: boolean;
+    rejectWith?: RpcFailure;
+    registryAddress?: string;
+    inventory?: () => Inventory;
+    inventoryIntervalMs?: number;
+  } = {},
 ): Promise<{ agent: NodeAgent; clock: FakeClock; registry: FakeRegistry; log: Logged[]; stateFile: string }> {
   const clock = new FakeClock();
   const stateFile = `${await dirs.make()}/agent-state.json`;
@@ -157,9 +170,11 @@ async function startAgent(
       ollamaUrl: "http://127.0.0.1:11434",
       stateFile,
       node: { hostname: "gpu-01", ipAddress: "", port: 11434, labels: {} },
+      ...(options.inventoryIntervalMs === undefined ? {} : { inventoryIntervalMs: options.inventoryIntervalMs }),
     },
     {
       clock,
+      ...(options.inventory === undefined ? {} : { collectInventory: () => Promise.resolve((options.inventory as () => Inventory)()) }),
       log: memoryLog(log),
       random: options.random ?? draws(0.999),
       connect: registry.connect,
@@ -515,3 +530,28 @@ describe("NodeAgent and the interval the registry tells", () => {
 function gapsBetween(times: readonly number[]): number[] {
   return times.slice(1).map((time, index) => time - (times[index] as number));
 }
+
+describe("the node's inventory", () => {
+  it("goes with Register, then only in beats after it changed: a model loaded at once, utilisation alone once per inventory interval", async () => {
+    let collected = anInventory();
+    const { clock, registry } = await startAgent({ up: true, inventory: () => collected, inventoryIntervalMs: 5000 });
+    const withInventory = (): number[] => registry.beats.flatMap((beat, i) => (beat.inventory === undefined ? [] : [i]));
+    expect(registry.registerInventories).toEqual([true]);
+    const afterFirst = withInventory().length; // the first beat of a stream states everything
+
+    await advance(clock, 3000, 100);
+    expect(withInventory()).toHaveLength(afterFirst);
+
+    collected = { ...collected, gpus: collected.gpus.map((gpu) => ({ ...gpu, utilizationPercent: 99 })) };
+    await advance(clock, 1000, 100);
+    expect(withInventory()).toHaveLength(afterFirst);
+    await advance(clock, 2000, 100);
+    expect(withInventory()).toHaveLength(afterFirst + 1);
+
+    collected = { ...collected, models: collected.models.map((model) => ({ ...model, loaded: true })) };
+    await advance(clock, 1000, 100);
+    expect(withInventory()).toHaveLength(afterFirst + 2);
+    const last = registry.beats[withInventory().at(-1) as number];
+    expect(last?.inventory?.models?.every((model) => model.loaded === true)).toBe(true);
+  });
+});

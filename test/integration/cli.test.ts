@@ -91,9 +91,9 @@ describe("list", () => {
     const result = await cli("list");
     expect(result).toMatchObject({ code: 0, stderr: "" });
     const [header, ...rows] = result.stdout.trimEnd().split("\n");
-    expect(header?.split(/ {3,}/)).toEqual(["HOSTNAME", "ID", "ADDRESS", "VERSION", "STATUS", "LAST BEAT", "LABELS"]);
+    expect(header?.split(/ {3,}/)).toEqual(["HOSTNAME", "ID", "ADDRESS", "VERSION", "STATUS", "LAST BEAT", "GPUS", "MODELS", "LABELS"]);
     expect(hostnames(result.stdout)).toEqual(["cpu-01", "gpu-01", "gpu-02"]);
-    expect(rows[1]?.split(/ {3,}/)).toEqual(["gpu-01", id, "10.0.0.1:11434", "0.5.7", "ONLINE", expect.stringMatching(/^\d+s ago$/), "gpu=a100,zone=eu"]);
+    expect(rows[1]?.split(/ {3,}/)).toEqual(["gpu-01", id, "10.0.0.1:11434", "0.5.7", "ONLINE", expect.stringMatching(/^\d+s ago$/), "-", "-", "gpu=a100,zone=eu"]);
   });
 
   it("prints the agents as one ListAgentsResponse in protobuf JSON with --json, as the server's JSON has them", async () => {

@@ -1,7 +1,7 @@
 import { readFile } from "node:fs/promises";
 import { beforeAll, describe, expect, it } from "vitest";
 import { type DecodedAgent, decodeAgents, encodeAgents } from "../../src/store/agents-file-format.js";
-import { PROTOTYPE_FILE, PROTOTYPE_ROW, anAgent } from "./agent-records.js";
+import { PROTOTYPE_FILE, PROTOTYPE_ROW, anAgent, anInventory } from "./agent-records.js";
 
 const ID_1 = "9b2d7c4e-1a3f-4e8b-a6d5-0c7f2e9b1a48";
 const ID_2 = "e4a1f6b2-7c3d-4a9e-8f15-6b2c0d9e3a71";
@@ -214,6 +214,35 @@ describe("the agent secret's hash", () => {
     const [agent] = decodeAgents(fileOf(row()));
     expect(agent?.record.secretHash).toBeUndefined();
     expect(encodeAgents(agent === undefined ? [] : [agent])).not.toContain("secret_hash");
+  });
+});
+
+describe("the node's inventory", () => {
+  it("is written under its own key, in snake_case with RFC 3339 times, beside the prototype's keys unchanged", () => {
+    const record = anAgent({ inventory: anInventory(), inventoryUpdatedAt: Date.parse("2024-05-01T12:00:01Z") });
+    const [entry] = JSON.parse(encodeAgents([{ record, extra: {} }])) as Array<Record<string, unknown>>;
+
+    expect(Object.keys(entry ?? {})).toEqual(expect.arrayContaining([...PROTOTYPE_KEYS, "inventory"]));
+    expect(entry?.["ollama_version"]).toBe("0.1.32");
+    expect(entry?.["inventory"]).toMatchObject({
+      updated_at: "2024-05-01T12:00:01.000Z",
+      gpus: [{ index: 0, name: "NVIDIA A100-SXM4-80GB", memory_total_bytes: 81920 * 2 ** 20, utilization_percent: 42 }, { index: 1, name: "NVIDIA GH200 480GB" }],
+      models: [{ name: "llama3.1:8b", loaded: true, vram_bytes: 6_012_954_624, expires_at: "2024-05-01T12:05:00.000Z" }, { name: "qwen2.5:72b", loaded: false }],
+    });
+    expect(decodeAgents(encodeAgents([{ record, extra: {} }]))[0]?.record).toEqual(record);
+  });
+
+  it("is absent for a prototype agent, and no key is written for it", () => {
+    const [agent] = decodeAgents(fileOf(row()));
+    expect(agent?.record.inventory).toBeUndefined();
+    expect(encodeAgents(agent === undefined ? [] : [agent])).not.toContain("inventory");
+  });
+
+  it("that breaks the limits makes the file unusable, naming the agent and the field", () => {
+    const gpus = [{ index: 0, uuid: "GPU-a", name: "T4", utilization_percent: 300 }];
+    expect(() => decodeAgents(fileOf(row({ inventory: { updated_at: "2024-05-01T12:00:01Z", gpus } })))).toThrow(
+      new RegExp(`agent #1 \\(id ${ID_1}\\): inventory\\.gpus\\[0\\]\\.utilization_percent: must be a whole number from 0 to 100, got 300`),
+    );
   });
 });
 
