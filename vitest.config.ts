@@ -15,7 +15,7 @@ export default defineConfig({
     projects: [
       {
         extends: true,
-        test: { name: "unit", include: ["test/**/*.test.ts"], exclude: ["test/integration/**", "test/reliability/**"] },
+        test: { name: "unit", include: ["test/**/*.test.ts"], exclude: ["test/integration/**", "test/reliability/**", "test/dashboard/**"] },
       },
       ...STORES.map((store) => ({
         extends: true as const,
@@ -34,6 +34,11 @@ export default defineConfig({
           env: { TEST_STORE: store },
         },
       })),
+      // The dashboard in a real browser: after the rest, so Chromium's own load does not disturb them.
+      {
+        extends: true,
+        test: { name: "dashboard", include: ["test/dashboard/**/*.test.ts"], fileParallelism: false, sequence: { groupOrder: STORES.length + 1 } },
+      },
     ],
   },
 });
