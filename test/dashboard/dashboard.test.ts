@@ -154,6 +154,14 @@ describe.skipIf(CHROMIUM === undefined)("the fleet dashboard in Chromium", () =>
     expect(await page.textContent("#counts")).toBe("3 nodes · 3 ONLINE · 0 OFFLINE · 0 draining · 0 held");
   });
 
+  it("says it is live and that there are no nodes, on an empty registry", async () => {
+    const registry = await server();
+    const page = await openPage(registry);
+    expect(await page.textContent("#connection")).toBe("live");
+    expect(await page.textContent("#counts")).toBe("0 nodes · 0 ONLINE · 0 OFFLINE · 0 draining · 0 held");
+    expect(await page.textContent("#empty")).toBe("No nodes registered.");
+  });
+
   it("shows a node that stops beating as OFFLINE within 1 s of the server's event", async () => {
     const registry = await server({ heartbeatIntervalMs: INTERVAL_MS, agentTimeoutMs: TIMEOUT_MS });
     const client = connect(registry);
@@ -257,8 +265,10 @@ describe.skipIf(CHROMIUM === undefined)("the fleet dashboard in Chromium", () =>
     await expect.poll(() => rowCount(page)).toBe(2);
     expect(await page.isVisible("#token-form")).toBe(false);
     expect(await page.evaluate(`[sessionStorage.getItem("agent-registry.reader-token"), localStorage.length, document.cookie]`)).toEqual([READER, 0, ""]);
-    // Read-only: the page called WatchAgents and nothing else.
-    expect(new Set(paths.filter((path) => path.startsWith("/registry.v1.")))).toEqual(new Set(["/registry.v1.AgentRegistry/WatchAgents"]));
+    // Read-only: the page called ListAgents (is the server there, is the token good) and WatchAgents, nothing else.
+    expect(new Set(paths.filter((path) => path.startsWith("/registry.v1.")))).toEqual(
+      new Set(["/registry.v1.AgentRegistry/ListAgents", "/registry.v1.AgentRegistry/WatchAgents"]),
+    );
   });
 
   it("saves a screenshot of a 50-node fleet", async () => {

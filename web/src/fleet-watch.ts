@@ -24,8 +24,10 @@ export interface FleetWatchOptions {
   readonly state: (state: ConnectionState) => void;
 }
 
-/** A snapshot is sent at once; this long without a further snapshot event, it is complete. */
+/** A snapshot is sent at once: this long without a further snapshot event, it is complete... */
 const SNAPSHOT_QUIET_MS = 300;
+/** ...and this long without its first event (its agents were removed meanwhile), it was empty. */
+const SNAPSHOT_FIRST_MS = 3000;
 const RETRY_FIRST_MS = 250;
 const RETRY_MAX_MS = 5000;
 
@@ -58,31 +60,33 @@ export class FleetWatch {
     let attempt = 0;
     options.state({ kind: "connecting" });
     while (!signal.aborted) {
-      let open = false;
       let quiet: ReturnType<typeof setTimeout> | undefined;
-      const snapshotEndsSoon = (): void => {
+      let snapshotPending = true;
+      const endSnapshot = (): void => {
+        if (!snapshotPending) return;
+        snapshotPending = false;
         clearTimeout(quiet);
-        quiet = setTimeout(options.snapshotEnded, SNAPSHOT_QUIET_MS);
+        options.snapshotEnded();
       };
-      const opened = (): void => {
-        if (open) return;
-        open = true;
-        attempt = 0;
-        options.opened();
-        options.state({ kind: "live" });
-        snapshotEndsSoon();
+      const endSnapshotAfter = (ms: number): void => {
+        clearTimeout(quiet);
+        quiet = setTimeout(endSnapshot, ms);
       };
       let reason: string;
       try {
-        for await (const event of client.watchAgents({}, { signal, onHeader: opened })) {
-          opened();
-          if (event.snapshot) {
-            snapshotEndsSoon();
-          } else if (quiet !== undefined) {
-            clearTimeout(quiet);
-            quiet = undefined;
-            options.snapshotEnded();
-          }
+        // A watch sends nothing (not even its headers) until there is an event: on an empty registry it
+        // would look like a server that does not answer. One small ListAgents first says that the server
+        // answers and takes the token, and whether the snapshot to come is empty.
+        const probe = await client.listAgents({ pageSize: 1 }, { signal });
+        attempt = 0;
+        options.opened();
+        options.state({ kind: "live" });
+        if (probe.agents.length === 0) endSnapshot();
+        else endSnapshotAfter(SNAPSHOT_FIRST_MS);
+        for await (const event of client.watchAgents({}, { signal })) {
+          // The snapshot's events come at once; the first change after it, or a pause, ends it.
+          if (!event.snapshot) endSnapshot();
+          else if (snapshotPending) endSnapshotAfter(SNAPSHOT_QUIET_MS);
           options.event(event);
         }
         reason = "the server ended the stream";
