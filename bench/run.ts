@@ -19,6 +19,7 @@ import { BENCHMARKS_MD, RESULTS_DIR, SERVER_CLI } from "./paths.js";
 import { CLOCK_TICKS } from "./proc-stats.js";
 import { GENERATOR_CORE, PINNING, ProcessGroup, pinSelf } from "./processes.js";
 import type { TargetKind } from "./protocol.js";
+import { type InventoryCostResult, inventoryCost, inventoryTable } from "./inventory-cost.js";
 import { readsUnderLoad } from "./reads.js";
 import { markdownReport } from "./report.js";
 import { type BenchResults, type Machine, checkTargets, compare } from "./results-model.js";
@@ -26,7 +27,7 @@ import { STORES } from "./store-data-dir.js";
 import { storePersistence } from "./store-persistence.js";
 import { type StormReport, registrationStorm } from "./storm.js";
 
-const SCENARIOS = ["steady", "ceiling", "storm", "reads", "cold", "detection", "persistence"] as const;
+const SCENARIOS = ["steady", "ceiling", "storm", "reads", "cold", "detection", "persistence", "inventory"] as const;
 type Scenario = (typeof SCENARIOS)[number];
 const KINDS: readonly TargetKind[] = ["registry", "echo-grpc", "echo-connect", "etcd"];
 /** Fleet sizes of the store dimension (storm, cold start, persistence). */
@@ -439,6 +440,18 @@ async function main(): Promise<void> {
       }
     }
 
+    let inventory: InventoryCostResult | undefined;
+    if (options.only.has("inventory")) {
+      log(`inventory: the cost of a 16-GPU, 200-model inventory per Register and per beat with a change ...`);
+      try {
+        inventory = await inventoryCost(ctx, options.stores, options.quick);
+        log(`  table for BENCHMARKS.md:\n${inventoryTable(inventory)}`);
+      } catch (error) {
+        notes.push(`inventory failed: ${(error as Error).message.split("\n")[0]}`);
+        log(`  FAILED: ${(error as Error).message}`);
+      }
+    }
+
     const profiles: ProfileSummary[] = [];
     if (profileDir !== undefined) {
       const perStore = options.stores.flatMap((store) => [`storm-${store}`, `cold-start-${store}`, `persistence-${store}-${p.sizes.at(-1) ?? 0}-profile`]);
@@ -463,6 +476,7 @@ async function main(): Promise<void> {
       persistence,
       detection: detected,
       offlineHold: held,
+      inventory,
       profiled,
       profiles,
     };

@@ -8,6 +8,8 @@ import * as grpc from "@grpc/grpc-js";
 import type { MessageInitShape } from "@bufbuild/protobuf";
 import type { HeartbeatRequestSchema } from "../../gen/registry/v1/registry_pb.js";
 import type { Clock, Timer } from "../common/clock.js";
+import type { Inventory } from "../registry/inventory.js";
+import { inventoryToWire } from "./inventory-reporter.js";
 import { type HeartbeatCall, type StreamEnd, durationMs } from "./registry-connection.js";
 
 /** What the node reports in its beats. */
@@ -16,6 +18,8 @@ export interface NodeReport {
   readonly ollamaVersion: string;
   /** True while Ollama does not answer, so no scheduler routes work to the node. */
   readonly draining: boolean;
+  /** The inventory to report (InventoryReporter.reported): sent in a beat whenever it is a new object. */
+  readonly inventory?: Inventory | undefined;
 }
 
 export interface HeartbeatStreamOptions {
@@ -94,11 +98,13 @@ export class HeartbeatStream {
     this.beat(false);
   }
 
-  /** Beats now if what the node reports changed since the last beat (Ollama came back or went away). */
+  /** Beats now if what the node reports changed since the last beat (Ollama came back or went away, a new inventory). */
   reportChanged(): void {
     const report = this.options.report();
     if (this.over || this.leaving !== undefined || this.sent === undefined) return;
-    if (report.ollamaVersion !== this.sent.ollamaVersion || report.draining !== this.sent.draining) this.beat(false);
+    if (report.ollamaVersion !== this.sent.ollamaVersion || report.draining !== this.sent.draining || report.inventory !== this.sent.inventory) {
+      this.beat(false);
+    }
   }
 
   /**
@@ -146,6 +152,7 @@ export class HeartbeatStream {
       request.ollamaVersion = report.ollamaVersion;
     }
     if (report.draining !== this.sent?.draining) request.draining = report.draining;
+    if (report.inventory !== undefined && report.inventory !== this.sent?.inventory) request.inventory = inventoryToWire(report.inventory);
     if (leaving) request.leaving = true;
     this.sent = report;
     this.lastSentAt = now;

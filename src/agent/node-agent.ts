@@ -7,6 +7,8 @@
 // and `draining: true` in its beats, so the registry shows the box alive but no scheduler routes work to it;
 // the probe runs every heartbeat interval, and the first answer is sent at once in a beat with the version and
 // `draining: false`. The registry thus tells "the box is gone" (OFFLINE) from "its Ollama is down" (draining).
+// With each probe the node's inventory is collected too (inventory-collector.ts) and reported as
+// inventory-reporter.ts decides.
 
 import * as grpc from "@grpc/grpc-js";
 import { v4 } from "uuid";
@@ -16,6 +18,9 @@ import { type Log, silentLog } from "../common/log.js";
 import { loadOrCreateAgentState, saveAgentState } from "./agent-state-file.js";
 import { Backoff, type BackoffOptions } from "./backoff.js";
 import { HeartbeatStream, type NodeReport } from "./heartbeat-stream.js";
+import type { Inventory } from "../registry/inventory.js";
+import { InventoryCollector } from "./inventory-collector.js";
+import { InventoryReporter, inventoryToWire } from "./inventory-reporter.js";
 import { type OllamaProbeResult, probeOllama } from "./ollama-probe.js";
 import {
   type ConnectRegistry,
@@ -46,6 +51,8 @@ export interface NodeAgentOptions {
   readonly node: NodeDescription;
   /** TLS credentials and bearer token for the default connection (ignored with an injected `connect`). */
   readonly connection?: ConnectionOptions;
+  /** Fast-moving inventory figures are reported at most once per this many ms (default 60 s). */
+  readonly inventoryIntervalMs?: number;
 }
 
 export interface NodeAgentDeps {
@@ -57,6 +64,11 @@ export interface NodeAgentDeps {
   readonly backoff?: Omit<BackoffOptions, "random">;
   readonly newId?: () => string;
   readonly probe?: (signal: AbortSignal) => Promise<OllamaProbeResult>;
+  /**
+   * Collects the node's inventory. Default: nvidia-smi and Ollama's /api/tags and /api/ps, unless `probe` is
+   * injected (a test of the lifecycle), which then reports no inventory unless this is injected too.
+   */
+  readonly collectInventory?: (signal: AbortSignal) => Promise<Inventory>;
   readonly connect?: ConnectRegistry;
   /** How long to wait for the ack of the `leaving` beat on stop (default 2 s). */
   readonly leaveTimeoutMs?: number;
@@ -96,6 +108,8 @@ export class NodeAgent {
   private readonly backoff: Backoff;
   private readonly connect: ConnectRegistry;
   private readonly probe: (signal: AbortSignal) => Promise<OllamaProbeResult>;
+  private readonly collectInventory: ((signal: AbortSignal) => Promise<Inventory>) | undefined;
+  private readonly inventory: InventoryReporter;
   private readonly newId: () => string;
   private readonly leaveTimeoutMs: number;
   /** Aborted on stop: cancels an Ollama probe in flight. */
@@ -131,6 +145,9 @@ export class NodeAgent {
     this.backoff = new Backoff({ ...deps.backoff, ...(deps.random === undefined ? {} : { random: deps.random }) });
     this.connect = deps.connect ?? ((address) => connectRegistry(address, options.connection));
     this.probe = deps.probe ?? ((signal) => probeOllama(options.ollamaUrl, { signal }));
+    const collector = new InventoryCollector({ ollamaUrl: options.ollamaUrl, log: this.log });
+    this.collectInventory = deps.collectInventory ?? (deps.probe === undefined ? (signal) => collector.collect(signal) : undefined);
+    this.inventory = new InventoryReporter(this.clock, options.inventoryIntervalMs);
     this.newId = deps.newId ?? v4;
     this.leaveTimeoutMs = deps.leaveTimeoutMs ?? DEFAULT_LEAVE_TIMEOUT_MS;
   }
@@ -252,6 +269,7 @@ export class NodeAgent {
               ollamaVersion: this.ollama.version,
               labels: { ...this.options.node.labels },
               agentSecret: this.secret ?? "",
+              inventory: this.inventory.reported === undefined ? undefined : inventoryToWire(this.inventory.reported),
             },
             REGISTER_DEADLINE_MS,
           );
@@ -399,7 +417,7 @@ export class NodeAgent {
 
   private report(): NodeReport {
     // Unknown (never probed) counts as down: no work until Ollama has answered once.
-    return { ollamaVersion: this.ollama.version, draining: this.ollama.reachable !== true };
+    return { ollamaVersion: this.ollama.version, draining: this.ollama.reachable !== true, inventory: this.inventory.reported };
   }
 
   /** Probes Ollama once, logs a change of reachability, tells the registry at once, and re-arms the probe. */
@@ -436,8 +454,20 @@ export class NodeAgent {
         );
       }
     }
+    await this.takeInventory();
+    if (this.isStopping) return;
     this.stream?.reportChanged();
     this.armProbe();
+  }
+
+  /** Collects the inventory (a collector that fails keeps the last one: it reports its own problems). */
+  private async takeInventory(): Promise<void> {
+    if (this.collectInventory === undefined) return;
+    try {
+      this.inventory.offer(await this.collectInventory(this.stopping.signal));
+    } catch (error) {
+      this.log.warn({ err: error }, "could not collect the node's inventory; keeping the last one");
+    }
   }
 
   private armProbe(): void {

@@ -21,6 +21,7 @@ export function addAgentCommand(program: Command): void {
         stateFile: config.stateFile,
         node: { hostname: config.hostname, ipAddress: config.ipAddress, port: config.port, labels: config.labels },
         connection: { credentials: await channelCredentials(config.security.tls), token: config.security.token },
+        inventoryIntervalMs: config.inventoryIntervalMs,
       },
       { log },
     );

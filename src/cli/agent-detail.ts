@@ -2,6 +2,7 @@
 // A pure function of the wire message and the current time.
 
 import type { Agent } from "../../gen/registry/v1/registry_pb.js";
+import { inventoryFields } from "./inventory-cells.js";
 import { agentAddress, formatAge, formatColumns, formatLabels, formatTimestamp, statusName } from "./agent-table.js";
 
 export function formatAgentDetail(agent: Agent, nowMs: number): string {
@@ -18,6 +19,7 @@ export function formatAgentDetail(agent: Agent, nowMs: number): string {
     ["Missed beats:", String(agent.missedHeartbeats)],
     ["Registered:", withAge(agent.registeredAt, nowMs)],
     ["Labels:", formatLabels(agent.labels)],
+    ...inventoryFields(agent),
   ];
   return formatColumns(fields.map(([name, value]) => [name, value === "" ? "-" : value]));
 }

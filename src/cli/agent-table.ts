@@ -4,8 +4,9 @@
 import type { DescEnum } from "@bufbuild/protobuf";
 import { type Timestamp, timestampMs } from "@bufbuild/protobuf/wkt";
 import { type Agent, type AgentStatus, AgentStatusSchema } from "../../gen/registry/v1/registry_pb.js";
+import { formatGpus, formatModels } from "./inventory-cells.js";
 
-export const TABLE_HEADERS = ["HOSTNAME", "ID", "ADDRESS", "VERSION", "STATUS", "LAST BEAT", "LABELS"] as const;
+export const TABLE_HEADERS = ["HOSTNAME", "ID", "ADDRESS", "VERSION", "STATUS", "LAST BEAT", "GPUS", "MODELS", "LABELS"] as const;
 
 /** Columns are separated by this many spaces, as kubectl does. */
 const GAP = 3;
@@ -20,6 +21,8 @@ export function formatAgentTable(agents: readonly Agent[], nowMs: number): strin
       agent.ollamaVersion,
       formatStatus(agent),
       formatAge(agent.lastHeartbeat, nowMs),
+      formatGpus(agent.gpus),
+      formatModels(agent.models),
       formatLabels(agent.labels),
     ].map((cell) => (cell === "" ? "-" : cell)),
   );
@@ -56,10 +59,16 @@ export function formatLabels(labels: Readonly<Record<string, string>>): string {
 
 /**
  * "ONLINE" or "OFFLINE", with ",HELD" while the offline guard keeps a silent node ONLINE and ",DRAINING" when
- * the node asks for no new work (kubectl's "Ready,SchedulingDisabled").
+ * the node asks for no new work (kubectl's "Ready,SchedulingDisabled"); ",UNREACHABLE" when the reachability
+ * probe cannot reach its Ollama.
  */
-export function formatStatus(agent: Pick<Agent, "status" | "draining" | "livenessHeld">): string {
-  return [statusName(agent.status), ...(agent.livenessHeld ? ["HELD"] : []), ...(agent.draining ? ["DRAINING"] : [])].join(",");
+export function formatStatus(agent: Pick<Agent, "status" | "draining" | "livenessHeld"> & Partial<Pick<Agent, "reachable">>): string {
+  return [
+    statusName(agent.status),
+    ...(agent.livenessHeld ? ["HELD"] : []),
+    ...(agent.draining ? ["DRAINING"] : []),
+    ...(agent.reachable === false ? ["UNREACHABLE"] : []),
+  ].join(",");
 }
 
 export function statusName(status: AgentStatus): string {

@@ -31,6 +31,9 @@ const CALL_TIMEOUT_MS = 15_000;
 interface FilterOptions {
   status?: "online" | "offline";
   selector?: string;
+  model?: string;
+  loadedModel?: string;
+  ready?: boolean;
 }
 
 interface JsonOption {
@@ -38,7 +41,7 @@ interface JsonOption {
 }
 
 export function addClientCommands(program: Command): void {
-  clientCommand(program, "list")
+  inventoryOptions(clientCommand(program, "list"))
     .description("list the agents, sorted by hostname then id (every page)")
     .addOption(statusOption())
     .addOption(selectorOption())
@@ -80,7 +83,7 @@ export function addClientCommands(program: Command): void {
       print(`deregistered ${id}`);
     });
 
-  clientCommand(program, "watch")
+  inventoryOptions(clientCommand(program, "watch"))
     .description("print the matching agents, then one line per change, until interrupted (Ctrl-C exits 0)")
     .addOption(statusOption())
     .addOption(selectorOption())
@@ -162,13 +165,21 @@ async function watch(registry: Registry, options: FilterOptions & JsonOption): P
   if (!stop.signal.aborted) throw new Error(`the registry at ${registry.url} ended the watch; watch again`);
 }
 
-function filterRequest(options: FilterOptions): { status: AgentStatus; labelSelector: string } {
+function filterRequest(options: FilterOptions): { status: AgentStatus; labelSelector: string; model: string; loadedModel: string; ready: boolean } {
   const status = options.status === "online" ? AgentStatus.ONLINE : options.status === "offline" ? AgentStatus.OFFLINE : AgentStatus.UNSPECIFIED;
-  return { status, labelSelector: options.selector ?? "" };
+  return { status, labelSelector: options.selector ?? "", model: options.model ?? "", loadedModel: options.loadedModel ?? "", ready: options.ready === true };
 }
 
 function filtered(options: FilterOptions): boolean {
-  return options.status !== undefined || (options.selector ?? "") !== "";
+  return options.status !== undefined || (options.selector ?? "") !== "" || options.model !== undefined || options.loadedModel !== undefined || options.ready === true;
+}
+
+/** --model, --loaded-model and --ready: the inventory filters of ListAgents and WatchAgents. */
+function inventoryOptions(command: Command): Command {
+  return command
+    .option("--model <name>", "only agents with this model installed, e.g. llama3.1:8b")
+    .option("--loaded-model <name>", "only agents with this model loaded now")
+    .option("--ready", "only agents a load balancer should use: ONLINE, not draining, not held, reachable");
 }
 
 /**

@@ -6,6 +6,7 @@ import { Command } from "commander";
 import { ConfigError, debugRequested } from "../config/index.js";
 import { addServeCommand } from "./serve-command.js";
 import { addAgentCommand } from "./agent-command.js";
+import { addInventoryCommand } from "./inventory-command.js";
 import { addClientCommands } from "./client-commands.js";
 import { addMigrateCommand } from "./migrate-command.js";
 
@@ -16,6 +17,7 @@ const program = new Command()
 
 addServeCommand(program);
 addAgentCommand(program);
+addInventoryCommand(program);
 addClientCommands(program);
 addMigrateCommand(program);
 

@@ -28,6 +28,8 @@ export interface AgentConfig {
   /** Token and TLS files; TLS is on when `security.tls` is set (--tls, --ca or --cert). */
   readonly security: ClientSecurity;
   readonly logLevel: LogLevel;
+  /** Fast-moving inventory figures are reported at most once per this many ms. */
+  readonly inventoryIntervalMs: number;
 }
 
 /** The flags of `agent` as the CLI parsed them (unvalidated); absent means "not given". */
@@ -50,5 +52,6 @@ export function loadAgentConfig(env: NodeJS.ProcessEnv, flags: AgentFlags = {}):
   const tlsOn = credentials.tls !== undefined || read.isOn(SETTINGS.tls);
   const security = tlsOn && credentials.tls === undefined ? { ...credentials, tls: { caFile: undefined, certFile: undefined, keyFile: undefined } } : credentials;
   const logLevel = read.value(SETTINGS.logLevel).value;
-  return { registryAddress: formatAddress(registry), ...ollama, hostname, labels, stateFile, security, logLevel };
+  const inventoryIntervalMs = read.value(SETTINGS.inventoryInterval).value;
+  return { registryAddress: formatAddress(registry), ...ollama, hostname, labels, stateFile, security, logLevel, inventoryIntervalMs };
 }

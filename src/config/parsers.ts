@@ -30,6 +30,19 @@ export function seconds(max: number = MAX_SECONDS): Parser<number> {
   };
 }
 
+/** Seconds as seconds() takes them, or "0" for off (held as 0 ms). */
+export function secondsOrOff(max: number = MAX_SECONDS): Parser<number> {
+  const positive = seconds(max);
+  return (given) => {
+    if (/^0+(\.0+)?$/.test(given.value)) return 0;
+    try {
+      return positive(given);
+    } catch {
+      throw new ConfigError(`${given.name} must be 0 (off) or a number of seconds up to ${max} (fractions allowed, e.g. 0.5), got ${JSON.stringify(given.value)}`);
+    }
+  };
+}
+
 /** A share from 0 to just below 1, in decimal ("0.5"); 0 means "off". */
 export function share({ name, value }: Given): number {
   const parsed = /^(0|1)?(\.\d+)?$/.test(value) && value !== "" && value !== "." ? Number(value) : NaN;

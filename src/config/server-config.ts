@@ -30,17 +30,20 @@ export interface ServerConfig {
   readonly liveness: LivenessConfig;
   readonly security: SecurityConfig;
   readonly limits: LimitsConfig;
+  /** Milliseconds between reachability probes of each ONLINE node (0 or absent: off). */
+  readonly probeIntervalMs?: number;
 }
 
 /** The flags of `serve` as the CLI parsed them (unvalidated); absent means "not given". */
 export type ServerFlags = FlagsOf<"serve">;
 
-/** A ServerConfig's optional parts at their defaults: the json store, no authentication or TLS, default limits. */
+/** A ServerConfig's optional parts at their defaults: the json store, no authentication or TLS, default limits, no probe. */
 export const SERVER_DEFAULTS = {
   store: SETTINGS.store.defaultValue,
   liveness: loadLivenessConfig(settingReader({}, {})),
   security: NO_SECURITY,
   limits: DEFAULT_LIMITS,
+  probeIntervalMs: 0,
 } as const;
 
 function loadLivenessConfig(read: ReturnType<typeof settingReader>): LivenessConfig {
@@ -74,5 +77,6 @@ export function loadServerConfig(env: NodeJS.ProcessEnv, flags: ServerFlags = {}
     liveness: loadLivenessConfig(read),
     security: loadSecurityConfig(env, flags),
     limits: loadLimitsConfig(env, flags),
+    probeIntervalMs: read.value(SETTINGS.probeInterval).value,
   };
 }

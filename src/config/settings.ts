@@ -20,6 +20,7 @@ import {
   parseRegistryUrl,
   pathTo,
   seconds,
+  secondsOrOff,
   share,
   wholeNumber,
 } from "./parsers.js";
@@ -174,6 +175,17 @@ export const SETTINGS = {
     parse: wholeNumber({ min: 0, max: INT32_MAX, unit: "per second", defaultValue: "0" }),
     commands: ["serve"],
     help: "cap on fleet-wide beats per second: past it, the interval told to agents (and their timeout) grows to fleet / cap; 0 is no cap",
+  },
+  probeInterval: {
+    key: "probeInterval",
+    env: "REGISTRY_PROBE_INTERVAL",
+    flag: "--probe-interval",
+    kind: "value",
+    argument: "seconds",
+    defaultValue: "0",
+    parse: secondsOrOff(),
+    commands: ["serve"],
+    help: "seconds between reachability probes (GET /api/version) of each ONLINE node's Ollama; 0 is off",
   },
   migrateFrom: {
     key: "from",
@@ -369,6 +381,17 @@ export const SETTINGS = {
     parse: parseOllamaUrl,
     commands: ["agent"],
     help: "this node's Ollama (probed at <url>/api/version)",
+  },
+  inventoryInterval: {
+    key: "inventoryInterval",
+    env: "REGISTRY_INVENTORY_INTERVAL",
+    flag: "--inventory-interval",
+    kind: "value",
+    argument: "seconds",
+    defaultValue: "60",
+    parse: seconds(),
+    commands: ["agent"],
+    help: "report GPU memory used and utilisation at most once per this many seconds (model and GPU changes at once)",
   },
   hostname: {
     key: "hostname",

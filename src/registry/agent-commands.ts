@@ -15,6 +15,7 @@ import type { FleetCap } from "./fleet-cap.js";
 import { type Beat, type BeatHandler, type BeatResult, HeartbeatSession } from "./heartbeat-session.js";
 import type { DeregisterProof, IdOwnership } from "./id-ownership.js";
 import type { LivenessAuthority } from "./liveness-authority.js";
+import { sameInventory } from "./inventory.js";
 import { PerKeyQueue } from "./per-key-queue.js";
 import type { Registration } from "./registration.js";
 import { RegistryError, agentNotFound, invalidArgument } from "./registry-error.js";
@@ -97,6 +98,9 @@ export class AgentCommands implements BeatHandler {
           streamConnected: this.sessions.has(id),
           livenessHeld: false,
           secretHash: existing?.record.secretHash ?? issued?.hash,
+          inventory: registration.inventory,
+          inventoryUpdatedAt: registration.inventory === undefined ? undefined : now,
+          unreachable: existing?.record.unreachable,
         };
         // A full registry refuses a new id before anything is written; a known id always re-registers.
         const release = existing === undefined ? this.options.cap.reserve(id) : () => undefined;
@@ -216,6 +220,26 @@ export class AgentCommands implements BeatHandler {
       .catch((error: unknown) => this.options.log.debug({ err: error, agentId: id }, "liveness hold not shown yet"));
   }
 
+  /**
+   * The reachability probe's verdict on an agent: `unreachable` says why it cannot be reached, undefined
+   * that it can. Committed (a visible change) only when it differs from what callers see now; an agent
+   * gone meanwhile is left alone.
+   */
+  async setReachability(id: AgentId, unreachable: string | undefined): Promise<void> {
+    if (this.closed) return;
+    await this.queue.run(id, () =>
+      this.retryingConflicts(id, "the reachability change", async () => {
+        const entry = this.options.table.get(id);
+        if (entry === undefined || entry.record.unreachable === unreachable) return;
+        await this.commit([{ put: { ...entry.record, unreachable }, expectedRevision: entry.revision }]);
+        this.options.log.info(
+          { agentId: id, hostname: entry.record.hostname, reachable: unreachable === undefined },
+          unreachable === undefined ? "agent reachable again" : `agent unreachable: ${unreachable}`,
+        );
+      }),
+    );
+  }
+
   /** Stops retrying and proposing, and waits for the commands under way. */
   async close(): Promise<void> {
     this.closed = true;
@@ -238,13 +262,18 @@ export class AgentCommands implements BeatHandler {
       ...before,
       ollamaVersion: beat.ollamaVersion ?? before.ollamaVersion,
       draining: beat.draining ?? before.draining,
+      ...(inventoryChanged(before, beat) ? { inventory: beat.inventory, inventoryUpdatedAt: serverTime } : {}),
       status,
       streamConnected: true,
       livenessHeld: false,
     };
     // A change the store keeps carries the beat's time with it; one of the stream's presence alone (a
     // presence change that could not be written before) stays a change the store need not write.
-    const stored = after.status !== before.status || after.draining !== before.draining || after.ollamaVersion !== before.ollamaVersion;
+    const stored =
+      after.status !== before.status ||
+      after.draining !== before.draining ||
+      after.ollamaVersion !== before.ollamaVersion ||
+      after.inventory !== before.inventory;
     const lastHeartbeat = stored ? (this.options.authority.lastBeat(id) ?? serverTime) : before.lastHeartbeat;
     await this.commit([{ put: { ...after, lastHeartbeat }, expectedRevision: entry.revision }]);
     if (before.status !== status) {
@@ -373,7 +402,7 @@ export class AgentCommands implements BeatHandler {
 
 /**
  * Whether a beat changes something callers see: the status, draining, the version, the stream's presence,
- * or a hold of the offline guard (which a beat ends).
+ * a hold of the offline guard (which a beat ends), or the inventory.
  */
 function changedBy(record: AgentRecord, beat: Beat): boolean {
   return (
@@ -381,6 +410,16 @@ function changedBy(record: AgentRecord, beat: Beat): boolean {
     record.status !== (beat.leaving ? "offline" : "online") ||
     (beat.ollamaVersion !== undefined && beat.ollamaVersion !== record.ollamaVersion) ||
     (beat.draining !== undefined && beat.draining !== record.draining) ||
+    inventoryChanged(record, beat) ||
     !record.streamConnected
   );
+}
+
+/**
+ * Whether a beat brings an inventory that differs from the agent's in any figure. One that differs only in
+ * fast-moving figures is written too (the node sends those at most once per inventory interval), but it
+ * is no visible change: watchers hear of it only with the next one that is.
+ */
+function inventoryChanged(record: AgentRecord, beat: Beat): boolean {
+  return beat.inventory !== undefined && (record.inventory === undefined || !sameInventory(record.inventory, beat.inventory));
 }

@@ -1,13 +1,21 @@
-// Which agents a ListAgents or WatchAgents caller wants (status, label selector) and how a listing is cut
+// Which agents a ListAgents or WatchAgents caller wants (status, label selector, model, loaded model,
+// ready) and how a listing is cut
 // into stable pages. Pure functions over agent records.
 
 import type { AgentRecord, AgentStatus } from "./agent.js";
+import { hasLoadedModel, hasModel } from "./inventory.js";
 import { invalidArgument } from "./registry-error.js";
 
 export interface AgentFilter {
   readonly status: AgentStatus | undefined;
   /** Every pair must match. */
   readonly labels: ReadonlyArray<readonly [string, string]>;
+  /** Only agents with this model installed. */
+  readonly model?: string | undefined;
+  /** Only agents with this model loaded now. */
+  readonly loadedModel?: string | undefined;
+  /** Only agents a load balancer should use (isReady). */
+  readonly ready?: boolean | undefined;
 }
 
 export interface ListQuery extends AgentFilter {
@@ -50,7 +58,15 @@ export function parsePageSize(pageSize: number): number {
 
 export function matches(agent: AgentRecord, filter: AgentFilter): boolean {
   if (filter.status !== undefined && agent.status !== filter.status) return false;
+  if (filter.ready === true && !isReady(agent)) return false;
+  if (filter.model !== undefined && !hasModel(agent.inventory, filter.model)) return false;
+  if (filter.loadedModel !== undefined && !hasLoadedModel(agent.inventory, filter.loadedModel)) return false;
   return filter.labels.every(([key, value]) => agent.labels[key] === value);
+}
+
+/** What a load balancer should send work to: ONLINE, not draining, not held by the offline guard, reachable. */
+export function isReady(agent: AgentRecord): boolean {
+  return agent.status === "online" && !agent.draining && !agent.livenessHeld && agent.unreachable === undefined;
 }
 
 export function compareAgents(a: AgentRecord, b: AgentRecord): number {

@@ -3,6 +3,7 @@
 
 import type { AgentId } from "./agent-id.js";
 import type { SecretHash } from "./agent-secret.js";
+import type { Inventory } from "./inventory.js";
 
 export type AgentStatus = "online" | "offline";
 
@@ -33,6 +34,15 @@ export interface AgentRecord {
    * with this server (e.g. one loaded from the prototype's file): it gets one at its next Register.
    */
   readonly secretHash?: SecretHash | undefined;
+  /** The GPUs and models the node last reported; absent if it never sent an inventory. */
+  readonly inventory?: Inventory | undefined;
+  /** When the registry took that inventory (ms since the epoch); absent with it. */
+  readonly inventoryUpdatedAt?: number | undefined;
+  /**
+   * Set while the reachability probe finds the node's Ollama unreachable: the address and the error. Live
+   * like the stream flag: never written by a single-process store, absent in every record it loads.
+   */
+  readonly unreachable?: string | undefined;
 }
 
 /** Whether two label sets hold the same pairs. */

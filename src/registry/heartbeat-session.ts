@@ -3,6 +3,7 @@
 
 import type { AgentId } from "./agent-id.js";
 import type { AgentStatus } from "./agent.js";
+import type { Inventory } from "./inventory.js";
 import type { RegistryError } from "./registry-error.js";
 
 /** One beat as the registry sees it: only what may change state. */
@@ -10,6 +11,8 @@ export interface Beat {
   readonly ollamaVersion?: string | undefined;
   readonly draining?: boolean | undefined;
   readonly leaving: boolean;
+  /** The node's whole inventory, when it changed since it last sent one. */
+  readonly inventory?: Inventory | undefined;
 }
 
 export interface BeatResult {

@@ -12,6 +12,7 @@ import {
   unmapIPv4,
 } from "../common/registration-rules.js";
 import { type AgentId, parseAgentId } from "./agent-id.js";
+import { type Inventory, parseInventory } from "./inventory.js";
 import { invalidArgument } from "./registry-error.js";
 
 /** What a node sends, as plain data. */
@@ -22,6 +23,8 @@ export interface RegistrationInput {
   port: number;
   ollamaVersion: string;
   labels: Readonly<Record<string, string>>;
+  /** Absent: the node reports none. */
+  inventory?: Inventory | undefined;
 }
 
 export interface Registration {
@@ -33,6 +36,7 @@ export interface Registration {
   readonly port: number;
   readonly ollamaVersion: string;
   readonly labels: Readonly<Record<string, string>>;
+  readonly inventory?: Inventory | undefined;
 }
 
 export function parseRegistration(input: RegistrationInput): Registration {
@@ -43,6 +47,7 @@ export function parseRegistration(input: RegistrationInput): Registration {
     port: parsePort(input.port),
     ollamaVersion: parseOllamaVersion(input.ollamaVersion),
     labels: sortedLabels(checked("labels", input.labels, labelsProblem)),
+    inventory: input.inventory === undefined ? undefined : parseInventory(input.inventory),
   };
 }
 

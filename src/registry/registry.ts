@@ -180,6 +180,20 @@ export class Registry {
     return this.feed.subscribe(filter, this.table.sortedMatching(filter), this.table.revision, onEnd);
   }
 
+  /** The ONLINE agents and the address their Ollama listens on: what the reachability probe visits. */
+  probeTargets(): Array<{ readonly id: AgentId; readonly ipAddress: string; readonly port: number }> {
+    const targets: Array<{ id: AgentId; ipAddress: string; port: number }> = [];
+    for (const { record } of this.table.values()) {
+      if (record.status === "online") targets.push({ id: record.id, ipAddress: record.ipAddress, port: record.port });
+    }
+    return targets;
+  }
+
+  /** Records the reachability probe's verdict (undefined: reachable; else why not). */
+  setReachability(id: AgentId, unreachable: string | undefined): Promise<void> {
+    return this.commands.setReachability(id, unreachable);
+  }
+
   deregister(id: AgentId, proof: DeregisterProof = {}): Promise<void> {
     return this.commands.deregister(id, proof);
   }
@@ -224,6 +238,9 @@ export class Registry {
       draining: record.draining,
       streamConnected: record.streamConnected,
       livenessHeld: record.livenessHeld,
+      inventory: record.inventory,
+      inventoryUpdatedAt: record.inventoryUpdatedAt,
+      unreachable: record.unreachable,
       missedHeartbeats: this.authority.missed(record.id),
     };
   }

@@ -5,6 +5,7 @@
 
 import type { AgentId } from "./agent-id.js";
 import { type AgentRecord, sameLabels } from "./agent.js";
+import { sameInventory } from "./inventory.js";
 
 /** Revision 0 is "no such record": expecting it means "only if the record does not exist yet". */
 export const ABSENT = 0;
@@ -101,7 +102,7 @@ export class StoreConflict extends Error {
   }
 }
 
-/** Whether two versions of a record differ in what a store persists (all but the live stream and held flags). */
+/** Whether two versions of a record differ in what a store persists (all but the live stream, held and reachability facts). */
 export function persistedFieldsEqual(a: AgentRecord, b: AgentRecord): boolean {
   return (
     a.id === b.id &&
@@ -114,6 +115,8 @@ export function persistedFieldsEqual(a: AgentRecord, b: AgentRecord): boolean {
     a.registeredAt === b.registeredAt &&
     a.draining === b.draining &&
     a.secretHash === b.secretHash &&
-    sameLabels(a.labels, b.labels)
+    a.inventoryUpdatedAt === b.inventoryUpdatedAt &&
+    sameLabels(a.labels, b.labels) &&
+    sameInventory(a.inventory, b.inventory)
   );
 }

@@ -7,6 +7,7 @@
 
 import { type AgentView, sameLabels } from "./agent.js";
 import { type AgentFilter, matches } from "./agent-query.js";
+import { sameRouting } from "./inventory.js";
 import { RegistryError } from "./registry-error.js";
 
 export type WatchEventType = "added" | "updated" | "statusChanged" | "removed";
@@ -32,7 +33,9 @@ export function changeType(before: AgentView | undefined, after: AgentView | und
     before.draining === after.draining &&
     before.streamConnected === after.streamConnected &&
     before.livenessHeld === after.livenessHeld &&
-    sameLabels(before.labels, after.labels);
+    before.unreachable === after.unreachable &&
+    sameLabels(before.labels, after.labels) &&
+    sameRouting(before.inventory, after.inventory);
   return same ? undefined : "updated";
 }
 

@@ -5,6 +5,7 @@
 // holds one of the server's stream slots (admission.ts) while open, and ends a stream whose first message
 // does not come in time.
 
+import { inventoryFromWire } from "./inventory-wire.js";
 import { create } from "@bufbuild/protobuf";
 import { timestampFromMs } from "@bufbuild/protobuf/wkt";
 import {
@@ -125,6 +126,7 @@ export class HeartbeatCall {
       ollamaVersion: request.ollamaVersion === undefined ? undefined : parseOllamaVersion(request.ollamaVersion),
       draining: request.draining,
       leaving: request.leaving,
+      inventory: inventoryFromWire(request.inventory),
     });
     return result instanceof Promise ? result.then((done) => this.ack(request.seq, done)) : this.ack(request.seq, result);
   }

@@ -4,6 +4,7 @@
 // the HTTP probes stay open to callers without a token, because load balancers, Prometheus and grpcurl
 // must reach them without a secret and they reveal nothing about the fleet but counts.
 
+import { ReachabilityProbe } from "./reachability-probe.js";
 import * as grpc from "@grpc/grpc-js";
 import { createContextValues } from "@connectrpc/connect";
 import type { AddressInfo } from "node:net";
@@ -120,6 +121,10 @@ export async function startServer(config: ServerConfig, deps: ServerDeps = {}): 
     });
     registryForStats = registry;
     cleanup.push(() => registry.close());
+    const probeIntervalMs = config.probeIntervalMs ?? 0;
+    const probe = probeIntervalMs > 0 ? new ReachabilityProbe({ registry, intervalMs: probeIntervalMs, log, ...(deps.clock === undefined ? {} : { clock: deps.clock }) }) : undefined;
+    probe?.start();
+    if (probe !== undefined) cleanup.push(() => probe.close());
     const shutdown = new Shutdown();
     const { limits } = config;
     const limitLog = new LimitLog(log, deps.clock ?? serverClock, metrics);
@@ -190,6 +195,7 @@ export async function startServer(config: ServerConfig, deps: ServerDeps = {}): 
           // finish, and write what is pending.
           serving.shutdown();
           registry.stopLiveness();
+          await probe?.close();
           shutdown.start();
           await Promise.all([shutdownGrpc(grpcServer), http.close(SHUTDOWN_GRACE_MS)]);
           await registry.close();

@@ -18,6 +18,7 @@ import type { AgentStatus as DomainStatus, AgentView } from "../registry/agent.j
 import { type AgentFilter, type ListQuery, parseLabelSelector, parsePageSize, parsePageToken } from "../registry/agent-query.js";
 import { type Registration, parseRegistration } from "../registry/registration.js";
 import { invalidArgument } from "../registry/registry-error.js";
+import { gpuToWire, inventoryFromWire, modelToWire } from "./inventory-wire.js";
 
 export function agentToWire(agent: AgentView): Agent {
   return create(AgentSchema, {
@@ -34,6 +35,11 @@ export function agentToWire(agent: AgentView): Agent {
     missedHeartbeats: agent.missedHeartbeats,
     draining: agent.draining,
     livenessHeld: agent.livenessHeld,
+    gpus: agent.inventory?.gpus.map(gpuToWire) ?? [],
+    models: agent.inventory?.models.map(modelToWire) ?? [],
+    inventoryUpdatedAt: agent.inventoryUpdatedAt === undefined ? undefined : timestampFromMs(agent.inventoryUpdatedAt),
+    reachable: agent.unreachable === undefined,
+    statusMessage: agent.unreachable ?? "",
   });
 }
 
@@ -69,11 +75,26 @@ export function registrationFromWire(request: RegisterRequest): Registration {
     port: request.port,
     ollamaVersion: request.ollamaVersion,
     labels: request.labels,
+    inventory: inventoryFromWire(request.inventory),
   });
 }
 
-export function filterFromWire(request: Pick<ListAgentsRequest, "status" | "labelSelector">): AgentFilter {
-  return { status: statusFilterFromWire(request.status), labels: parseLabelSelector(request.labelSelector) };
+export function filterFromWire(
+  request: Pick<ListAgentsRequest, "status" | "labelSelector" | "model" | "loadedModel" | "ready">,
+): AgentFilter {
+  return {
+    status: statusFilterFromWire(request.status),
+    labels: parseLabelSelector(request.labelSelector),
+    model: modelFilter(request.model, "model"),
+    loadedModel: modelFilter(request.loadedModel, "loaded_model"),
+    ready: request.ready,
+  };
+}
+
+function modelFilter(name: string, field: string): string | undefined {
+  if (name === "") return undefined;
+  if (Buffer.byteLength(name) > 256) throw invalidArgument(field, `must be a model name of at most 256 bytes, got ${Buffer.byteLength(name)}`);
+  return name;
 }
 
 export function listQueryFromWire(request: ListAgentsRequest): ListQuery {

@@ -2,13 +2,15 @@
 // "Online"/"Offline", RFC 3339 UTC times), with extra keys allowed. Decoding validates everything and
 // names the entry and field at fault; unknown keys are kept so a rewrite never drops them. The agent's
 // secret is never in the file, only its hash (`secret_hash`, "sha256:<hex>"). `revision` is the store
-// revision that last changed the agent (absent in the prototype's files). The stream flag is never written.
+// revision that last changed the agent (absent in the prototype's files); `inventory` the node's GPUs and
+// models (inventory-json.ts; absent in the prototype's files). The stream flag is never written.
 
 import { isAgentId } from "../common/registration-rules.js";
 import type { AgentId } from "../registry/agent-id.js";
 import type { AgentRecord } from "../registry/agent.js";
 import { isSecretHash } from "../registry/agent-secret.js";
 
+import { decodeInventory, encodeInventory } from "./inventory-json.js";
 import type { ExtraKeys } from "./store-export.js";
 
 /** Keys this server does not know, kept per agent so they survive a rewrite. */
@@ -34,6 +36,7 @@ const KNOWN_KEYS = new Set([
   "draining",
   "secret_hash",
   "revision",
+  "inventory",
 ]);
 
 // RFC 3339 with a zone; the prototype (chrono) writes up to nine fractional digits.
@@ -55,6 +58,9 @@ export function encodeAgent({ record, extra, revision }: DecodedAgent): string {
     draining: record.draining,
     ...(record.secretHash === undefined ? {} : { secret_hash: record.secretHash }),
     ...(revision === undefined ? {} : { revision }),
+    ...(record.inventory === undefined || record.inventoryUpdatedAt === undefined
+      ? {}
+      : { inventory: encodeInventory({ inventory: record.inventory, updatedAt: record.inventoryUpdatedAt }) }),
   });
 }
 
@@ -115,6 +121,14 @@ function decodeAgent(row: unknown, where: string): DecodedAgent {
   if (revision !== undefined && !(Number.isSafeInteger(revision) && revision > 0)) {
     throw new Error(`${at}: "revision" must be a positive integer, got ${revision}`);
   }
+  let inventory: ReturnType<typeof decodeInventory> | undefined;
+  if (fields["inventory"] !== undefined && fields["inventory"] !== null) {
+    try {
+      inventory = decodeInventory(fields["inventory"]);
+    } catch (error) {
+      throw new Error(`${at}: ${(error as Error).message}`);
+    }
+  }
   return {
     record: {
       id: id.toLowerCase() as AgentId,
@@ -130,6 +144,8 @@ function decodeAgent(row: unknown, where: string): DecodedAgent {
       streamConnected: false,
       livenessHeld: false,
       secretHash,
+      inventory: inventory?.inventory,
+      inventoryUpdatedAt: inventory?.updatedAt,
     },
     extra,
     revision,

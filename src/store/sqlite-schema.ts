@@ -1,7 +1,7 @@
 // The layout of registry.db and how it moves forward: one row per agent (labels and keys this server does not
 // know as JSON columns), beat times in a narrow table of their own (so saving a beat rewrites a few bytes, not
 // the agent's row), the store revision, and a schema version with the migrations that lead to it, applied in
-// one transaction at start-up. Also the checks that turn a row back into a record, naming the row at fault.
+// one transaction at start-up (version 2 adds the inventory as a JSON column). Also the checks that turn a row back into a record, naming the row at fault.
 
 import type Database from "better-sqlite3";
 import { isAgentId } from "../common/registration-rules.js";
@@ -9,6 +9,7 @@ import type { AgentId } from "../registry/agent-id.js";
 import type { AgentRecord } from "../registry/agent.js";
 import { isSecretHash } from "../registry/agent-secret.js";
 import type { StoredAgent } from "../registry/store.js";
+import { type StoredInventory, decodeInventory, encodeInventory } from "./inventory-json.js";
 
 export interface Migration {
   /** The schema version this migration leads to. */
@@ -43,6 +44,11 @@ export const MIGRATIONS: readonly Migration[] = [
       `CREATE TABLE heartbeats (seq INTEGER PRIMARY KEY, last_heartbeat INTEGER NOT NULL)`,
     ],
   },
+  {
+    version: 2,
+    // The node's GPUs and models (inventory-json.ts), NULL for a node that never sent them.
+    statements: [`ALTER TABLE agents ADD COLUMN inventory TEXT`],
+  },
 ];
 
 export const SCHEMA_VERSION = (MIGRATIONS.at(-1) as Migration).version;
@@ -63,10 +69,11 @@ export interface AgentRow {
   readonly draining: number;
   readonly secret_hash: string | null;
   readonly extra: string | null;
+  readonly inventory: string | null;
 }
 
 export const SELECT_AGENTS = `SELECT a.seq, a.id, a.revision, a.hostname, a.ip_address, a.port, a.ollama_version, a.status,
-  a.registered_at, h.last_heartbeat, a.labels, a.draining, a.secret_hash, a.extra
+  a.registered_at, h.last_heartbeat, a.labels, a.draining, a.secret_hash, a.extra, a.inventory
   FROM agents a LEFT JOIN heartbeats h ON h.seq = a.seq ORDER BY a.seq`;
 
 /**
@@ -74,18 +81,19 @@ export const SELECT_AGENTS = `SELECT a.seq, a.id, a.revision, a.hostname, a.ip_a
  * them here is about twice as fast as letting better-sqlite3 make the objects, which counts at start-up.
  */
 export function agentRowOf(values: readonly unknown[]): AgentRow {
-  const [seq, id, revision, hostname, ip_address, port, ollama_version, status, registered_at, last_heartbeat, labels, draining, secret_hash, extra] =
-    values as [number, string, number, string, string, number, string, string, number, number | null, string, number, string | null, string | null];
-  return { seq, id, revision, hostname, ip_address, port, ollama_version, status, registered_at, last_heartbeat, labels, draining, secret_hash, extra };
+  const [seq, id, revision, hostname, ip_address, port, ollama_version, status, registered_at, last_heartbeat, labels, draining, secret_hash, extra, inventory] =
+    values as [number, string, number, string, string, number, string, string, number, number | null, string, number, string | null, string | null, string | null];
+  return { seq, id, revision, hostname, ip_address, port, ollama_version, status, registered_at, last_heartbeat, labels, draining, secret_hash, extra, inventory };
 }
 
 export const UPSERT_AGENT = `INSERT INTO agents
-  (seq, id, revision, hostname, ip_address, port, ollama_version, status, registered_at, labels, draining, secret_hash, extra)
-  VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+  (seq, id, revision, hostname, ip_address, port, ollama_version, status, registered_at, labels, draining, secret_hash, extra, inventory)
+  VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
   ON CONFLICT (seq) DO UPDATE SET revision = excluded.revision, hostname = excluded.hostname,
     ip_address = excluded.ip_address, port = excluded.port, ollama_version = excluded.ollama_version,
     status = excluded.status, registered_at = excluded.registered_at, labels = excluded.labels,
-    draining = excluded.draining, secret_hash = excluded.secret_hash, extra = excluded.extra`;
+    draining = excluded.draining, secret_hash = excluded.secret_hash, extra = excluded.extra,
+    inventory = excluded.inventory`;
 export const UPSERT_BEAT = `INSERT INTO heartbeats (seq, last_heartbeat) VALUES (?, ?)
   ON CONFLICT (seq) DO UPDATE SET last_heartbeat = excluded.last_heartbeat WHERE excluded.last_heartbeat > heartbeats.last_heartbeat`;
 export const DELETE_AGENT = `DELETE FROM agents WHERE seq = ?`;
@@ -109,6 +117,9 @@ export function agentParams(seq: number, agent: StoredAgent, extra: Readonly<Rec
     record.draining ? 1 : 0,
     record.secretHash ?? null,
     extra === undefined || Object.keys(extra).length === 0 ? null : JSON.stringify(extra),
+    record.inventory === undefined || record.inventoryUpdatedAt === undefined
+      ? null
+      : JSON.stringify(encodeInventory({ inventory: record.inventory, updatedAt: record.inventoryUpdatedAt })),
   ];
 }
 
@@ -131,6 +142,14 @@ export function recordOfRow(row: AgentRow): { agent: StoredAgent; extra: Readonl
   // Most agents have no labels: "{}" needs no parser.
   const labels = row.labels === "{}" ? {} : parseJsonObject(row.labels, "labels", fail);
   if (!Object.values(labels).every((value) => typeof value === "string")) fail(`"labels" must map keys to strings`);
+  let inventory: StoredInventory | undefined;
+  if (row.inventory !== null && row.inventory !== undefined) {
+    try {
+      inventory = decodeInventory(JSON.parse(row.inventory));
+    } catch (error) {
+      fail(error instanceof SyntaxError ? `"inventory" is not JSON` : (error as Error).message);
+    }
+  }
   const record: AgentRecord = {
     id: row.id.toLowerCase() as AgentId,
     hostname: row.hostname,
@@ -146,6 +165,8 @@ export function recordOfRow(row: AgentRow): { agent: StoredAgent; extra: Readonl
     streamConnected: false,
     livenessHeld: false,
     secretHash,
+    inventory: inventory?.inventory,
+    inventoryUpdatedAt: inventory?.updatedAt,
   };
   return { agent: { record, revision: row.revision }, extra: row.extra === null ? undefined : parseJsonObject(row.extra, "extra", fail) };
 }

@@ -76,9 +76,9 @@ describe("the list table", () => {
     );
     expect(table).toBe(
       [
-        "HOSTNAME           ID                                     ADDRESS           VERSION   STATUS    LAST BEAT   LABELS",
-        "gpu-01             3f2b8c1e-6d4a-4f7e-9b1c-2a5d8e7f6c30   10.0.0.1:11434    0.5.7     ONLINE    4s ago      gpu=a100,zone=eu",
-        "gpu-long-name-02   9b2d7c4e-1a3f-4e8b-a6d5-0c7f2e9b1a48   10.0.0.12:11434   0.5.12    OFFLINE   3m ago      gpu=a100",
+        "HOSTNAME           ID                                     ADDRESS           VERSION   STATUS    LAST BEAT   GPUS   MODELS   LABELS",
+        "gpu-01             3f2b8c1e-6d4a-4f7e-9b1c-2a5d8e7f6c30   10.0.0.1:11434    0.5.7     ONLINE    4s ago      -      -        gpu=a100,zone=eu",
+        "gpu-long-name-02   9b2d7c4e-1a3f-4e8b-a6d5-0c7f2e9b1a48   10.0.0.12:11434   0.5.12    OFFLINE   3m ago      -      -        gpu=a100",
         "",
       ].join("\n"),
     );
@@ -86,7 +86,27 @@ describe("the list table", () => {
 
   it("shows empty cells as a dash and a missing last beat as never", () => {
     const [, row] = formatAgentTable([agent({ ollamaVersion: "", labels: {}, lastHeartbeat: undefined })], NOW).split("\n");
-    expect(row?.split(/ {3,}/)).toEqual(["gpu-01", "3f2b8c1e-6d4a-4f7e-9b1c-2a5d8e7f6c30", "10.0.0.1:11434", "-", "ONLINE", "never", "-"]);
+    expect(row?.split(/ {3,}/)).toEqual(["gpu-01", "3f2b8c1e-6d4a-4f7e-9b1c-2a5d8e7f6c30", "10.0.0.1:11434", "-", "ONLINE", "never", "-", "-", "-"]);
+  });
+
+  it("shows GPUs by kind with memory used/total in GiB, and models loaded first, marked *, at most three", () => {
+    const gpu = (name: string, usedGib: number, totalGib?: number) => ({
+      name,
+      memoryUsedBytes: BigInt(usedGib) * 2n ** 30n,
+      memoryTotalBytes: totalGib === undefined ? undefined : BigInt(totalGib) * 2n ** 30n,
+    });
+    const model = (name: string, loaded = false) => ({ name, loaded });
+    const row = (fields: Parameters<typeof agent>[0]) => formatAgentTable([agent({ labels: {}, ...fields })], NOW).split("\n")[1]?.split(/ {3,}/);
+
+    expect(row({ gpus: [gpu("NVIDIA A100-SXM4-80GB", 31, 80), gpu("NVIDIA A100-SXM4-80GB", 0, 80)], models: [model("qwen2.5:72b"), model("llama3.1:8b", true)] })?.slice(6, 8)).toEqual([
+      "2×A100 31/160G",
+      "llama3.1:8b*,qwen2.5:72b",
+    ]);
+    expect(row({ gpus: [gpu("NVIDIA GH200 480GB", 0)], models: ["a", "b", "c", "d", "e"].map((name) => model(name)) })?.slice(6, 8)).toEqual(["GH200", "a,b,c,+2"]);
+  });
+
+  it("adds UNREACHABLE to the status of a node the probe cannot reach", () => {
+    expect(formatStatus({ status: AgentStatus.ONLINE, draining: false, livenessHeld: false, reachable: false })).toBe("ONLINE,UNREACHABLE");
   });
 
   it("leaves no trailing spaces", () => {

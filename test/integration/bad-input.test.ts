@@ -49,6 +49,13 @@ const hostnameBytes = (raw: Buffer): Buffer => Buffer.concat([bytes(0x12, raw.le
 const manyLabels = (count: number): Record<string, string> =>
   Object.fromEntries(Array.from({ length: count }, (_, i) => [`k${i}`, "v"]));
 const validList = toBinary(ListAgentsRequestSchema, create(ListAgentsRequestSchema, {}));
+/** A GPU (wire shape) with `change` applied, and a model likewise. */
+const gpu = (change: object = {}) => ({ index: 0, uuid: "GPU-5f0e", name: "NVIDIA A100-SXM4-80GB", memoryTotalBytes: 85_899_345_920n, ...change });
+const model = (change: object = {}) => ({ name: "llama3.1:8b", digest: "sha256:46e0", sizeBytes: 4_920_753_328n, ...change });
+const withInventory = (inventory: { gpus?: object[]; models?: object[] }): Buffer => register({ hostname: "gpu-1", ipAddress: "10.0.0.9", inventory });
+/** The same as Connect JSON (uint64 as strings, as protobuf JSON writes them). */
+const jsonGpu = (change: object = {}) => ({ index: 0, uuid: "GPU-5f0e", name: "NVIDIA A100-SXM4-80GB", memoryTotalBytes: "85899345920", ...change });
+const jsonModel = (change: object = {}) => ({ name: "llama3.1:8b", digest: "sha256:46e0", sizeBytes: "4920753328", ...change });
 
 interface GrpcCase {
   readonly what: string;
@@ -117,6 +124,17 @@ const GRPC_CASES: readonly GrpcCase[] = [
   { what: "no content-type", path: LIST, body: list(), headers: { "content-type": null }, code: undefined, http: 415 },
   { what: "an unknown method", path: `${SERVICE}/Explode`, body: list(), code: Status.UNIMPLEMENTED },
   { what: "an unknown service", path: "/registry.v2.AgentRegistry/ListAgents", body: list(), code: Status.UNIMPLEMENTED },
+  // Inventories past the limits (issue 14).
+  { what: "65 GPUs", path: REGISTER, body: withInventory({ gpus: Array.from({ length: 65 }, (_, index) => gpu({ index })) }), code: Status.INVALID_ARGUMENT, message: /^inventory\.gpus: at most 64 GPUs per node, got 65$/ },
+  { what: "1 025 models", path: REGISTER, body: withInventory({ models: Array.from({ length: 1025 }, (_, i) => model({ name: `m${i}` })) }), code: Status.INVALID_ARGUMENT, message: /^inventory\.models: at most 1024 models per node, got 1025$/ },
+  { what: "a 257-byte GPU name", path: REGISTER, body: withInventory({ gpus: [gpu(), gpu({ name: "g".repeat(257) })] }), code: Status.INVALID_ARGUMENT, message: /^inventory\.gpus\[1\]\.name: must be at most 256 bytes, got 257$/ },
+  { what: "utilisation of 101%", path: REGISTER, body: withInventory({ gpus: [gpu(), gpu(), gpu(), gpu({ utilizationPercent: 101 })] }), code: Status.INVALID_ARGUMENT, message: /^inventory\.gpus\[3\]\.utilization_percent: / },
+  { what: "a temperature of -273 °C", path: REGISTER, body: withInventory({ gpus: [gpu({ temperatureCelsius: -273 })] }), code: Status.INVALID_ARGUMENT, message: /^inventory\.gpus\[0\]\.temperature_celsius: / },
+  { what: "2^63 bytes of GPU memory", path: REGISTER, body: withInventory({ gpus: [gpu({ memoryTotalBytes: 2n ** 63n })] }), code: Status.INVALID_ARGUMENT, message: /^inventory\.gpus\[0\]\.memory_total_bytes: / },
+  { what: "a model without a name", path: REGISTER, body: withInventory({ models: [model(), model({ name: "" })] }), code: Status.INVALID_ARGUMENT, message: /^inventory\.models\[1\]\.name: is required$/ },
+  { what: "a 2 PiB model", path: REGISTER, body: withInventory({ models: [model({ sizeBytes: 2n ** 51n })] }), code: Status.INVALID_ARGUMENT, message: /^inventory\.models\[0\]\.size_bytes: / },
+  { what: "a NUL in a model's digest", path: REGISTER, body: withInventory({ models: [model({ digest: "sha256:\u0000" })] }), code: Status.INVALID_ARGUMENT, message: /^inventory\.models\[0\]\.digest: must be printable/ },
+  { what: "a 300-byte loaded_model filter", path: LIST, body: list({ loadedModel: "m".repeat(300) }), code: Status.INVALID_ARGUMENT, message: /^loaded_model: / },
   { what: "a malformed grpc-timeout", path: LIST, body: list(), headers: { "grpc-timeout": "soon" }, code: Status.INTERNAL, message: /grpc-timeout/ },
 ];
 
@@ -184,6 +202,15 @@ const CONNECT_CASES: readonly ConnectCase[] = [
   { what: "a non-UUID agent_id on Deregister", path: DEREGISTER, body: json({ agentId: "gpu-1" }), http: 400, code: "invalid_argument", message: /^agent_id:/ },
   { what: "Deregister of an unknown agent", path: DEREGISTER, body: json({ agentId: UNKNOWN_ID }), http: 404, code: "not_found", message: new RegExp(UNKNOWN_ID) },
   { what: "a malformed label selector", path: LIST, body: json({ labelSelector: "gpu" }), http: 400, code: "invalid_argument", message: /^label_selector:/ },
+  // Inventories past the limits (issue 14).
+  { what: "65 GPUs", path: REGISTER, body: json({ hostname: "gpu-1", ipAddress: "10.0.0.9", inventory: { gpus: Array.from({ length: 65 }, (_, index) => jsonGpu({ index })) } }), http: 400, code: "invalid_argument", message: /^inventory\.gpus: at most 64 GPUs per node, got 65$/ },
+  { what: "1 025 models", path: REGISTER, body: json({ hostname: "gpu-1", ipAddress: "10.0.0.9", inventory: { models: Array.from({ length: 1025 }, (_, i) => ({ name: `m${i}` })) } }), http: 400, code: "invalid_argument", message: /^inventory\.models: at most 1024 models per node, got 1025$/ },
+  { what: "a 257-byte model name", path: REGISTER, body: json({ hostname: "gpu-1", ipAddress: "10.0.0.9", inventory: { models: [jsonModel({ name: "é".repeat(128) + "x" })] } }), http: 400, code: "invalid_argument", message: /^inventory\.models\[0\]\.name: must be at most 256 bytes, got 257$/ },
+  { what: "a negative temperature below -50", path: REGISTER, body: json({ hostname: "gpu-1", ipAddress: "10.0.0.9", inventory: { gpus: [jsonGpu({ temperatureCelsius: -51 })] } }), http: 400, code: "invalid_argument", message: /^inventory\.gpus\[0\]\.temperature_celsius: / },
+  { what: "a negative size (not a uint64)", path: REGISTER, body: json({ hostname: "gpu-1", ipAddress: "10.0.0.9", inventory: { models: [jsonModel({ sizeBytes: "-1" })] } }), http: 400, code: "invalid_argument" },
+  { what: "GPU memory of 2^60 bytes", path: REGISTER, body: json({ hostname: "gpu-1", ipAddress: "10.0.0.9", inventory: { gpus: [jsonGpu({ memoryUsedBytes: String(2n ** 60n) })] } }), http: 400, code: "invalid_argument", message: /^inventory\.gpus\[0\]\.memory_used_bytes: / },
+  { what: "utilisation of 250%", path: REGISTER, body: json({ hostname: "gpu-1", ipAddress: "10.0.0.9", inventory: { gpus: [jsonGpu(), jsonGpu({ utilizationPercent: 250 })] } }), http: 400, code: "invalid_argument", message: /^inventory\.gpus\[1\]\.utilization_percent: / },
+  { what: "a 300-byte model filter", path: LIST, body: json({ model: "m".repeat(300) }), http: 400, code: "invalid_argument", message: /^model: / },
   // Content types, encodings, methods, paths.
   { what: "content-type text/plain", path: REGISTER, body: json({ hostname: "gpu-1" }), contentType: "text/plain", http: 415, code: undefined },
   { what: "malformed protobuf binary (connect-node: INTERNAL)", path: LIST, body: bytes(0xff), contentType: "application/proto", http: 500, code: "internal", message: /parse binary/ },

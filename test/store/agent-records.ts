@@ -6,6 +6,7 @@ import { join } from "node:path";
 import { v4 } from "uuid";
 import type { AgentId } from "../../src/registry/agent-id.js";
 import type { AgentRecord } from "../../src/registry/agent.js";
+import type { Inventory } from "../../src/registry/inventory.js";
 import type { StoreObserver } from "../../src/registry/store.js";
 
 export const PROTOTYPE_FILE = new URL("../fixtures/prototype-agents.json", import.meta.url);
@@ -21,6 +22,28 @@ export const PROTOTYPE_ROW: Readonly<Record<string, unknown>> = {
   last_heartbeat: "2024-05-01T12:00:00.123456789Z",
   registered_at: "2024-04-30T08:15:42Z",
 };
+
+/** A node's inventory: two GPUs (one reporting [N/A] figures) and two models, one of them loaded. */
+export function anInventory(): Inventory {
+  return {
+    gpus: [
+      {
+        index: 0,
+        uuid: "GPU-5f0e8e5a-1c2b-4d7e-9a10-3b6c2d1e0f11",
+        name: "NVIDIA A100-SXM4-80GB",
+        memoryTotalBytes: 81920 * 2 ** 20,
+        memoryUsedBytes: 31744 * 2 ** 20,
+        utilizationPercent: 42,
+        temperatureCelsius: 55,
+      },
+      { index: 1, uuid: "GPU-7a1d2c3b-4e5f-6a7b-8c9d-0e1f2a3b4c5d", name: "NVIDIA GH200 480GB", memoryTotalBytes: 97871 * 2 ** 20 },
+    ],
+    models: [
+      { name: "llama3.1:8b", digest: "sha256:46e0c10c039e", sizeBytes: 4_920_753_328, loaded: true, vramBytes: 6_012_954_624, expiresAt: Date.parse("2024-05-01T12:05:00Z") },
+      { name: "qwen2.5:72b", digest: "sha256:424bad2cc13f", sizeBytes: 47_415_724_719, loaded: false, vramBytes: 0 },
+    ],
+  };
+}
 
 export function anAgent(overrides: Partial<AgentRecord> = {}): AgentRecord {
   return {

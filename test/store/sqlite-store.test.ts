@@ -7,10 +7,10 @@ import * as fsp from "node:fs/promises";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import type { AgentId } from "../../src/registry/agent-id.js";
-import { StoreError } from "../../src/registry/store.js";
+import { StoreError, type StoredAgent } from "../../src/registry/store.js";
 import { MIGRATIONS, SCHEMA_VERSION, migrate } from "../../src/store/sqlite-schema.js";
 import { BEATS_PER_WRITE, REGISTRY_DB, SqliteStore } from "../../src/store/sqlite-store.js";
-import { TempDirs, WriteCounter, anAgent } from "./agent-records.js";
+import { TempDirs, WriteCounter, anAgent, anInventory } from "./agent-records.js";
 
 const dirs = new TempDirs();
 const stores: SqliteStore[] = [];
@@ -95,6 +95,30 @@ describe("schema versions", () => {
     expect(db.prepare("SELECT version FROM schema_version").pluck().all()).toEqual([SCHEMA_VERSION + 1]);
     expect(db.prepare("SELECT hostname, zone FROM agents").all()).toEqual([{ hostname: "gpu-1", zone: "eu" }]);
     db.close();
+  });
+
+  it("brings a version 1 database (before inventories) to version 2 in one step, its agents loading with no inventory", async () => {
+    const dir = await dirs.make();
+    const file = join(dir, REGISTRY_DB);
+    const v1 = new Database(file);
+    migrate(v1, MIGRATIONS.slice(0, 1));
+    v1.prepare(`INSERT INTO agents (seq, id, revision, hostname, ip_address, port, ollama_version, status, registered_at, labels, draining)
+      VALUES (1, '9b2d7c4e-1a3f-4e8b-a6d5-0c7f2e9b1a48', 1, 'gpu-1', '10.0.0.1', 11434, '0.5.7', 'online', 0, '{}', 0)`).run();
+    v1.prepare("UPDATE store_meta SET value = 1 WHERE key = 'revision'").run();
+    v1.close();
+
+    const { store } = await loadedStore({ dir });
+    const inventory = anInventory();
+    const loaded = (await store.load()).agents;
+    await store.commit([{ put: { ...(loaded[0] as StoredAgent).record, inventory, inventoryUpdatedAt: 1_000 } }]);
+
+    expect(loaded.map(({ record }) => [record.hostname, record.inventory])).toEqual([["gpu-1", undefined]]);
+    expect(inspect(file, (db) => db.prepare("SELECT version FROM schema_version").pluck().get())).toBe(2);
+    expect(inspect(file, (db) => db.prepare("SELECT count(*) FROM agents").pluck().get())).toBe(1);
+    await store.close();
+    stores.splice(stores.indexOf(store), 1);
+    const reloaded = await (await loadedStore({ dir })).store.load();
+    expect(reloaded.agents[0]?.record.inventory).toEqual(inventory);
   });
 
   it("leaves a database untouched when a migration fails", () => {

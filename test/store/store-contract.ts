@@ -15,7 +15,7 @@ import type { StoreKind } from "../../src/config/index.js";
 import type { AgentId } from "../../src/registry/agent-id.js";
 import { ABSENT, type Commit, type Store, StoreConflict, StoreError, type StoreObserver } from "../../src/registry/store.js";
 import { Tmpfs, canMount } from "../support/tmpfs.js";
-import { TempDirs, WriteCounter, anAgent } from "./agent-records.js";
+import { TempDirs, WriteCounter, anAgent, anInventory } from "./agent-records.js";
 
 export interface StoreUnderTest {
   readonly name: string;
@@ -126,6 +126,22 @@ export function describeStoreContract(subject: StoreUnderTest): void {
       expect(snapshot.revision).toBeGreaterThanOrEqual(2);
       const next = await again.commit([{ put: { ...changed, status: "online" }, expectedRevision: 2 }]);
       expect(next.revision).toBe(snapshot.revision + 1);
+    });
+
+    it("keeps a node's inventory (GPUs with [N/A] figures, models loaded or not) across a reopen, and never its reachability", async () => {
+      const { place, store } = await fresh(subject);
+      const reported = anAgent({ inventory: anInventory(), inventoryUpdatedAt: Date.parse("2024-05-01T12:00:01.250Z") });
+      const bare = anAgent();
+      await store.commit([{ put: { ...reported, unreachable: "10.0.0.11:11434: connect ECONNREFUSED" } }, { put: bare }]);
+
+      const snapshot = await (await reopen(subject, place, store)).load();
+
+      expect(snapshot.agents).toEqual(
+        expect.arrayContaining([
+          { record: reported, revision: 1 },
+          { record: bare, revision: 1 },
+        ]),
+      );
     });
 
     it("refuses to create an agent that exists, naming it and both revisions, and keeps nothing of that commit", async () => {

@@ -1,4 +1,5 @@
-// A stand-in for a node's Ollama: an HTTP server on loopback answering GET /api/version with {"version": ...}.
+// A stand-in for a node's Ollama: an HTTP server on loopback answering GET /api/version with {"version": ...},
+// and GET /api/tags and /api/ps with the models a test sets (in Ollama's own shapes).
 // Can be started on a given port, so a test can bring "Ollama" up where a daemon already looks for it.
 
 import { type Server, createServer } from "node:http";
@@ -9,12 +10,36 @@ export interface FakeOllama {
   readonly port: number;
   /** How many /api/version requests it answered. */
   readonly probes: number;
+  /** Every request it was sent, as "GET /api/version". */
+  readonly requests: readonly string[];
+  /** What /api/tags (installed) and /api/ps (loaded) answer from now on. */
+  setModels(models: { tags?: readonly object[]; ps?: readonly object[] }): void;
   close(): Promise<void>;
 }
 
-export async function startFakeOllama(options: { port?: number; version?: string } = {}): Promise<FakeOllama> {
+/** A model as Ollama's /api/tags lists it. */
+export function ollamaTag(name: string, size = 4_920_753_328): object {
+  return { name, model: name, modified_at: "2024-07-23T10:01:02.123Z", size, digest: `46e0c10c039e${name.length}`, details: { format: "gguf" } };
+}
+
+/** A model as Ollama's /api/ps lists it: loaded, `vram` bytes of it on the GPU. */
+export function ollamaLoaded(name: string, vram = 6_012_954_624): object {
+  return { name, model: name, size: vram, digest: `46e0c10c039e${name.length}`, expires_at: "2024-07-23T10:06:02.123Z", size_vram: vram };
+}
+
+export async function startFakeOllama(
+  options: { port?: number; version?: string; tags?: readonly object[]; ps?: readonly object[] } = {},
+): Promise<FakeOllama> {
   let probes = 0;
+  const requests: string[] = [];
+  let models = { tags: options.tags ?? [], ps: options.ps ?? [] };
   const server = createServer((request, response) => {
+    requests.push(`${request.method ?? ""} ${request.url ?? ""}`);
+    if (request.method === "GET" && (request.url === "/api/tags" || request.url === "/api/ps")) {
+      response.writeHead(200, { "content-type": "application/json" });
+      response.end(JSON.stringify({ models: request.url === "/api/tags" ? models.tags : models.ps }));
+      return;
+    }
     if (request.method === "GET" && request.url === "/api/version") {
       probes++;
       response.writeHead(200, { "content-type": "application/json" });
@@ -31,6 +56,10 @@ export async function startFakeOllama(options: { port?: number; version?: string
     port,
     get probes() {
       return probes;
+    },
+    requests,
+    setModels(next) {
+      models = { tags: next.tags ?? models.tags, ps: next.ps ?? models.ps };
     },
     close: () =>
       new Promise<void>((resolve, reject) => {

@@ -102,7 +102,7 @@ export class MemoryStore implements Store {
     for (const agent of batch.state.values()) {
       const at = Math.max(batch.beats.get(agent.record.id) ?? 0, agent.record.lastHeartbeat);
       // Like the file stores, what is durable never holds the live stream flag.
-      agents.push({ record: { ...agent.record, lastHeartbeat: at, streamConnected: false }, revision: agent.revision });
+      agents.push({ record: { ...agent.record, lastHeartbeat: at, streamConnected: false, unreachable: undefined }, revision: agent.revision });
     }
     this.disk = { agents, revision: batch.revision };
     this.writes += 1;

@@ -14,7 +14,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file registry/v1/registry.proto.
  */
 export const file_registry_v1_registry: GenFile = /*@__PURE__*/
-  fileDesc("ChpyZWdpc3RyeS92MS9yZWdpc3RyeS5wcm90bxILcmVnaXN0cnkudjEirQMKBUFnZW50EgoKAmlkGAEgASgJEhAKCGhvc3RuYW1lGAIgASgJEhIKCmlwX2FkZHJlc3MYAyABKAkSDAoEcG9ydBgEIAEoDRIWCg5vbGxhbWFfdmVyc2lvbhgFIAEoCRIoCgZzdGF0dXMYBiABKA4yGC5yZWdpc3RyeS52MS5BZ2VudFN0YXR1cxIyCg5sYXN0X2hlYXJ0YmVhdBgHIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASMQoNcmVnaXN0ZXJlZF9hdBgIIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLgoGbGFiZWxzGAkgAygLMh4ucmVnaXN0cnkudjEuQWdlbnQuTGFiZWxzRW50cnkSGAoQc3RyZWFtX2Nvbm5lY3RlZBgKIAEoCBIZChFtaXNzZWRfaGVhcnRiZWF0cxgLIAEoDRIQCghkcmFpbmluZxgMIAEoCBIVCg1saXZlbmVzc19oZWxkGA0gASgIGi0KC0xhYmVsc0VudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAEi7gEKD1JlZ2lzdGVyUmVxdWVzdBIQCghhZ2VudF9pZBgBIAEoCRIQCghob3N0bmFtZRgCIAEoCRISCgppcF9hZGRyZXNzGAMgASgJEgwKBHBvcnQYBCABKA0SFgoOb2xsYW1hX3ZlcnNpb24YBSABKAkSOAoGbGFiZWxzGAYgAygLMigucmVnaXN0cnkudjEuUmVnaXN0ZXJSZXF1ZXN0LkxhYmVsc0VudHJ5EhQKDGFnZW50X3NlY3JldBgHIAEoCRotCgtMYWJlbHNFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAk6AjgBIrQBChBSZWdpc3RlclJlc3BvbnNlEiEKBWFnZW50GAEgASgLMhIucmVnaXN0cnkudjEuQWdlbnQSNQoSaGVhcnRiZWF0X2ludGVydmFsGAIgASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uEjAKDWFnZW50X3RpbWVvdXQYAyABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb24SFAoMYWdlbnRfc2VjcmV0GAQgASgJIqwBChBIZWFydGJlYXRSZXF1ZXN0EhAKCGFnZW50X2lkGAEgASgJEgsKA3NlcRgCIAEoBBIbCg5vbGxhbWFfdmVyc2lvbhgDIAEoCUgAiAEBEhUKCGRyYWluaW5nGAQgASgISAGIAQESDwoHbGVhdmluZxgFIAEoCBIUCgxhZ2VudF9zZWNyZXQYBiABKAlCEQoPX29sbGFtYV92ZXJzaW9uQgsKCV9kcmFpbmluZyKyAQoRSGVhcnRiZWF0UmVzcG9uc2USCwoDc2VxGAEgASgEEi8KC3NlcnZlcl90aW1lGAIgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIoCgZzdGF0dXMYAyABKA4yGC5yZWdpc3RyeS52MS5BZ2VudFN0YXR1cxI1ChJoZWFydGJlYXRfaW50ZXJ2YWwYBCABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb24ifAoRTGlzdEFnZW50c1JlcXVlc3QSKAoGc3RhdHVzGAEgASgOMhgucmVnaXN0cnkudjEuQWdlbnRTdGF0dXMSFgoObGFiZWxfc2VsZWN0b3IYAiABKAkSEQoJcGFnZV9zaXplGAMgASgFEhIKCnBhZ2VfdG9rZW4YBCABKAkiUQoSTGlzdEFnZW50c1Jlc3BvbnNlEiIKBmFnZW50cxgBIAMoCzISLnJlZ2lzdHJ5LnYxLkFnZW50EhcKD25leHRfcGFnZV90b2tlbhgCIAEoCSIjCg9HZXRBZ2VudFJlcXVlc3QSEAoIYWdlbnRfaWQYASABKAkiNQoQR2V0QWdlbnRSZXNwb25zZRIhCgVhZ2VudBgBIAEoCzISLnJlZ2lzdHJ5LnYxLkFnZW50IjsKEURlcmVnaXN0ZXJSZXF1ZXN0EhAKCGFnZW50X2lkGAEgASgJEhQKDGFnZW50X3NlY3JldBgCIAEoCSIUChJEZXJlZ2lzdGVyUmVzcG9uc2UiVgoSV2F0Y2hBZ2VudHNSZXF1ZXN0EigKBnN0YXR1cxgBIAEoDjIYLnJlZ2lzdHJ5LnYxLkFnZW50U3RhdHVzEhYKDmxhYmVsX3NlbGVjdG9yGAIgASgJIocBChNXYXRjaEFnZW50c1Jlc3BvbnNlEikKBHR5cGUYASABKA4yGy5yZWdpc3RyeS52MS5XYXRjaEV2ZW50VHlwZRIhCgVhZ2VudBgCIAEoCzISLnJlZ2lzdHJ5LnYxLkFnZW50EhAKCHJldmlzaW9uGAMgASgEEhAKCHNuYXBzaG90GAQgASgIKl4KC0FnZW50U3RhdHVzEhwKGEFHRU5UX1NUQVRVU19VTlNQRUNJRklFRBAAEhcKE0FHRU5UX1NUQVRVU19PTkxJTkUQARIYChRBR0VOVF9TVEFUVVNfT0ZGTElORRACKq8BCg5XYXRjaEV2ZW50VHlwZRIgChxXQVRDSF9FVkVOVF9UWVBFX1VOU1BFQ0lGSUVEEAASGgoWV0FUQ0hfRVZFTlRfVFlQRV9BRERFRBABEhwKGFdBVENIX0VWRU5UX1RZUEVfVVBEQVRFRBACEiMKH1dBVENIX0VWRU5UX1RZUEVfU1RBVFVTX0NIQU5HRUQQAxIcChhXQVRDSF9FVkVOVF9UWVBFX1JFTU9WRUQQBDLtAwoNQWdlbnRSZWdpc3RyeRJHCghSZWdpc3RlchIcLnJlZ2lzdHJ5LnYxLlJlZ2lzdGVyUmVxdWVzdBodLnJlZ2lzdHJ5LnYxLlJlZ2lzdGVyUmVzcG9uc2USTgoJSGVhcnRiZWF0Eh0ucmVnaXN0cnkudjEuSGVhcnRiZWF0UmVxdWVzdBoeLnJlZ2lzdHJ5LnYxLkhlYXJ0YmVhdFJlc3BvbnNlKAEwARJSCgpMaXN0QWdlbnRzEh4ucmVnaXN0cnkudjEuTGlzdEFnZW50c1JlcXVlc3QaHy5yZWdpc3RyeS52MS5MaXN0QWdlbnRzUmVzcG9uc2UiA5ACARJMCghHZXRBZ2VudBIcLnJlZ2lzdHJ5LnYxLkdldEFnZW50UmVxdWVzdBodLnJlZ2lzdHJ5LnYxLkdldEFnZW50UmVzcG9uc2UiA5ACARJNCgpEZXJlZ2lzdGVyEh4ucmVnaXN0cnkudjEuRGVyZWdpc3RlclJlcXVlc3QaHy5yZWdpc3RyeS52MS5EZXJlZ2lzdGVyUmVzcG9uc2USUgoLV2F0Y2hBZ2VudHMSHy5yZWdpc3RyeS52MS5XYXRjaEFnZW50c1JlcXVlc3QaIC5yZWdpc3RyeS52MS5XYXRjaEFnZW50c1Jlc3BvbnNlMAFiBnByb3RvMw", [file_google_protobuf_duration, file_google_protobuf_timestamp]);
+  fileDesc("ChpyZWdpc3RyeS92MS9yZWdpc3RyeS5wcm90bxILcmVnaXN0cnkudjEi6QQKBUFnZW50EgoKAmlkGAEgASgJEhAKCGhvc3RuYW1lGAIgASgJEhIKCmlwX2FkZHJlc3MYAyABKAkSDAoEcG9ydBgEIAEoDRIWCg5vbGxhbWFfdmVyc2lvbhgFIAEoCRIoCgZzdGF0dXMYBiABKA4yGC5yZWdpc3RyeS52MS5BZ2VudFN0YXR1cxIyCg5sYXN0X2hlYXJ0YmVhdBgHIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASMQoNcmVnaXN0ZXJlZF9hdBgIIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLgoGbGFiZWxzGAkgAygLMh4ucmVnaXN0cnkudjEuQWdlbnQuTGFiZWxzRW50cnkSGAoQc3RyZWFtX2Nvbm5lY3RlZBgKIAEoCBIZChFtaXNzZWRfaGVhcnRiZWF0cxgLIAEoDRIQCghkcmFpbmluZxgMIAEoCBIVCg1saXZlbmVzc19oZWxkGA0gASgIEh4KBGdwdXMYDiADKAsyEC5yZWdpc3RyeS52MS5HcHUSIgoGbW9kZWxzGA8gAygLMhIucmVnaXN0cnkudjEuTW9kZWwSOAoUaW52ZW50b3J5X3VwZGF0ZWRfYXQYECABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhYKCXJlYWNoYWJsZRgRIAEoCEgAiAEBEhYKDnN0YXR1c19tZXNzYWdlGBIgASgJGi0KC0xhYmVsc0VudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAFCDAoKX3JlYWNoYWJsZSKSAgoDR3B1Eg0KBWluZGV4GAEgASgNEgwKBHV1aWQYAiABKAkSDAoEbmFtZRgDIAEoCRIfChJtZW1vcnlfdG90YWxfYnl0ZXMYBCABKARIAIgBARIeChFtZW1vcnlfdXNlZF9ieXRlcxgFIAEoBEgBiAEBEiAKE3V0aWxpemF0aW9uX3BlcmNlbnQYBiABKA1IAogBARIgChN0ZW1wZXJhdHVyZV9jZWxzaXVzGAcgASgFSAOIAQFCFQoTX21lbW9yeV90b3RhbF9ieXRlc0IUChJfbWVtb3J5X3VzZWRfYnl0ZXNCFgoUX3V0aWxpemF0aW9uX3BlcmNlbnRCFgoUX3RlbXBlcmF0dXJlX2NlbHNpdXMijQEKBU1vZGVsEgwKBG5hbWUYASABKAkSDgoGZGlnZXN0GAIgASgJEhIKCnNpemVfYnl0ZXMYAyABKAQSDgoGbG9hZGVkGAQgASgIEhIKCnZyYW1fYnl0ZXMYBSABKAQSLgoKZXhwaXJlc19hdBgGIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAiTwoJSW52ZW50b3J5Eh4KBGdwdXMYASADKAsyEC5yZWdpc3RyeS52MS5HcHUSIgoGbW9kZWxzGAIgAygLMhIucmVnaXN0cnkudjEuTW9kZWwimQIKD1JlZ2lzdGVyUmVxdWVzdBIQCghhZ2VudF9pZBgBIAEoCRIQCghob3N0bmFtZRgCIAEoCRISCgppcF9hZGRyZXNzGAMgASgJEgwKBHBvcnQYBCABKA0SFgoOb2xsYW1hX3ZlcnNpb24YBSABKAkSOAoGbGFiZWxzGAYgAygLMigucmVnaXN0cnkudjEuUmVnaXN0ZXJSZXF1ZXN0LkxhYmVsc0VudHJ5EhQKDGFnZW50X3NlY3JldBgHIAEoCRIpCglpbnZlbnRvcnkYCCABKAsyFi5yZWdpc3RyeS52MS5JbnZlbnRvcnkaLQoLTGFiZWxzRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgJOgI4ASK0AQoQUmVnaXN0ZXJSZXNwb25zZRIhCgVhZ2VudBgBIAEoCzISLnJlZ2lzdHJ5LnYxLkFnZW50EjUKEmhlYXJ0YmVhdF9pbnRlcnZhbBgCIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbhIwCg1hZ2VudF90aW1lb3V0GAMgASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uEhQKDGFnZW50X3NlY3JldBgEIAEoCSLXAQoQSGVhcnRiZWF0UmVxdWVzdBIQCghhZ2VudF9pZBgBIAEoCRILCgNzZXEYAiABKAQSGwoOb2xsYW1hX3ZlcnNpb24YAyABKAlIAIgBARIVCghkcmFpbmluZxgEIAEoCEgBiAEBEg8KB2xlYXZpbmcYBSABKAgSFAoMYWdlbnRfc2VjcmV0GAYgASgJEikKCWludmVudG9yeRgHIAEoCzIWLnJlZ2lzdHJ5LnYxLkludmVudG9yeUIRCg9fb2xsYW1hX3ZlcnNpb25CCwoJX2RyYWluaW5nIrIBChFIZWFydGJlYXRSZXNwb25zZRILCgNzZXEYASABKAQSLwoLc2VydmVyX3RpbWUYAiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEigKBnN0YXR1cxgDIAEoDjIYLnJlZ2lzdHJ5LnYxLkFnZW50U3RhdHVzEjUKEmhlYXJ0YmVhdF9pbnRlcnZhbBgEIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbiKwAQoRTGlzdEFnZW50c1JlcXVlc3QSKAoGc3RhdHVzGAEgASgOMhgucmVnaXN0cnkudjEuQWdlbnRTdGF0dXMSFgoObGFiZWxfc2VsZWN0b3IYAiABKAkSEQoJcGFnZV9zaXplGAMgASgFEhIKCnBhZ2VfdG9rZW4YBCABKAkSDQoFbW9kZWwYBSABKAkSFAoMbG9hZGVkX21vZGVsGAYgASgJEg0KBXJlYWR5GAcgASgIIlEKEkxpc3RBZ2VudHNSZXNwb25zZRIiCgZhZ2VudHMYASADKAsyEi5yZWdpc3RyeS52MS5BZ2VudBIXCg9uZXh0X3BhZ2VfdG9rZW4YAiABKAkiIwoPR2V0QWdlbnRSZXF1ZXN0EhAKCGFnZW50X2lkGAEgASgJIjUKEEdldEFnZW50UmVzcG9uc2USIQoFYWdlbnQYASABKAsyEi5yZWdpc3RyeS52MS5BZ2VudCI7ChFEZXJlZ2lzdGVyUmVxdWVzdBIQCghhZ2VudF9pZBgBIAEoCRIUCgxhZ2VudF9zZWNyZXQYAiABKAkiFAoSRGVyZWdpc3RlclJlc3BvbnNlIooBChJXYXRjaEFnZW50c1JlcXVlc3QSKAoGc3RhdHVzGAEgASgOMhgucmVnaXN0cnkudjEuQWdlbnRTdGF0dXMSFgoObGFiZWxfc2VsZWN0b3IYAiABKAkSDQoFbW9kZWwYAyABKAkSFAoMbG9hZGVkX21vZGVsGAQgASgJEg0KBXJlYWR5GAUgASgIIocBChNXYXRjaEFnZW50c1Jlc3BvbnNlEikKBHR5cGUYASABKA4yGy5yZWdpc3RyeS52MS5XYXRjaEV2ZW50VHlwZRIhCgVhZ2VudBgCIAEoCzISLnJlZ2lzdHJ5LnYxLkFnZW50EhAKCHJldmlzaW9uGAMgASgEEhAKCHNuYXBzaG90GAQgASgIKl4KC0FnZW50U3RhdHVzEhwKGEFHRU5UX1NUQVRVU19VTlNQRUNJRklFRBAAEhcKE0FHRU5UX1NUQVRVU19PTkxJTkUQARIYChRBR0VOVF9TVEFUVVNfT0ZGTElORRACKq8BCg5XYXRjaEV2ZW50VHlwZRIgChxXQVRDSF9FVkVOVF9UWVBFX1VOU1BFQ0lGSUVEEAASGgoWV0FUQ0hfRVZFTlRfVFlQRV9BRERFRBABEhwKGFdBVENIX0VWRU5UX1RZUEVfVVBEQVRFRBACEiMKH1dBVENIX0VWRU5UX1RZUEVfU1RBVFVTX0NIQU5HRUQQAxIcChhXQVRDSF9FVkVOVF9UWVBFX1JFTU9WRUQQBDLtAwoNQWdlbnRSZWdpc3RyeRJHCghSZWdpc3RlchIcLnJlZ2lzdHJ5LnYxLlJlZ2lzdGVyUmVxdWVzdBodLnJlZ2lzdHJ5LnYxLlJlZ2lzdGVyUmVzcG9uc2USTgoJSGVhcnRiZWF0Eh0ucmVnaXN0cnkudjEuSGVhcnRiZWF0UmVxdWVzdBoeLnJlZ2lzdHJ5LnYxLkhlYXJ0YmVhdFJlc3BvbnNlKAEwARJSCgpMaXN0QWdlbnRzEh4ucmVnaXN0cnkudjEuTGlzdEFnZW50c1JlcXVlc3QaHy5yZWdpc3RyeS52MS5MaXN0QWdlbnRzUmVzcG9uc2UiA5ACARJMCghHZXRBZ2VudBIcLnJlZ2lzdHJ5LnYxLkdldEFnZW50UmVxdWVzdBodLnJlZ2lzdHJ5LnYxLkdldEFnZW50UmVzcG9uc2UiA5ACARJNCgpEZXJlZ2lzdGVyEh4ucmVnaXN0cnkudjEuRGVyZWdpc3RlclJlcXVlc3QaHy5yZWdpc3RyeS52MS5EZXJlZ2lzdGVyUmVzcG9uc2USUgoLV2F0Y2hBZ2VudHMSHy5yZWdpc3RyeS52MS5XYXRjaEFnZW50c1JlcXVlc3QaIC5yZWdpc3RyeS52MS5XYXRjaEFnZW50c1Jlc3BvbnNlMAFiBnByb3RvMw", [file_google_protobuf_duration, file_google_protobuf_timestamp]);
 
 /**
  * @generated from message registry.v1.Agent
@@ -99,6 +99,43 @@ export type Agent = Message<"registry.v1.Agent"> & {
    * @generated from field: bool liveness_held = 13;
    */
   livenessHeld: boolean;
+
+  /**
+   * The node's GPUs as its daemon last reported them (empty: none, no nvidia-smi, or never reported).
+   *
+   * @generated from field: repeated registry.v1.Gpu gpus = 14;
+   */
+  gpus: Gpu[];
+
+  /**
+   * The node's Ollama models, installed and loaded, as its daemon last reported them.
+   *
+   * @generated from field: repeated registry.v1.Model models = 15;
+   */
+  models: Model[];
+
+  /**
+   * When the registry last took an inventory from the node; absent if it never sent one.
+   *
+   * @generated from field: google.protobuf.Timestamp inventory_updated_at = 16;
+   */
+  inventoryUpdatedAt?: Timestamp | undefined;
+
+  /**
+   * Whether the registry can reach the node's Ollama. Optional so that "unknown" (a server before this
+   * field) reads differently from "unreachable": this server always sets it, true unless the reachability
+   * probe (REGISTRY_PROBE_INTERVAL, off by default) failed three times in a row. Absent: treat as reachable.
+   *
+   * @generated from field: optional bool reachable = 17;
+   */
+  reachable?: boolean | undefined;
+
+  /**
+   * Why the node is not reachable (the address probed and the error); empty while it is.
+   *
+   * @generated from field: string status_message = 18;
+   */
+  statusMessage: string;
 };
 
 /**
@@ -107,6 +144,153 @@ export type Agent = Message<"registry.v1.Agent"> & {
  */
 export const AgentSchema: GenMessage<Agent> = /*@__PURE__*/
   messageDesc(file_registry_v1_registry, 0);
+
+/**
+ * One GPU of a node, as nvidia-smi reports it. A figure the board reports as [N/A] is absent.
+ *
+ * @generated from message registry.v1.Gpu
+ */
+export type Gpu = Message<"registry.v1.Gpu"> & {
+  /**
+   * nvidia-smi's index of the GPU on the node, from 0.
+   *
+   * @generated from field: uint32 index = 1;
+   */
+  index: number;
+
+  /**
+   * The GPU's UUID as nvidia-smi prints it, e.g. "GPU-5f0e...".
+   *
+   * @generated from field: string uuid = 2;
+   */
+  uuid: string;
+
+  /**
+   * The product name, e.g. "NVIDIA A100-SXM4-80GB".
+   *
+   * @generated from field: string name = 3;
+   */
+  name: string;
+
+  /**
+   * Total memory in bytes.
+   *
+   * @generated from field: optional uint64 memory_total_bytes = 4;
+   */
+  memoryTotalBytes?: bigint | undefined;
+
+  /**
+   * Memory in use in bytes; a fast-moving figure, refreshed at most once per inventory interval.
+   *
+   * @generated from field: optional uint64 memory_used_bytes = 5;
+   */
+  memoryUsedBytes?: bigint | undefined;
+
+  /**
+   * GPU utilisation, 0 to 100; fast-moving like memory_used_bytes.
+   *
+   * @generated from field: optional uint32 utilization_percent = 6;
+   */
+  utilizationPercent?: number | undefined;
+
+  /**
+   * Core temperature in degrees Celsius.
+   *
+   * @generated from field: optional int32 temperature_celsius = 7;
+   */
+  temperatureCelsius?: number | undefined;
+};
+
+/**
+ * Describes the message registry.v1.Gpu.
+ * Use `create(GpuSchema)` to create a new message.
+ */
+export const GpuSchema: GenMessage<Gpu> = /*@__PURE__*/
+  messageDesc(file_registry_v1_registry, 1);
+
+/**
+ * One model of the node's Ollama: installed (GET /api/tags), and loaded if GET /api/ps lists it.
+ *
+ * @generated from message registry.v1.Model
+ */
+export type Model = Message<"registry.v1.Model"> & {
+  /**
+   * The model's name with its tag, e.g. "llama3.1:8b".
+   *
+   * @generated from field: string name = 1;
+   */
+  name: string;
+
+  /**
+   * Ollama's digest of the model, e.g. "sha256:..." or bare hex as Ollama reports it.
+   *
+   * @generated from field: string digest = 2;
+   */
+  digest: string;
+
+  /**
+   * Size on disk in bytes.
+   *
+   * @generated from field: uint64 size_bytes = 3;
+   */
+  sizeBytes: bigint;
+
+  /**
+   * Loaded in memory now.
+   *
+   * @generated from field: bool loaded = 4;
+   */
+  loaded: boolean;
+
+  /**
+   * Bytes of it in GPU memory while loaded (0 when not loaded or loaded on CPU only).
+   *
+   * @generated from field: uint64 vram_bytes = 5;
+   */
+  vramBytes: bigint;
+
+  /**
+   * When Ollama will unload it if unused; absent when not loaded.
+   *
+   * @generated from field: google.protobuf.Timestamp expires_at = 6;
+   */
+  expiresAt?: Timestamp | undefined;
+};
+
+/**
+ * Describes the message registry.v1.Model.
+ * Use `create(ModelSchema)` to create a new message.
+ */
+export const ModelSchema: GenMessage<Model> = /*@__PURE__*/
+  messageDesc(file_registry_v1_registry, 2);
+
+/**
+ * What a node reports about its hardware and models.
+ *
+ * @generated from message registry.v1.Inventory
+ */
+export type Inventory = Message<"registry.v1.Inventory"> & {
+  /**
+   * At most 64.
+   *
+   * @generated from field: repeated registry.v1.Gpu gpus = 1;
+   */
+  gpus: Gpu[];
+
+  /**
+   * At most 1 024.
+   *
+   * @generated from field: repeated registry.v1.Model models = 2;
+   */
+  models: Model[];
+};
+
+/**
+ * Describes the message registry.v1.Inventory.
+ * Use `create(InventorySchema)` to create a new message.
+ */
+export const InventorySchema: GenMessage<Inventory> = /*@__PURE__*/
+  messageDesc(file_registry_v1_registry, 3);
 
 /**
  * @generated from message registry.v1.RegisterRequest
@@ -155,6 +339,13 @@ export type RegisterRequest = Message<"registry.v1.RegisterRequest"> & {
    * @generated from field: string agent_secret = 7;
    */
   agentSecret: string;
+
+  /**
+   * The node's GPUs and models; absent: none reported (an empty inventory).
+   *
+   * @generated from field: registry.v1.Inventory inventory = 8;
+   */
+  inventory?: Inventory | undefined;
 };
 
 /**
@@ -162,7 +353,7 @@ export type RegisterRequest = Message<"registry.v1.RegisterRequest"> & {
  * Use `create(RegisterRequestSchema)` to create a new message.
  */
 export const RegisterRequestSchema: GenMessage<RegisterRequest> = /*@__PURE__*/
-  messageDesc(file_registry_v1_registry, 1);
+  messageDesc(file_registry_v1_registry, 4);
 
 /**
  * @generated from message registry.v1.RegisterResponse
@@ -203,7 +394,7 @@ export type RegisterResponse = Message<"registry.v1.RegisterResponse"> & {
  * Use `create(RegisterResponseSchema)` to create a new message.
  */
 export const RegisterResponseSchema: GenMessage<RegisterResponse> = /*@__PURE__*/
-  messageDesc(file_registry_v1_registry, 2);
+  messageDesc(file_registry_v1_registry, 5);
 
 /**
  * @generated from message registry.v1.HeartbeatRequest
@@ -250,6 +441,14 @@ export type HeartbeatRequest = Message<"registry.v1.HeartbeatRequest"> & {
    * @generated from field: string agent_secret = 6;
    */
   agentSecret: string;
+
+  /**
+   * Set when the node's inventory changed since it last sent one (absent: unchanged). The whole
+   * inventory, never a difference.
+   *
+   * @generated from field: registry.v1.Inventory inventory = 7;
+   */
+  inventory?: Inventory | undefined;
 };
 
 /**
@@ -257,7 +456,7 @@ export type HeartbeatRequest = Message<"registry.v1.HeartbeatRequest"> & {
  * Use `create(HeartbeatRequestSchema)` to create a new message.
  */
 export const HeartbeatRequestSchema: GenMessage<HeartbeatRequest> = /*@__PURE__*/
-  messageDesc(file_registry_v1_registry, 3);
+  messageDesc(file_registry_v1_registry, 6);
 
 /**
  * @generated from message registry.v1.HeartbeatResponse
@@ -291,7 +490,7 @@ export type HeartbeatResponse = Message<"registry.v1.HeartbeatResponse"> & {
  * Use `create(HeartbeatResponseSchema)` to create a new message.
  */
 export const HeartbeatResponseSchema: GenMessage<HeartbeatResponse> = /*@__PURE__*/
-  messageDesc(file_registry_v1_registry, 4);
+  messageDesc(file_registry_v1_registry, 7);
 
 /**
  * @generated from message registry.v1.ListAgentsRequest
@@ -324,6 +523,27 @@ export type ListAgentsRequest = Message<"registry.v1.ListAgentsRequest"> & {
    * @generated from field: string page_token = 4;
    */
   pageToken: string;
+
+  /**
+   * Only nodes that have this model installed (exact name with tag, e.g. "llama3.1:8b"); empty: any.
+   *
+   * @generated from field: string model = 5;
+   */
+  model: string;
+
+  /**
+   * Only nodes that have this model loaded now; empty: any.
+   *
+   * @generated from field: string loaded_model = 6;
+   */
+  loadedModel: string;
+
+  /**
+   * Only nodes a load balancer should send work to: ONLINE, not draining, not liveness_held, reachable.
+   *
+   * @generated from field: bool ready = 7;
+   */
+  ready: boolean;
 };
 
 /**
@@ -331,7 +551,7 @@ export type ListAgentsRequest = Message<"registry.v1.ListAgentsRequest"> & {
  * Use `create(ListAgentsRequestSchema)` to create a new message.
  */
 export const ListAgentsRequestSchema: GenMessage<ListAgentsRequest> = /*@__PURE__*/
-  messageDesc(file_registry_v1_registry, 5);
+  messageDesc(file_registry_v1_registry, 8);
 
 /**
  * @generated from message registry.v1.ListAgentsResponse
@@ -355,7 +575,7 @@ export type ListAgentsResponse = Message<"registry.v1.ListAgentsResponse"> & {
  * Use `create(ListAgentsResponseSchema)` to create a new message.
  */
 export const ListAgentsResponseSchema: GenMessage<ListAgentsResponse> = /*@__PURE__*/
-  messageDesc(file_registry_v1_registry, 6);
+  messageDesc(file_registry_v1_registry, 9);
 
 /**
  * @generated from message registry.v1.GetAgentRequest
@@ -372,7 +592,7 @@ export type GetAgentRequest = Message<"registry.v1.GetAgentRequest"> & {
  * Use `create(GetAgentRequestSchema)` to create a new message.
  */
 export const GetAgentRequestSchema: GenMessage<GetAgentRequest> = /*@__PURE__*/
-  messageDesc(file_registry_v1_registry, 7);
+  messageDesc(file_registry_v1_registry, 10);
 
 /**
  * @generated from message registry.v1.GetAgentResponse
@@ -389,7 +609,7 @@ export type GetAgentResponse = Message<"registry.v1.GetAgentResponse"> & {
  * Use `create(GetAgentResponseSchema)` to create a new message.
  */
 export const GetAgentResponseSchema: GenMessage<GetAgentResponse> = /*@__PURE__*/
-  messageDesc(file_registry_v1_registry, 8);
+  messageDesc(file_registry_v1_registry, 11);
 
 /**
  * @generated from message registry.v1.DeregisterRequest
@@ -413,7 +633,7 @@ export type DeregisterRequest = Message<"registry.v1.DeregisterRequest"> & {
  * Use `create(DeregisterRequestSchema)` to create a new message.
  */
 export const DeregisterRequestSchema: GenMessage<DeregisterRequest> = /*@__PURE__*/
-  messageDesc(file_registry_v1_registry, 9);
+  messageDesc(file_registry_v1_registry, 12);
 
 /**
  * @generated from message registry.v1.DeregisterResponse
@@ -426,7 +646,7 @@ export type DeregisterResponse = Message<"registry.v1.DeregisterResponse"> & {
  * Use `create(DeregisterResponseSchema)` to create a new message.
  */
 export const DeregisterResponseSchema: GenMessage<DeregisterResponse> = /*@__PURE__*/
-  messageDesc(file_registry_v1_registry, 10);
+  messageDesc(file_registry_v1_registry, 13);
 
 /**
  * @generated from message registry.v1.WatchAgentsRequest
@@ -443,6 +663,27 @@ export type WatchAgentsRequest = Message<"registry.v1.WatchAgentsRequest"> & {
    * @generated from field: string label_selector = 2;
    */
   labelSelector: string;
+
+  /**
+   * As ListAgentsRequest.model.
+   *
+   * @generated from field: string model = 3;
+   */
+  model: string;
+
+  /**
+   * As ListAgentsRequest.loaded_model.
+   *
+   * @generated from field: string loaded_model = 4;
+   */
+  loadedModel: string;
+
+  /**
+   * As ListAgentsRequest.ready: a node that stops being ready is REMOVED for this watcher.
+   *
+   * @generated from field: bool ready = 5;
+   */
+  ready: boolean;
 };
 
 /**
@@ -450,7 +691,7 @@ export type WatchAgentsRequest = Message<"registry.v1.WatchAgentsRequest"> & {
  * Use `create(WatchAgentsRequestSchema)` to create a new message.
  */
 export const WatchAgentsRequestSchema: GenMessage<WatchAgentsRequest> = /*@__PURE__*/
-  messageDesc(file_registry_v1_registry, 11);
+  messageDesc(file_registry_v1_registry, 14);
 
 /**
  * @generated from message registry.v1.WatchAgentsResponse
@@ -490,7 +731,7 @@ export type WatchAgentsResponse = Message<"registry.v1.WatchAgentsResponse"> & {
  * Use `create(WatchAgentsResponseSchema)` to create a new message.
  */
 export const WatchAgentsResponseSchema: GenMessage<WatchAgentsResponse> = /*@__PURE__*/
-  messageDesc(file_registry_v1_registry, 12);
+  messageDesc(file_registry_v1_registry, 15);
 
 /**
  * @generated from enum registry.v1.AgentStatus
