@@ -7,7 +7,8 @@ import { mkdir, writeFile } from "node:fs/promises";
 import { fileURLToPath } from "node:url";
 import type { Browser, Page } from "playwright-core";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
-import { AgentStatus, WatchEventType } from "../../gen/registry/v1/registry_pb.js";
+import type { MessageInitShape } from "@bufbuild/protobuf";
+import { AgentStatus, type RegisterRequestSchema, WatchEventType } from "../../gen/registry/v1/registry_pb.js";
 import { NO_SECURITY, type SecurityConfig, parseTokenList } from "../../src/config/index.js";
 import { CHROMIUM, launchChromium } from "../support/browser.js";
 import { type BeatStream, type RegistryClient, connectClient, grpcClient } from "../support/clients.js";
@@ -58,13 +59,48 @@ function connect(of: TestServer, token?: string): RegistryClient {
   return client;
 }
 
+type Inventory = NonNullable<MessageInitShape<typeof RegisterRequestSchema>["inventory"]>;
+
+const GIB = 1024n ** 3n;
+
+/** A node's inventory as its daemon would send it: `gpus` A100s of 80 GiB, `loaded` of the models loaded. */
+function inventory(gpus: number, models: readonly string[], loaded: readonly string[]): Inventory {
+  return {
+    gpus: Array.from({ length: gpus }, (_, index) => ({
+      index,
+      uuid: `GPU-${index}`,
+      name: "NVIDIA A100-SXM4-80GB",
+      memoryTotalBytes: 80n * GIB,
+      memoryUsedBytes: loaded.length > 0 ? 31n * GIB : 0n,
+      utilizationPercent: 12,
+      temperatureCelsius: 41,
+    })),
+    models: models.map((name) => ({ name, digest: "sha256:" + "ab".repeat(32), sizeBytes: 5n * GIB, loaded: loaded.includes(name), vramBytes: loaded.includes(name) ? 5n * GIB : 0n })),
+  };
+}
+
 /** Registers `count` nodes named `${prefix}-N` with the given labels; returns their ids in that order. */
-async function registerNodes(client: RegistryClient, count: number, prefix: string, labels: (n: number) => Record<string, string> = () => ({})): Promise<string[]> {
+async function registerNodes(
+  client: RegistryClient,
+  count: number,
+  prefix: string,
+  labels: (n: number) => Record<string, string> = () => ({}),
+  inventoryOf: (n: number) => Inventory | undefined = () => undefined,
+): Promise<string[]> {
   const ids: string[] = [];
   for (let from = 0; from < count; from += 50) {
     const batch = Array.from({ length: Math.min(50, count - from) }, (_, k) => from + k + 1);
     const registered = await Promise.all(
-      batch.map((n) => client.register({ hostname: `${prefix}-${String(n).padStart(3, "0")}`, ipAddress: `10.0.${Math.floor(n / 250)}.${n % 250}`, port: 11434, ollamaVersion: "0.5.7", labels: labels(n) })),
+      batch.map((n) =>
+        client.register({
+          hostname: `${prefix}-${String(n).padStart(3, "0")}`,
+          ipAddress: `10.0.${Math.floor(n / 250)}.${n % 250}`,
+          port: 11434,
+          ollamaVersion: "0.5.7",
+          labels: labels(n),
+          ...(inventoryOf(n) === undefined ? {} : { inventory: inventoryOf(n) }),
+        }),
+      ),
     );
     ids.push(...registered.map((response) => response.agent?.id ?? ""));
   }
@@ -271,11 +307,43 @@ describe.skipIf(CHROMIUM === undefined)("the fleet dashboard in Chromium", () =>
     );
   });
 
+  it("shows each node's GPUs with memory used and total, its loaded models, and filters by model", async () => {
+    const registry = await server();
+    const client = connect(registry);
+    await registerNodes(client, 1, "gpu-big", () => ({}), () => inventory(2, ["llama3.1:8b", "qwen2.5:14b"], ["llama3.1:8b"]));
+    await registerNodes(client, 1, "gpu-small", () => ({}), () => inventory(1, ["mistral:7b"], []));
+    await registerNodes(client, 1, "cpu", () => ({}));
+    const page = await openPage(registry);
+    await expect.poll(() => rowCount(page)).toBe(3);
+
+    const cells = await page.evaluate<Array<[string, string, string]>>(
+      `[...document.querySelectorAll("#fleet tbody tr")].map((tr) => [tr.querySelector(".hostname").textContent, tr.querySelector(".gpus").textContent, tr.querySelector(".models").textContent])`,
+    );
+    expect(cells).toEqual([
+      ["cpu-001", "—", "—"],
+      ["gpu-big-001", "2× NVIDIA A100-SXM4-80GB 62.0/160 GiB", "llama3.1:8b (5.0 GiB)"],
+      ["gpu-small-001", "NVIDIA A100-SXM4-80GB 0.0/80.0 GiB", "—"],
+    ]);
+
+    // Installed models count for the filter, loaded or not.
+    await page.fill("#filter", "qwen2.5");
+    await expect.poll(async () => (await shown(page)).map((row) => row.hostname)).toEqual(["gpu-big-001"]);
+    await page.fill("#filter", "mistral");
+    await expect.poll(async () => (await shown(page)).map((row) => row.hostname)).toEqual(["gpu-small-001"]);
+  });
+
   it("saves a screenshot of a 50-node fleet", async () => {
     const registry = await server({ heartbeatIntervalMs: INTERVAL_MS, agentTimeoutMs: 60_000 });
     const client = connect(registry);
     const zones = ["eu-west", "eu-north", "us-east"];
-    const ids = await registerNodes(client, 50, "gpu", (n) => ({ zone: zones[n % 3] as string, gpu: n % 5 === 0 ? "h100" : "a100" }));
+    const models = ["llama3.1:8b", "qwen2.5:14b", "mistral:7b"];
+    const ids = await registerNodes(
+      client,
+      50,
+      "gpu",
+      (n) => ({ zone: zones[n % 3] as string, pool: n % 5 === 0 ? "batch" : "chat" }),
+      (n) => inventory(1 + (n % 4), models, n % 3 === 0 ? [] : [models[n % 3] as string]),
+    );
     // A few that left, a few draining.
     const grpc = grpcClient(registry.grpcAddress);
     clients.push(grpc);

@@ -21,7 +21,7 @@ function searchable(agent: Agent): string[] {
   return [agent.hostname, addressText(agent), ...labelPairs(agent), ...modelNames(agent)].map((field) => field.toLowerCase());
 }
 
+/** Installed and loaded models alike. */
 function modelNames(agent: Agent): string[] {
-  void agent;
-  return [];
+  return agent.models.map((model) => model.name);
 }

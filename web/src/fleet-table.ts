@@ -5,7 +5,7 @@
 import { type Agent, AgentStatus } from "../../gen/registry/v1/registry_pb.js";
 import type { Fleet, FleetChanges } from "./fleet.js";
 import type { AgentFilter } from "./filter.js";
-import { addressText, ageText, labelPairs, millisOf } from "./format.js";
+import { addressText, ageText, gpuDetails, gpuLines, labelPairs, loadedModels, millisOf } from "./format.js";
 
 interface Row {
   readonly tr: HTMLTableRowElement;
@@ -128,13 +128,22 @@ function fill(row: Row, agent: Agent, nowMs: number): void {
       ? [badge("HELD", "badge held", "past its timeout; kept ONLINE by the offline guard: treat as suspect")]
       : []),
     ...(online && !agent.streamConnected ? [badge("NO STREAM", "badge nostream", "no heartbeat stream open")] : []),
+    ...(agent.reachable === false ? [badge("UNREACHABLE", "badge held", agent.statusMessage)] : []),
   );
   row.lastBeatMs = millisOf(agent.lastHeartbeat);
   setText(row.age, ageText(row.lastBeatMs, nowMs));
   setText(row.version, agent.ollamaVersion === "" ? "—" : agent.ollamaVersion);
   setText(row.labels, labelPairs(agent).join(" "));
-  setText(row.gpus, "—");
-  setText(row.models, "—");
+  setLines(row.gpus, gpuLines(agent));
+  row.gpus.title = gpuDetails(agent);
+  const installed = agent.models.length;
+  setLines(row.models, loadedModels(agent));
+  row.models.title = installed === 0 ? "no models reported" : `${installed} installed: ${agent.models.map((model) => model.name).join(", ")}`;
+}
+
+/** One line per entry; "—" for none. */
+function setLines(element: HTMLElement, lines: readonly string[]): void {
+  setText(element, lines.length === 0 ? "—" : lines.join("\n"));
 }
 
 function badge(text: string, className: string, title?: string): HTMLSpanElement {
