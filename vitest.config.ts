@@ -15,7 +15,11 @@ export default defineConfig({
     projects: [
       {
         extends: true,
-        test: { name: "unit", include: ["test/**/*.test.ts"], exclude: ["test/integration/**", "test/reliability/**", "test/etcd/**"] },
+        test: {
+          name: "unit",
+          include: ["test/**/*.test.ts"],
+          exclude: ["test/integration/**", "test/reliability/**", "test/etcd/**", "test/dashboard/**"],
+        },
       },
       ...STORES.map((store) => ({
         extends: true as const,
@@ -38,6 +42,11 @@ export default defineConfig({
       {
         extends: true as const,
         test: { name: "etcd", include: ["test/etcd/**/*.test.ts"], fileParallelism: false, sequence: { groupOrder: STORES.length + 1 } },
+      },
+      // The dashboard in a real browser: last, so Chromium's own load does not disturb the others.
+      {
+        extends: true as const,
+        test: { name: "dashboard", include: ["test/dashboard/**/*.test.ts"], fileParallelism: false, sequence: { groupOrder: STORES.length + 2 } },
       },
     ],
   },

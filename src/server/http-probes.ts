@@ -1,10 +1,12 @@
 // The HTTP listener's non-RPC paths: /healthz (the process answers), /readyz (it should get traffic: not
 // shutting down, store writable; a hold of the offline guard is said in the body but keeps it ready),
-// /metrics (Prometheus text). Everything else is a 404 that says where the RPCs are. Open to anyone, so
-// they name no file, host or internal error beyond what disclosure.ts allows.
+// /metrics (Prometheus text), and the fleet dashboard's files at / (dashboard-files.ts). Everything else is
+// a 404 that says where the RPCs are. Open to anyone, so they name no file, host or internal error beyond
+// what disclosure.ts allows (the page asks for a token itself when the RPCs need one).
 
 import type { connectNodeAdapter } from "@connectrpc/connect-node";
 import type { Log } from "../common/log.js";
+import type { DashboardFiles, StaticFile } from "./dashboard-files.js";
 import { quote } from "../common/registration-rules.js";
 import type { HoldState } from "../registry/offline-guard.js";
 import type { ServerMetrics } from "./metrics.js";
@@ -22,6 +24,7 @@ export function probeRoutes(
   log: Log,
   offlineHold: () => (HoldState & { readonly held: number }) | undefined,
   disclosure: Disclosure,
+  dashboard: DashboardFiles,
 ): (request: Request, response: Response) => void {
   const send = (response: Response, status: number, body: string, contentType = "text/plain; charset=utf-8"): void => {
     response.writeHead(status, { "content-type": contentType, "cache-control": "no-store" });
@@ -60,8 +63,28 @@ export function probeRoutes(
           },
         );
         return;
-      default:
-        send(response, 404, `no such path: ${quote(path ?? "")}; try /healthz, /readyz, /metrics or POST /registry.v1.AgentRegistry/<Method>\n`);
+      default: {
+        const file = dashboard.lookup(path ?? "");
+        if (file !== undefined) {
+          serveFile(request, response, file);
+        } else if (path === "/" && !dashboard.built) {
+          send(response, 404, "the fleet dashboard is not built in this installation (`npm run build` makes dist/web); try /healthz, /readyz, /metrics or POST /registry.v1.AgentRegistry/<Method>\n");
+        } else {
+          send(response, 404, `no such path: ${quote(path ?? "")}; try /, /healthz, /readyz, /metrics or POST /registry.v1.AgentRegistry/<Method>\n`);
+        }
+      }
     }
   };
+}
+
+/** A file of the page; a 304 when the browser has this version already. */
+function serveFile(request: Request, response: Response, file: StaticFile): void {
+  if (request.headers["if-none-match"] === file.etag) {
+    response.writeHead(304, file.headers);
+    response.end();
+    return;
+  }
+  response.writeHead(200, { ...file.headers, "content-length": String(file.body.length) });
+  if (request.method === "HEAD") response.end();
+  else response.end(file.body);
 }

@@ -24,6 +24,7 @@ import { guardExposure } from "./exposure-guard.js";
 import { createGrpcServer } from "./grpc-server.js";
 import { addHealthService } from "./health-service.js";
 import { createHttpListener } from "./http-listener.js";
+import { findDashboardDir, loadDashboard } from "./dashboard-files.js";
 import { probeRoutes } from "./http-probes.js";
 import { ServerMetrics } from "./metrics.js";
 import { addReflection } from "./reflection.js";
@@ -148,6 +149,8 @@ export async function startServer(config: ServerConfig, deps: ServerDeps = {}): 
     cleanup.push(() => new Promise((resolve) => grpcServer.tryShutdown(() => resolve())));
     watchGrpcListener(grpcServer, limits.maxStreamsPerConnection, limitLog);
 
+    const dashboard = await loadDashboard(await findDashboardDir());
+    if (!dashboard.built) log.warn({}, "the fleet dashboard is not built (no dist/web): / answers 404; `npm run build` builds it");
     const http = createHttpListener(
       withOversizedRequestLog(connectAdapter({
         log,
@@ -156,7 +159,7 @@ export async function startServer(config: ServerConfig, deps: ServerDeps = {}): 
         acceptCompression: sizeReportingCompressions(limitLog),
         routes: connectRoutes(handlers, log, metrics, disclosure),
         interceptors: [authInterceptor(security.authorizer, log, metrics)],
-        fallback: probeRoutes(serving, metrics, log, () => registry.offlineHold, disclosure),
+        fallback: probeRoutes(serving, metrics, log, () => registry.offlineHold, disclosure, dashboard),
         // Strict input (an unknown field or enum name is INVALID_ARGUMENT, not silently "any"), and full
         // output: curl users see streamConnected: false rather than a missing key.
         jsonOptions: { ignoreUnknownFields: false, alwaysEmitImplicit: true },

@@ -3,13 +3,12 @@
 // (FAKETIME_DONT_FAKE_MONOTONIC=1), as NTP or a resumed VM would. No beating node turns OFFLINE, and a node
 // that falls silent just before or just after the step is still OFFLINE within 1 s of its timeout.
 
-import { spawnSync } from "node:child_process";
-import { existsSync } from "node:fs";
 import { rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import { AgentStatus } from "../../gen/registry/v1/registry_pb.js";
 import { type BeatStream, type RegistryClient, connectClient, grpcClient } from "../support/clients.js";
+import { debianPackage } from "../support/debian-package.js";
 import { type ServerProcess, startServerProcess } from "../support/server-process.js";
 import { makeDataDir } from "../support/test-server.js";
 
@@ -17,20 +16,7 @@ const LIBFAKETIME = "/usr/lib/x86_64-linux-gnu/faketime/libfaketimeMT.so.1";
 const TIMEOUT_MS = 600;
 const STEP_S = 600;
 
-/** libfaketime, installed with apt-get when missing (as root); undefined when it cannot be. */
-function faketime(): string | undefined {
-  if (existsSync(LIBFAKETIME)) return LIBFAKETIME;
-  if (process.getuid?.() !== 0) return undefined;
-  const env = { ...process.env, DEBIAN_FRONTEND: "noninteractive" };
-  const install = (): boolean => spawnSync("apt-get", ["install", "-y", "faketime"], { env, stdio: "ignore", timeout: 300_000 }).status === 0;
-  if (!install()) {
-    spawnSync("apt-get", ["update"], { env, stdio: "ignore", timeout: 300_000 });
-    install();
-  }
-  return existsSync(LIBFAKETIME) ? LIBFAKETIME : undefined;
-}
-
-const library = faketime();
+const library = debianPackage(LIBFAKETIME, "faketime");
 if (library === undefined) console.warn(`wall-clock step test skipped: ${LIBFAKETIME} is missing and faketime could not be installed with apt-get`);
 
 const id = (n: number): string => `3f2b8c1e-6d4a-4f7e-9b1c-${String(n).padStart(12, "0")}`;

@@ -2,15 +2,14 @@
 // root): one member or a cluster of three on loopback ports, each in a temp data directory, started and
 // stopped by the test. `etcdMissing()` says why there is none, for a skip with a clear message.
 
-import { type ChildProcess, spawn, spawnSync } from "node:child_process";
+import { type ChildProcess, spawn } from "node:child_process";
 import { existsSync } from "node:fs";
 import { mkdtemp, rm } from "node:fs/promises";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { EtcdClient } from "../../src/store/etcd-client.js";
-
-const CANDIDATES = ["/usr/bin/etcd", "/usr/local/bin/etcd"];
+import { debianPackage } from "./debian-package.js";
 
 let binary: string | undefined;
 let missing: string | undefined;
@@ -18,17 +17,7 @@ let missing: string | undefined;
 /** Undefined when etcd can run here; otherwise why not. Installs etcd-server once if allowed. */
 export function etcdMissing(): string | undefined {
   if (binary !== undefined || missing !== undefined) return missing;
-  binary = CANDIDATES.find((candidate) => existsSync(candidate));
-  if (binary !== undefined) return undefined;
-  if (process.getuid?.() === 0) {
-    const env = { ...process.env, DEBIAN_FRONTEND: "noninteractive" };
-    const install = (): boolean => spawnSync("apt-get", ["install", "-y", "--no-install-recommends", "etcd-server"], { env, stdio: "ignore", timeout: 300_000 }).status === 0;
-    if (!install()) {
-      spawnSync("apt-get", ["update"], { env, stdio: "ignore", timeout: 300_000 });
-      install();
-    }
-    binary = CANDIDATES.find((candidate) => existsSync(candidate));
-  }
+  binary = existsSync("/usr/local/bin/etcd") ? "/usr/local/bin/etcd" : debianPackage("/usr/bin/etcd", "etcd-server");
   if (binary === undefined) missing = "etcd not found (/usr/bin/etcd) and it could not be installed: `apt-get install etcd-server` to run the etcd tests";
   return missing;
 }
