@@ -60,53 +60,62 @@ export function grpcTarget(endpoints: readonly string[]): string {
 
 export type Bidi<Req, Res> = grpc.ClientDuplexStream<Req, Res>;
 
+// Keepalive pings find a dead member within seconds instead of TCP's minutes.
+const CHANNEL_OPTIONS: grpc.ChannelOptions = {
+  "grpc.keepalive_time_ms": 5000,
+  "grpc.keepalive_timeout_ms": 3000,
+  "grpc.keepalive_permit_without_calls": 1,
+  "grpc.initial_reconnect_backoff_ms": 100,
+  "grpc.max_reconnect_backoff_ms": 1000,
+  "grpc.max_receive_message_length": 64 * 1024 * 1024,
+};
+
+/** The clients of unary calls, on one channel to one ordering of the members. */
+interface UnaryClients {
+  readonly kv: grpc.Client;
+  readonly lease: grpc.Client;
+  readonly maintenance: grpc.Client;
+}
+
 export class EtcdClient {
   readonly endpoints: string;
-  private readonly kv: grpc.Client;
   private readonly watcher: grpc.Client;
   private readonly lease: grpc.Client;
-  private readonly maintenance: grpc.Client;
+  /** The members in the order unary calls try them; turned by one when a member does not answer. */
+  private order: string[];
+  private unaryClients: UnaryClients;
 
   constructor(endpoints: readonly string[]) {
     this.endpoints = endpoints.join(",");
+    this.order = [...endpoints];
     const target = grpcTarget(endpoints);
-    // Keepalive pings find a dead member within seconds instead of TCP's minutes.
-    const options: grpc.ChannelOptions = {
-      "grpc.keepalive_time_ms": 5000,
-      "grpc.keepalive_timeout_ms": 3000,
-      "grpc.keepalive_permit_without_calls": 1,
-      "grpc.initial_reconnect_backoff_ms": 100,
-      "grpc.max_reconnect_backoff_ms": 1000,
-      "grpc.max_receive_message_length": 64 * 1024 * 1024,
-    };
     const credentials = grpc.credentials.createInsecure();
-    this.kv = new KvClient(target, credentials, options);
     // One channel, shared: grpc-js shares subchannels between clients of one target and options.
-    this.watcher = new WatchClient(target, credentials, options);
-    this.lease = new LeaseClient(target, credentials, options);
-    this.maintenance = new MaintenanceClient(target, credentials, options);
+    this.watcher = new WatchClient(target, credentials, CHANNEL_OPTIONS);
+    this.lease = new LeaseClient(target, credentials, CHANNEL_OPTIONS);
+    this.unaryClients = unaryClientsFor(this.order);
   }
 
   /** The member's status: its id (header.member_id) and the leader's. */
   status(): Promise<StatusResponse> {
-    return this.unary(this.maintenance, "Status", StatusRequestSchema, {});
+    return this.unary("maintenance", "Status", StatusRequestSchema, {});
   }
 
   range(request: MessageInitShape<typeof RangeRequestSchema>): Promise<RangeResponse> {
-    return this.unary(this.kv, "Range", RangeRequestSchema, request);
+    return this.unary("kv", "Range", RangeRequestSchema, request);
   }
 
   txn(request: MessageInitShape<typeof TxnRequestSchema>): Promise<TxnResponse> {
-    return this.unary(this.kv, "Txn", TxnRequestSchema, request);
+    return this.unary("kv", "Txn", TxnRequestSchema, request);
   }
 
   leaseGrant(ttlSeconds: number): Promise<LeaseGrantResponse> {
-    return this.unary(this.lease, "LeaseGrant", LeaseGrantRequestSchema, { TTL: BigInt(ttlSeconds) });
+    return this.unary("lease", "LeaseGrant", LeaseGrantRequestSchema, { TTL: BigInt(ttlSeconds) });
   }
 
   async leaseRevoke(id: bigint): Promise<void> {
     try {
-      await this.unary(this.lease, "LeaseRevoke", LeaseRevokeRequestSchema, { ID: id });
+      await this.unary("lease", "LeaseRevoke", LeaseRevokeRequestSchema, { ID: id });
     } catch (error) {
       // A lease that expired already is what a revoke wanted.
       if (error instanceof EtcdUnreachable && /not found/.test(error.detail)) return;
@@ -123,21 +132,55 @@ export class EtcdClient {
   }
 
   close(): void {
-    this.kv.close();
+    closeUnary(this.unaryClients);
     this.watcher.close();
     this.lease.close();
-    this.maintenance.close();
   }
 
-  private unary<S extends DescMessage, R>(client: grpc.Client, method: string, schema: S, init: MessageInitShape<S>): Promise<R> {
+  /**
+   * A member took the whole deadline or refused: the next unary calls start at the next member. A member can
+   * be up and still answer nothing (cut off from the others, or waiting for a leader), and pick_first stays
+   * on any member whose connection is open; etcd's own client moves to another endpoint the same way.
+   */
+  private moveOn(failed: UnaryClients): void {
+    if (this.order.length < 2 || failed !== this.unaryClients) return;
+    this.order = [...this.order.slice(1), ...this.order.slice(0, 1)];
+    this.unaryClients = unaryClientsFor(this.order);
+    // Calls still under way on the old channel may finish; it is closed once they all must have.
+    setTimeout(() => closeUnary(failed), CALL_DEADLINE_MS).unref();
+  }
+
+  private unary<S extends DescMessage, R>(service: keyof UnaryClients, method: string, schema: S, init: MessageInitShape<S>): Promise<R> {
     const request = create(schema, init) as MessageShape<S>;
+    const clients = this.unaryClients;
+    const client = clients[service];
     return new Promise<R>((resolve, reject) => {
       const call = (client as unknown as Record<string, (...args: unknown[]) => void>)[method];
       if (call === undefined) throw new Error(`etcd client has no ${method}`);
       call.call(client, request, new grpc.Metadata(), { deadline: Date.now() + CALL_DEADLINE_MS }, (error: grpc.ServiceError | null, response: R) => {
-        if (error === null) resolve(response);
-        else reject(new EtcdUnreachable(this.endpoints, `${method}: ${grpc.status[error.code] ?? error.code} ${error.details}`, { cause: error }));
+        if (error === null) {
+          resolve(response);
+          return;
+        }
+        if (error.code === grpc.status.DEADLINE_EXCEEDED || error.code === grpc.status.UNAVAILABLE) this.moveOn(clients);
+        reject(new EtcdUnreachable(this.endpoints, `${method}: ${grpc.status[error.code] ?? error.code} ${error.details}`, { cause: error }));
       });
     });
   }
+}
+
+function unaryClientsFor(endpoints: readonly string[]): UnaryClients {
+  const target = grpcTarget(endpoints);
+  const credentials = grpc.credentials.createInsecure();
+  return {
+    kv: new KvClient(target, credentials, CHANNEL_OPTIONS),
+    lease: new LeaseClient(target, credentials, CHANNEL_OPTIONS),
+    maintenance: new MaintenanceClient(target, credentials, CHANNEL_OPTIONS),
+  };
+}
+
+function closeUnary(clients: UnaryClients): void {
+  clients.kv.close();
+  clients.lease.close();
+  clients.maintenance.close();
 }
