@@ -9,7 +9,7 @@ import type { MessageInitShape } from "@bufbuild/protobuf";
 import type { HeartbeatRequestSchema } from "../../gen/registry/v1/registry_pb.js";
 import type { Clock, Timer } from "../common/clock.js";
 import type { Inventory } from "../registry/inventory.js";
-import { inventoryToWire } from "./inventory-reporter.js";
+import { inventoryToWire } from "../common/inventory-wire.js";
 import { type HeartbeatCall, type StreamEnd, durationMs } from "./registry-connection.js";
 
 /** What the node reports in its beats. */

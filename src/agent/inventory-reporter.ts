@@ -3,9 +3,6 @@
 // figures alone (memory used, utilisation, temperature) at most once per inventory interval, so a busy GPU
 // does not turn every beat into a write.
 
-import { create } from "@bufbuild/protobuf";
-import { timestampFromMs } from "@bufbuild/protobuf/wkt";
-import { type Inventory as WireInventory, InventorySchema } from "../../gen/registry/v1/registry_pb.js";
 import type { Clock } from "../common/clock.js";
 import { type Inventory, sameInventory, sameRouting } from "../registry/inventory.js";
 
@@ -37,27 +34,4 @@ export class InventoryReporter {
     this.reportedAt = now;
     return true;
   }
-}
-
-/** The inventory as the registry.v1 message. */
-export function inventoryToWire(inventory: Inventory): WireInventory {
-  return create(InventorySchema, {
-    gpus: inventory.gpus.map((gpu) => ({
-      index: gpu.index,
-      uuid: gpu.uuid,
-      name: gpu.name,
-      memoryTotalBytes: gpu.memoryTotalBytes === undefined ? undefined : BigInt(gpu.memoryTotalBytes),
-      memoryUsedBytes: gpu.memoryUsedBytes === undefined ? undefined : BigInt(gpu.memoryUsedBytes),
-      utilizationPercent: gpu.utilizationPercent,
-      temperatureCelsius: gpu.temperatureCelsius,
-    })),
-    models: inventory.models.map((model) => ({
-      name: model.name,
-      digest: model.digest,
-      sizeBytes: BigInt(model.sizeBytes),
-      loaded: model.loaded,
-      vramBytes: BigInt(model.vramBytes),
-      expiresAt: model.expiresAt === undefined ? undefined : timestampFromMs(model.expiresAt),
-    })),
-  });
 }

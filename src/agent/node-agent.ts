@@ -20,7 +20,8 @@ import { Backoff, type BackoffOptions } from "./backoff.js";
 import { HeartbeatStream, type NodeReport } from "./heartbeat-stream.js";
 import type { Inventory } from "../registry/inventory.js";
 import { InventoryCollector } from "./inventory-collector.js";
-import { InventoryReporter, inventoryToWire } from "./inventory-reporter.js";
+import { InventoryReporter } from "./inventory-reporter.js";
+import { inventoryToWire } from "../common/inventory-wire.js";
 import { type OllamaProbeResult, probeOllama } from "./ollama-probe.js";
 import {
   type ConnectRegistry,

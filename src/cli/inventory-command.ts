@@ -7,7 +7,7 @@ import type { Command } from "commander";
 import { pino } from "pino";
 import { InventorySchema } from "../../gen/registry/v1/registry_pb.js";
 import { InventoryCollector } from "../agent/inventory-collector.js";
-import { inventoryToWire } from "../agent/inventory-reporter.js";
+import { inventoryToWire } from "../common/inventory-wire.js";
 import { loadAgentConfig } from "../config/index.js";
 import { addSettingOptions, givenFlags } from "./setting-options.js";
 

@@ -5,7 +5,7 @@
 // holds one of the server's stream slots (admission.ts) while open, and ends a stream whose first message
 // does not come in time.
 
-import { inventoryFromWire } from "./inventory-wire.js";
+import { inventoryFromWire } from "../common/inventory-wire.js";
 import { create } from "@bufbuild/protobuf";
 import { timestampFromMs } from "@bufbuild/protobuf/wkt";
 import {

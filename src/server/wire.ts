@@ -18,7 +18,7 @@ import type { AgentStatus as DomainStatus, AgentView } from "../registry/agent.j
 import { type AgentFilter, type ListQuery, parseLabelSelector, parsePageSize, parsePageToken } from "../registry/agent-query.js";
 import { type Registration, parseRegistration } from "../registry/registration.js";
 import { invalidArgument } from "../registry/registry-error.js";
-import { gpuToWire, inventoryFromWire, modelToWire } from "./inventory-wire.js";
+import { gpuToWire, inventoryFromWire, modelToWire } from "../common/inventory-wire.js";
 
 export function agentToWire(agent: AgentView): Agent {
   return create(AgentSchema, {

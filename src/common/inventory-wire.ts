@@ -1,6 +1,7 @@
 // A node's inventory on the wire (registry.v1 Gpu, Model, Inventory) <-> the domain's Inventory. Numbers
 // arrive as uint64 (bigint) and are taken as numbers: the domain's limits (at most 2^50 bytes) refuse any
-// figure too large for one, naming the field.
+// figure too large for one, naming the field. Used by the server (requests in, agents out) and the daemon
+// (its own inventory out).
 
 import { create } from "@bufbuild/protobuf";
 import { timestampDate, timestampFromMs } from "@bufbuild/protobuf/wkt";
@@ -8,6 +9,7 @@ import {
   type Gpu as WireGpu,
   GpuSchema,
   type Inventory as WireInventory,
+  InventorySchema,
   type Model as WireModel,
   ModelSchema,
 } from "../../gen/registry/v1/registry_pb.js";
@@ -40,6 +42,11 @@ export function inventoryFromWire(inventory: WireInventory | undefined): Invento
       }),
     ),
   });
+}
+
+/** The inventory as the registry.v1 message, as the daemon sends it. */
+export function inventoryToWire(inventory: Inventory): WireInventory {
+  return create(InventorySchema, { gpus: inventory.gpus.map(gpuToWire), models: inventory.models.map(modelToWire) });
 }
 
 export function gpuToWire(gpu: Gpu): WireGpu {
