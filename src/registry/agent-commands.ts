@@ -182,9 +182,9 @@ export class AgentCommands implements BeatHandler {
     const id = session.agentId;
     const entry = this.currentFor(session);
     const { authority, beats, clock } = this.options;
-    const intervalMs = authority.beat(id);
-    beats.mark(id);
     const serverTime = clock.now();
+    const intervalMs = authority.beat(id, serverTime);
+    beats.mark(id);
     if (!this.queue.busy(id) && !changedBy(entry.record, beat)) return { serverTime, status: entry.record.status, intervalMs };
     return this.queue.run(id, () =>
       this.retryingConflicts(id, "the beat", () => this.applyBeat(session, beat, { serverTime, intervalMs })),

@@ -132,14 +132,15 @@ export class LivenessAuthority {
 
   /**
    * A beat (or an acknowledged Register): missed beats and the deadline count from now. Returns the
-   * interval to tell the agent, which it is judged by from now on.
+   * interval to tell the agent, which it is judged by from now on. `wallNow` is the wall time the caller
+   * tells the agent (the ack's server_time), so the stored last beat and the ack agree to the millisecond.
    */
-  beat(id: AgentId): number {
+  beat(id: AgentId, wallNow: number = this.clock.now()): number {
     const told = this.intervalMs;
     const liveness = this.agents.get(id);
     if (liveness === undefined) return told;
     liveness.since = this.clock.monotonic();
-    liveness.lastBeat = this.clock.now();
+    liveness.lastBeat = wallNow;
     liveness.judgedMs = Math.max(liveness.toldMs, told);
     liveness.toldMs = told;
     this.elsewhere.delete(id);

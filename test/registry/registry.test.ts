@@ -599,6 +599,28 @@ describe("Registry", () => {
       }
     });
 
+    it("stores the same last beat time it acknowledges, even when the wall clock moves while it handles the beat", async () => {
+      /** A wall clock that moves 1 ms at every reading, as a busy server's does between two readings. */
+      class TickingClock extends FakeClock {
+        override now(): number {
+          this.stepWall(1);
+          return super.now();
+        }
+      }
+      const clock = new TickingClock();
+      const store = new MemoryStore([], "/var/lib/agent-registry/agents.json");
+      const registry = await Registry.open({ store, clock, heartbeatIntervalMs: INTERVAL, agentTimeoutMs: TIMEOUT });
+      opened.push(registry);
+      await registry.register(registration({ agentId: id(1) }), PEER);
+      const { session } = stream(registry, id(1));
+      clock.advance(500);
+      const ack = await session.beat(beat);
+      await registry.close();
+      await store.close();
+      expect(store.get(id(1))?.lastHeartbeat).toBe(ack.serverTime);
+      expect(registry.get(id(1)).lastHeartbeat).toBe(ack.serverTime);
+    });
+
     it("writes pending beats when it closes", async () => {
       const { clock, store, registry } = await openRegistry();
       await registry.register(registration({ agentId: id(1) }), PEER);
