@@ -12,6 +12,7 @@ import { AgentCommands, type Registered } from "./agent-commands.js";
 import { AgentTable } from "./agent-table.js";
 import { BeatFlusher } from "./beat-flusher.js";
 import { ChangeFeed } from "./change-feed.js";
+import { EncodedAgents } from "./encoded-agents.js";
 import { FleetCap, type FleetCapSettings } from "./fleet-cap.js";
 import type { HeartbeatSession } from "./heartbeat-session.js";
 import { type DeregisterProof, IdOwnership } from "./id-ownership.js";
@@ -33,6 +34,13 @@ export interface RegistryStats {
   readonly guardActive: boolean;
   /** The heartbeat interval agents are told now (ms). */
   readonly toldIntervalMs: number;
+}
+
+/** An agent of a page as a transport encoded its record, with the liveness facts that move without a commit. */
+export interface EncodedView<E> {
+  readonly encoded: E;
+  readonly lastHeartbeat: number;
+  readonly missedHeartbeats: number;
 }
 
 export interface RegistryOptions {
@@ -192,6 +200,20 @@ export class Registry {
     return { agents: page.agents.map((record) => this.view(record)), nextPageToken: page.nextPageToken };
   }
 
+  /** A cache of each agent's record as `encode` makes it, kept in step with the agents as they change. */
+  encodedAgents<E>(encode: (record: AgentRecord) => E): EncodedAgents<E> {
+    return new EncodedAgents(this.table, encode);
+  }
+
+  /** The page list() gives, each agent as its cached encoding in `encoded` and its liveness facts. */
+  listEncoded<E>(query: ListQuery, encoded: EncodedAgents<E>): { agents: Array<EncodedView<E>>; nextPageToken: string } {
+    const page = pageOf(this.table.sortedMatching(query), query);
+    return {
+      agents: page.agents.map((record) => ({ encoded: encoded.of(record), ...this.livenessOf(record) })),
+      nextPageToken: page.nextPageToken,
+    };
+  }
+
   /**
    * Subscribes to visible changes of the agents matching `filter`: first the current snapshot (as added
    * events), then one event per committed change. Close the watcher (or stop iterating) to unsubscribe.
@@ -253,7 +275,6 @@ export class Registry {
       port: record.port,
       ollamaVersion: record.ollamaVersion,
       status: record.status,
-      lastHeartbeat: this.authority.lastBeat(record.id) ?? record.lastHeartbeat,
       registeredAt: record.registeredAt,
       labels: record.labels,
       draining: record.draining,
@@ -262,6 +283,14 @@ export class Registry {
       inventory: record.inventory,
       inventoryUpdatedAt: record.inventoryUpdatedAt,
       unreachable: record.unreachable,
+      ...this.livenessOf(record),
+    };
+  }
+
+  /** What the liveness authority knows of the agent now: its last beat (wall) and its missed beats. */
+  private livenessOf(record: AgentRecord): { lastHeartbeat: number; missedHeartbeats: number } {
+    return {
+      lastHeartbeat: this.authority.lastBeat(record.id) ?? record.lastHeartbeat,
       missedHeartbeats: this.authority.missed(record.id),
     };
   }

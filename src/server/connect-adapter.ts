@@ -12,12 +12,19 @@ import {
   universalResponseToNodeResponse,
 } from "@connectrpc/connect-node";
 import type { Log } from "../common/log.js";
+import type { FastPath } from "./connect-json-list.js";
 import { disconnectCode, disconnectFields } from "./client-disconnect.js";
 
 type NodeHandler = ReturnType<typeof import("@connectrpc/connect-node").connectNodeAdapter>;
 type NodeResponse = Parameters<NodeHandler>[1];
 
-export function connectAdapter(options: ConnectNodeAdapterOptions & { readonly log: Log }): NodeHandler {
+export interface ConnectAdapterOptions extends ConnectNodeAdapterOptions {
+  readonly log: Log;
+  /** Request paths some requests of which are answered without connect-node (connect-json-list.ts). */
+  readonly fastPaths?: ReadonlyMap<string, FastPath>;
+}
+
+export function connectAdapter(options: ConnectAdapterOptions): NodeHandler {
   const { log } = options;
   const router = createConnectRouter({ ...options, acceptCompression: options.acceptCompression ?? [compressionGzip, compressionBrotli] });
   options.routes(router);
@@ -25,7 +32,9 @@ export function connectAdapter(options: ConnectNodeAdapterOptions & { readonly l
   const paths = new Map(router.handlers.map((handler) => [prefix + handler.requestPath, handler]));
   return (request, response) => {
     // Matched without the query string (GET requests carry the message there).
-    const handler = paths.get(request.url?.split("?", 2)[0] ?? "");
+    const path = request.url?.split("?", 2)[0] ?? "";
+    if (options.fastPaths?.get(path)?.(request, response) === true) return;
+    const handler = paths.get(path);
     if (handler === undefined) {
       if (options.fallback !== undefined) options.fallback(request, response);
       else {

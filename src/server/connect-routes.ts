@@ -60,7 +60,8 @@ export function connectRoutes(
   }
   const service: ServiceImpl<typeof AgentRegistry> = {
     register: (request, context) => unary("Register", context, () => handlers.register(request, context.values.get(peerHostKey))),
-    listAgents: (request, context) => unary("ListAgents", context, () => handlers.listAgents(request)),
+    listAgents: (request, context) =>
+      unary("ListAgents", context, () => handlers.listAgents(request, { binary: answersInBinary(context) })),
     getAgent: (request, context) => unary("GetAgent", context, () => handlers.getAgent(request)),
     deregister: (request, context) => unary("Deregister", context, () => handlers.deregister(request, context.values.get(callerKey))),
     heartbeat: (requests, context) => streaming("Heartbeat", context, () => heartbeat(requests, handlers)),
@@ -80,6 +81,16 @@ export function connectRoutes(
       }),
   };
   return (router) => router.service(AgentRegistry, service);
+}
+
+/**
+ * Whether the answer goes out in protobuf binary: a request in binary (Connect, gRPC and gRPC-Web alike) is
+ * answered in it. A GET carries no content type; it is answered through the plain message, whatever its
+ * encoding.
+ */
+function answersInBinary(context: HandlerContext): boolean {
+  const contentType = context.requestHeader.get("content-type");
+  return contentType !== null && !/json/i.test(contentType);
 }
 
 /**

@@ -122,7 +122,7 @@ export function createGrpcServer(
 
   server.addService(grpcServiceDefinition(AgentRegistry, { malformedRequests: "value" }), {
     Register: unary("Register", (request: RegisterRequest, call) => handlers.register(request, hostOfPeer(call.getPeer()))),
-    ListAgents: unary("ListAgents", (request: ListAgentsRequest) => handlers.listAgents(request)),
+    ListAgents: unary("ListAgents", (request: ListAgentsRequest) => handlers.listAgents(request, { binary: true })),
     GetAgent: unary("GetAgent", (request: GetAgentRequest) => handlers.getAgent(request)),
     Deregister: unary("Deregister", (request: DeregisterRequest, _call, caller) => handlers.deregister(request, caller)),
     Heartbeat: (call: grpc.ServerDuplexStream<HeartbeatRequest, HeartbeatResponse>) => {

@@ -28,9 +28,12 @@ import type { Shutdown } from "./shutdown.js";
 import { HeartbeatCall, type HeartbeatOutput } from "./heartbeat-call.js";
 import { agentToWire, durationFromMs, filterFromWire, listQueryFromWire, registrationFromWire } from "./wire.js";
 import { RegistryError } from "../registry/registry-error.js";
+import { ListEncodings } from "./list-encodings.js";
 import { FleetFull } from "../registry/fleet-cap.js";
 
 export class RegistryHandlers {
+  private readonly lists: ListEncodings;
+
   constructor(
     readonly registry: Registry,
     /** Started when the server shuts down: open streams then end with UNAVAILABLE. */
@@ -38,7 +41,9 @@ export class RegistryHandlers {
     private readonly metrics: { beat(): void },
     /** The limits on registrations per second, streams and watchers. */
     private readonly admission: Admission,
-  ) {}
+  ) {
+    this.lists = new ListEncodings(registry);
+  }
 
   /** `peerHost` is the caller's address as the transport saw it, used when ip_address is empty. */
   async register(request: RegisterRequest, peerHost: string | undefined): Promise<RegisterResponse> {
@@ -61,12 +66,20 @@ export class RegistryHandlers {
     });
   }
 
-  listAgents(request: ListAgentsRequest): ListAgentsResponse {
-    const page = this.registry.list(listQueryFromWire(request));
-    return create(ListAgentsResponseSchema, {
-      agents: page.agents.map(agentToWire),
-      nextPageToken: page.nextPageToken,
-    });
+  /**
+   * A page of agents. `binary`: the answer goes out in protobuf binary, so its agents may come from the
+   * cache of encoded agents (they are then not in `agents`: see list-encodings.ts); else a plain message.
+   */
+  listAgents(request: ListAgentsRequest, { binary }: { readonly binary: boolean }): ListAgentsResponse {
+    const query = listQueryFromWire(request);
+    if (binary) return this.lists.binaryPage(query);
+    const page = this.registry.list(query);
+    return create(ListAgentsResponseSchema, { agents: page.agents.map(agentToWire), nextPageToken: page.nextPageToken });
+  }
+
+  /** A page of agents as the JSON text of a ListAgentsResponse, from the cache of encoded agents. */
+  listAgentsJson(request: ListAgentsRequest): string {
+    return this.lists.jsonPage(listQueryFromWire(request));
   }
 
   getAgent(request: GetAgentRequest): GetAgentResponse {

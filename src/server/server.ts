@@ -6,6 +6,7 @@
 
 import { ReachabilityProbe } from "./reachability-probe.js";
 import * as grpc from "@grpc/grpc-js";
+import { AgentRegistry } from "../../gen/registry/v1/registry_pb.js";
 import { createContextValues } from "@connectrpc/connect";
 import type { AddressInfo } from "node:net";
 import { type ServerConfig, formatAddress } from "../config/index.js";
@@ -17,6 +18,7 @@ import { Registry } from "../registry/registry.js";
 import type { Store } from "../registry/store.js";
 import { openServerStore } from "../store/open-store.js";
 import { connectAdapter } from "./connect-adapter.js";
+import { connectJsonList } from "./connect-json-list.js";
 import { authInterceptor, clientCertificateKey, requestClientCertificate } from "./connect-auth.js";
 import { connectRoutes, peerHostKey } from "./connect-routes.js";
 import { Disclosure } from "./disclosure.js";
@@ -159,6 +161,12 @@ export async function startServer(config: ServerConfig, deps: ServerDeps = {}): 
         acceptCompression: sizeReportingCompressions(limitLog),
         routes: connectRoutes(handlers, log, metrics, disclosure),
         interceptors: [authInterceptor(security.authorizer, log, metrics)],
+        fastPaths: new Map([
+          [
+            `/${AgentRegistry.typeName}/${AgentRegistry.method.listAgents.name}`,
+            connectJsonList({ handlers, authorizer: security.authorizer, log, metrics, disclosure, readMaxBytes: limits.maxMessageBytes }),
+          ],
+        ]),
         fallback: probeRoutes(serving, metrics, log, () => registry.offlineHold, disclosure, dashboard),
         // Strict input (an unknown field or enum name is INVALID_ARGUMENT, not silently "any"), and full
         // output: curl users see streamConnected: false rather than a missing key.

@@ -1,0 +1,83 @@
+// ListAgents answers built from each agent's cached encoding (registry/encoded-agents.ts), so a read of
+// 10 000 agents encodes only the agents that changed since the last read, plus each agent's two liveness
+// fields (last_heartbeat, missed_heartbeats), which move with every beat and every interval.
+//
+// Binary: protobuf lets a message's fields come in any order and a repeated field's elements be written
+// one by one, so an agent is its cached fields followed by its liveness fields. The page carries its agents
+// as the raw occurrences of field 1 (agents) in `$unknown`, which protobuf-es writes out as they are: on
+// the wire it is the same ListAgentsResponse. JSON: an object's keys may come in any order too, so an
+// agent is its cached members followed by the two liveness members.
+
+import { create, toBinary, toJson, toJsonString } from "@bufbuild/protobuf";
+import { TimestampSchema, timestampFromMs } from "@bufbuild/protobuf/wkt";
+import { BinaryWriter, WireType } from "@bufbuild/protobuf/wire";
+import { AgentSchema, type ListAgentsResponse, ListAgentsResponseSchema } from "../../gen/registry/v1/registry_pb.js";
+import type { AgentRecord } from "../registry/agent.js";
+import type { ListQuery } from "../registry/agent-query.js";
+import type { EncodedAgents } from "../registry/encoded-agents.js";
+import type { EncodedView, Registry } from "../registry/registry.js";
+import { agentToWire } from "./wire.js";
+
+/** The JSON options of the HTTP listener: unset fields are written with their defaults. */
+const JSON_OPTIONS = { alwaysEmitImplicit: true } as const;
+
+const AGENTS_FIELD = 1;
+
+export class ListEncodings {
+  private readonly binary: EncodedAgents<Uint8Array>;
+  private readonly json: EncodedAgents<string>;
+
+  constructor(private readonly registry: Registry) {
+    this.binary = registry.encodedAgents((record) => toBinary(AgentSchema, recordToWire(record)));
+    this.json = registry.encodedAgents(jsonMembers);
+  }
+
+  /** The page as a ListAgentsResponse to send in protobuf binary (gRPC, Connect binary). */
+  binaryPage(query: ListQuery): ListAgentsResponse {
+    const page = this.registry.listEncoded(query, this.binary);
+    const response = create(ListAgentsResponseSchema, { nextPageToken: page.nextPageToken });
+    response.$unknown = page.agents.map((agent) => ({ no: AGENTS_FIELD, wireType: WireType.LengthDelimited, data: binaryAgent(agent) }));
+    return response;
+  }
+
+  /** The page as the JSON text of a ListAgentsResponse, as the HTTP listener writes it (Connect JSON). */
+  jsonPage(query: ListQuery): string {
+    const page = this.registry.listEncoded(query, this.json);
+    const agents = page.agents.map(
+      (agent) =>
+        `${agent.encoded},"lastHeartbeat":${timestampJson(agent.lastHeartbeat)},"missedHeartbeats":${agent.missedHeartbeats}}`,
+    );
+    return `{"agents":[${agents.join(",")}],"nextPageToken":${JSON.stringify(page.nextPageToken)}}`;
+  }
+}
+
+/** The record on the wire without its liveness fields (last_heartbeat unset, missed_heartbeats 0). */
+function recordToWire(record: AgentRecord): ReturnType<typeof agentToWire> {
+  const wire = agentToWire({ ...record, missedHeartbeats: 0 });
+  wire.lastHeartbeat = undefined;
+  return wire;
+}
+
+/** The record's JSON object without its liveness members and without the closing brace. */
+function jsonMembers(record: AgentRecord): string {
+  const members = toJson(AgentSchema, recordToWire(record), JSON_OPTIONS) as Record<string, unknown>;
+  delete members.missedHeartbeats;
+  return JSON.stringify(members).slice(0, -1);
+}
+
+/** One occurrence of field 1: the length, the cached fields, then the liveness fields. */
+function binaryAgent(agent: EncodedView<Uint8Array>): Uint8Array {
+  const liveness = toBinary(
+    AgentSchema,
+    create(AgentSchema, { lastHeartbeat: timestampFromMs(agent.lastHeartbeat), missedHeartbeats: agent.missedHeartbeats }),
+  );
+  return new BinaryWriter()
+    .uint32(agent.encoded.length + liveness.length)
+    .raw(agent.encoded)
+    .raw(liveness)
+    .finish();
+}
+
+function timestampJson(ms: number): string {
+  return toJsonString(TimestampSchema, timestampFromMs(ms));
+}

@@ -1,0 +1,66 @@
+import { afterEach, describe, expect, it } from "vitest";
+import type { AgentId } from "../../src/registry/agent-id.js";
+import type { AgentRecord } from "../../src/registry/agent.js";
+import { parseRegistration } from "../../src/registry/registration.js";
+import { Registry } from "../../src/registry/registry.js";
+import { FakeClock } from "../support/fake-clock.js";
+import { MemoryStore } from "../support/memory-store.js";
+
+const A = "11111111-1111-4111-8111-111111111111" as AgentId;
+const B = "22222222-2222-4222-8222-222222222222" as AgentId;
+const ALL = { status: undefined, labels: [], pageSize: 0, after: undefined } as const;
+
+const opened: Registry[] = [];
+afterEach(async () => {
+  await Promise.all(opened.splice(0).map((registry) => registry.close()));
+});
+
+async function fleet(): Promise<{ registry: Registry; clock: FakeClock; encoded: string[] }> {
+  const clock = new FakeClock();
+  const registry = await Registry.open({ store: new MemoryStore([], "/tmp/agents.json"), clock, heartbeatIntervalMs: 30_000, agentTimeoutMs: 60_000 });
+  opened.push(registry);
+  for (const [id, hostname] of [[A, "gpu-a"], [B, "gpu-b"]] as const) {
+    await registry.register(parseRegistration({ agentId: id, hostname, ipAddress: "10.0.0.7", port: 0, ollamaVersion: "0.5.7", labels: {} }), undefined);
+  }
+  return { registry, clock, encoded: [] };
+}
+
+const encodeHostname = (log: string[]) => (record: AgentRecord): string => {
+  log.push(record.id);
+  return `${record.hostname}:${Object.values(record.labels).join(",")}`;
+};
+
+describe("EncodedAgents", () => {
+  it("encodes each agent once, however often it is read, until it changes", async () => {
+    const { registry, encoded } = await fleet();
+    const cache = registry.encodedAgents(encodeHostname(encoded));
+    registry.listEncoded(ALL, cache);
+    registry.listEncoded(ALL, cache);
+    expect(encoded).toEqual([A, B]);
+
+    await registry.register(parseRegistration({ agentId: A, hostname: "gpu-a", ipAddress: "10.0.0.7", port: 0, ollamaVersion: "0.5.7", labels: { zone: "eu" } }), undefined);
+    const page = registry.listEncoded(ALL, cache);
+    expect(encoded).toEqual([A, B, A]);
+    expect(page.agents.map((agent) => agent.encoded)).toEqual(["gpu-a:eu", "gpu-b:"]);
+  });
+
+  it("gives each read the liveness facts of its time, which no commit changes", async () => {
+    const { registry, clock, encoded } = await fleet();
+    const cache = registry.encodedAgents(encodeHostname(encoded));
+    expect(registry.listEncoded(ALL, cache).agents.map((agent) => agent.missedHeartbeats)).toEqual([0, 0]);
+    clock.advance(31_000);
+    const later = registry.listEncoded(ALL, cache).agents;
+    expect(later.map((agent) => agent.missedHeartbeats)).toEqual([1, 1]);
+    expect(later.map((agent) => agent.lastHeartbeat)).toEqual([registry.get(A).lastHeartbeat, registry.get(B).lastHeartbeat]);
+    expect(encoded).toEqual([A, B]);
+  });
+
+  it("keeps nothing of an agent that was deregistered", async () => {
+    const { registry, encoded } = await fleet();
+    const cache = registry.encodedAgents(encodeHostname(encoded));
+    registry.listEncoded(ALL, cache);
+    await registry.deregister(A, { admin: true });
+    expect(cache.size).toBe(1);
+    expect(registry.listEncoded(ALL, cache).agents.map((agent) => agent.encoded)).toEqual(["gpu-b:"]);
+  });
+});
