@@ -99,6 +99,24 @@ export function markdownReport(results: BenchResults): string {
       "",
     );
   }
+  const rh = results.readHeavy;
+  if (rh !== undefined) {
+    out.push(
+      `### 4b. Read-heavy (${n(rh.agents)} agents beating; ${rh.spec.balancers} load balancers, ${rh.spec.watchers} watchers, ${rh.spec.seconds} s)`,
+      "",
+      table(
+        ["what", "count", "p50 ms", "p99 ms", "max ms"],
+        [
+          [`ListAgents ready=true (all, ${n(rh.lists.agentsReturned)} agents, ${f(rh.lists.bytes / 1e6, 2)} MB), Connect JSON, each balancer 1/s`, n(rh.lists.calls), f(rh.lists.latency.p50, 1), f(rh.lists.latency.p99, 1), f(rh.lists.latency.max, 1)],
+          [`beat acks meanwhile (${n(rh.beatsPerSecond)}/s)`, "", f(rh.ackDuringReads.p50, 2), f(rh.ackDuringReads.p99, 1), f(rh.ackDuringReads.max, 0)],
+          [`watch lag: ADDED event minus Register ack (${rh.spec.registersPerSecond} Registers/s)`, `${n(rh.eventsExpected - rh.eventsMissing)}/${n(rh.eventsExpected)}`, f(rh.watchLag.p50, 1), f(rh.watchLag.p99, 1), f(rh.watchLag.max, 1)],
+        ],
+      ),
+      "",
+      `Every watcher had its snapshot of the fleet ${f(rh.snapshotMs / 1000, 1)} s after the ${rh.spec.watchers} watches opened; ${rh.watchersCutOff} cut off; server CPU ${f(rh.serverCpuPercent, 0)}%; errors ${rh.errors}.`,
+      "",
+    );
+  }
   const c = results.coldStart;
   if (c !== undefined) {
     out.push(`### 5. Cold start, json vs sqlite (median of ${c.runs} starts each)`, "", coldStartTable(c), "");

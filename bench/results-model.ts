@@ -7,6 +7,7 @@ import type { ProfileSummary } from "./cpu-profile.js";
 import type { DetectionResult, HoldResult } from "./detection.js";
 import type { LoadRunResult } from "./load-run.js";
 import type { ReadsResult } from "./reads.js";
+import type { ReadHeavyResult } from "./read-heavy.js";
 import type { StormReport } from "./storm.js";
 import { checkStoreTargets } from "./store-targets.js";
 
@@ -51,6 +52,8 @@ export interface BenchResults {
   readonly steady: readonly LoadRunResult[];
   readonly ceiling: readonly LoadRunResult[];
   readonly reads: ReadsResult | undefined;
+  /** 20 load balancers and 20 watchers on the largest steady run; absent in results written before it existed. */
+  readonly readHeavy?: ReadHeavyResult | undefined;
   /** The registration storm, per store and size. */
   readonly storms: readonly StormReport[];
   /** Cold start, per store and size (0: empty). */
@@ -171,6 +174,38 @@ export function checkTargets(m: Measured, fleetAgents: number, fleetConnections:
     goal: "p99 < 10 ms",
     measured: m.reads === undefined ? "n/a" : `p50 ${f(m.reads.grpcPage.latency.p50)} ms, p99 ${f(m.reads.grpcPage.latency.p99)} ms`,
     met: m.reads === undefined ? undefined : m.reads.grpcPage.latency.p99 < 10,
+  });
+  checks.push({
+    target: "ListAgents page of 1 000 over gRPC during steady load, median",
+    goal: "p50 < 3 ms",
+    measured: m.reads === undefined ? "n/a" : `p50 ${f(m.reads.grpcPage.latency.p50)} ms`,
+    met: m.reads === undefined ? undefined : m.reads.grpcPage.latency.p50 < 3,
+  });
+  checks.push({
+    target: "full list over Connect JSON during steady load",
+    goal: "p50 < 60 ms",
+    measured: m.reads === undefined ? "n/a" : `p50 ${f(m.reads.connectFull.latency.p50)} ms (${f(m.reads.connectFull.bytes / 1e6, 2)} MB)`,
+    met: m.reads === undefined ? undefined : m.reads.connectFull.latency.p50 < 60,
+  });
+  const without = ours?.ack.p99;
+  checks.push({
+    target: "beat ack p99 while those reads run, vs the same run without reads",
+    goal: "≤ 1.5×",
+    measured: m.reads === undefined || without === undefined ? "n/a" : `${f(m.reads.ackDuringReads.p99)} vs ${f(without)} ms = ${f(m.reads.ackDuringReads.p99 / without, 2)}×`,
+    met: m.reads === undefined || without === undefined ? undefined : m.reads.ackDuringReads.p99 <= 1.5 * without,
+  });
+  const heavy = m.readHeavy;
+  checks.push({
+    target: "read-heavy: beat ack p99 with 20 balancers (ready=true, 1/s) and 20 watchers, vs without",
+    goal: "≤ 1.5×",
+    measured: heavy === undefined || without === undefined ? "n/a" : `${f(heavy.ackDuringReads.p99)} vs ${f(without)} ms = ${f(heavy.ackDuringReads.p99 / without, 2)}×`,
+    met: heavy === undefined || without === undefined ? undefined : heavy.ackDuringReads.p99 <= 1.5 * without,
+  });
+  checks.push({
+    target: "read-heavy: no watcher falls behind",
+    goal: "0 cut off, 0 events missing",
+    measured: heavy === undefined ? "n/a" : `${heavy.watchersCutOff} cut off, ${heavy.eventsMissing}/${heavy.eventsExpected} missing, lag p99 ${f(heavy.watchLag.p99)} ms`,
+    met: heavy === undefined ? undefined : heavy.watchersCutOff === 0 && heavy.eventsMissing === 0,
   });
   const d = m.detection?.result;
   checks.push({

@@ -21,13 +21,14 @@ import { GENERATOR_CORE, PINNING, ProcessGroup, pinSelf } from "./processes.js";
 import type { TargetKind } from "./protocol.js";
 import { type InventoryCostResult, inventoryCost, inventoryTable } from "./inventory-cost.js";
 import { readsUnderLoad } from "./reads.js";
+import { readHeavy } from "./read-heavy.js";
 import { markdownReport } from "./report.js";
 import { type BenchResults, type Machine, checkTargets, compare } from "./results-model.js";
 import { STORES } from "./store-data-dir.js";
 import { storePersistence } from "./store-persistence.js";
 import { type StormReport, registrationStorm } from "./storm.js";
 
-const SCENARIOS = ["steady", "ceiling", "storm", "reads", "cold", "detection", "persistence", "inventory"] as const;
+const SCENARIOS = ["steady", "ceiling", "storm", "reads", "read-heavy", "cold", "detection", "persistence", "inventory"] as const;
 type Scenario = (typeof SCENARIOS)[number];
 const KINDS: readonly TargetKind[] = ["registry", "echo-grpc", "echo-connect", "etcd"];
 /** Fleet sizes of the store dimension (storm, cold start, persistence). */
@@ -128,6 +129,7 @@ function plan(quick: boolean, sizes: readonly number[] | undefined) {
     windowMs: quick ? 4000 : 20_000,
     ceiling: { agents: 1000, connections: 4, window: 1, kinds: quick ? (["registry", "echo-grpc"] as TargetKind[]) : KINDS },
     reads: { pageCalls: quick ? 60 : 300, fullCalls: quick ? 5 : 20 },
+    readHeavy: { balancers: 20, watchers: 20, seconds: quick ? 5 : 20, registersPerSecond: 10 },
     // The store dimension: each store at each size.
     sizes: sizes ?? (quick ? QUICK_SIZES : FULL_SIZES),
     storm: { callers: 500 },
@@ -229,11 +231,12 @@ async function main(): Promise<void> {
 
     const steady: LoadRunResult[] = [];
     let reads: BenchResults["reads"];
+    let heavy: BenchResults["readHeavy"];
     const largest = p.steady.at(-1);
     if (options.only.has("steady") || options.only.has("reads")) {
       for (const config of p.steady) {
         for (const kind of targets.filter((k) => config.kinds.includes(k))) {
-          const isReads = kind === "registry" && config === largest && options.only.has("reads");
+          const isReads = kind === "registry" && config === largest && (options.only.has("reads") || options.only.has("read-heavy"));
           if (!options.only.has("steady") && !isReads) continue;
           const spec: LoadRunSpec = {
             name: `steady-${kind}-${config.agents}x${config.connections}`,
@@ -246,12 +249,23 @@ async function main(): Promise<void> {
           };
           log(`steady: ${config.agents} agents on ${config.connections} connections → ${kind} ...`);
           try {
-            const { result, extra } = await loadRun(ctx, spec, isReads ? (running) => readsUnderLoad(running, p.reads.pageCalls, p.reads.fullCalls) : undefined);
+            const afterSteady = async (running: RunningLoad) => ({
+              reads: options.only.has("reads") ? await readsUnderLoad(running, p.reads.pageCalls, p.reads.fullCalls) : undefined,
+              heavy: options.only.has("read-heavy") ? await readHeavy(running, p.readHeavy) : undefined,
+            });
+            const { result, extra } = await loadRun(ctx, spec, isReads ? afterSteady : undefined);
             steady.push(result);
             log(`  ${describe(result)}`);
-            if (extra !== undefined) {
-              reads = extra;
-              log(`  reads: page of 1000 p50 ${extra.grpcPage.latency.p50.toFixed(2)} p99 ${extra.grpcPage.latency.p99.toFixed(2)} ms; full list (Connect JSON) p50 ${extra.connectFull.latency.p50.toFixed(0)} ms`);
+            if (extra?.reads !== undefined) {
+              reads = extra.reads;
+              log(`  reads: page of 1000 p50 ${reads.grpcPage.latency.p50.toFixed(2)} p99 ${reads.grpcPage.latency.p99.toFixed(2)} ms; full list (Connect JSON) p50 ${reads.connectFull.latency.p50.toFixed(0)} ms`);
+            }
+            if (extra?.heavy !== undefined) {
+              heavy = extra.heavy;
+              log(
+                `  read-heavy: ${heavy.spec.balancers} balancers p50 ${heavy.lists.latency.p50.toFixed(1)} p99 ${heavy.lists.latency.p99.toFixed(1)} ms; ack p99 ${heavy.ackDuringReads.p99.toFixed(1)} ms ` +
+                  `(${result.ack.p99.toFixed(1)} without); watch lag p99 ${heavy.watchLag.p99.toFixed(1)} ms, ${heavy.eventsMissing} missing, ${heavy.watchersCutOff} cut off`,
+              );
             }
           } catch (error) {
             notes.push(`steady ${spec.name} failed: ${(error as Error).message.split("\n")[0]}`);
@@ -471,6 +485,7 @@ async function main(): Promise<void> {
       steady,
       ceiling,
       reads,
+      readHeavy: heavy,
       storms,
       coldStart: cold,
       persistence,

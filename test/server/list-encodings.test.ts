@@ -1,0 +1,53 @@
+import { create, fromBinary, fromJsonString, toBinary, toJson } from "@bufbuild/protobuf";
+import { afterEach, describe, expect, it } from "vitest";
+import { ListAgentsResponseSchema } from "../../gen/registry/v1/registry_pb.js";
+import type { AgentId } from "../../src/registry/agent-id.js";
+import type { ListQuery } from "../../src/registry/agent-query.js";
+import { parseRegistration } from "../../src/registry/registration.js";
+import { Registry } from "../../src/registry/registry.js";
+import { ListEncodings } from "../../src/server/list-encodings.js";
+import { agentToWire } from "../../src/server/wire.js";
+import { FakeClock } from "../support/fake-clock.js";
+import { MemoryStore } from "../support/memory-store.js";
+
+const ALL: ListQuery = { status: undefined, labels: [], pageSize: 0, after: undefined };
+const opened: Registry[] = [];
+afterEach(async () => {
+  await Promise.all(opened.splice(0).map((registry) => registry.close()));
+});
+
+async function fleet(clock: FakeClock): Promise<Registry> {
+  const registry = await Registry.open({ store: new MemoryStore([], "/tmp/agents.json"), clock, heartbeatIntervalMs: 30_000, agentTimeoutMs: 60_000 });
+  opened.push(registry);
+  for (let n = 1; n <= 3; n++) {
+    const id = `${n}${n}${n}${n}${n}${n}${n}${n}-1111-4111-8111-111111111111` as AgentId;
+    await registry.register(
+      parseRegistration({ agentId: id, hostname: `gpu-${n}`, ipAddress: "10.0.0.7", port: 11434, ollamaVersion: "0.5.7", labels: { zone: "eu" } }),
+      undefined,
+    );
+    clock.advance(1234); // registered (and last beat) at times with and without a fraction of a second
+  }
+  return registry;
+}
+
+/** What connect-node and grpc-js would send for the same page: the plain message. */
+function plain(registry: Registry, query: ListQuery): unknown {
+  const page = registry.list(query);
+  return toJson(ListAgentsResponseSchema, create(ListAgentsResponseSchema, { agents: page.agents.map(agentToWire), nextPageToken: page.nextPageToken }));
+}
+
+describe("ListEncodings", () => {
+  it("gives the plain message's agents in binary and in JSON, missed beats and whole-second times included", async () => {
+    const clock = new FakeClock(Date.parse("2026-01-01T00:00:00.000Z"));
+    const registry = await fleet(clock);
+    const lists = new ListEncodings(registry);
+    clock.advance(61_000 - 3 * 1234); // the first agent has missed two beats, the others one
+    for (const query of [ALL, { ...ALL, pageSize: 2 }]) {
+      const binary = fromBinary(ListAgentsResponseSchema, toBinary(ListAgentsResponseSchema, lists.binaryPage(query)));
+      const json = fromJsonString(ListAgentsResponseSchema, lists.jsonPage(query));
+      expect(toJson(ListAgentsResponseSchema, binary)).toEqual(plain(registry, query));
+      expect(toJson(ListAgentsResponseSchema, json)).toEqual(plain(registry, query));
+    }
+    expect(registry.list(ALL).agents.map((agent) => agent.missedHeartbeats)).toEqual([2, 1, 1]);
+  });
+});
