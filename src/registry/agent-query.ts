@@ -80,17 +80,28 @@ function compareKeys(a: SortKey, b: SortKey): number {
 }
 
 /**
- * One page of `sorted` (already filtered and sorted by compareAgents). Pages continue after the last key
- * seen, so agents added or removed between calls never make another agent repeat or vanish.
+ * One page of the agents in `sorted` (sorted by compareAgents) that match `query`. Pages continue after the
+ * last key seen, so agents added or removed between calls never make another agent repeat or vanish. The
+ * records in `sorted` may be older versions of the agents (same sort keys): `current` gives each one's
+ * record now, which is what is matched and returned. Reads only as far as the page reaches.
  */
-export function pageOf(sorted: readonly AgentRecord[], query: Pick<ListQuery, "pageSize" | "after">): Page {
-  const after = query.after;
-  const start = after === undefined ? 0 : firstAfter(sorted, after);
-  const end = query.pageSize === 0 ? sorted.length : Math.min(sorted.length, start + query.pageSize);
-  const agents = sorted.slice(start, end);
-  const last = agents.at(-1);
-  const nextPageToken = end < sorted.length && last !== undefined ? encodePageToken([last.hostname, last.id]) : "";
-  return { agents, nextPageToken };
+export function pageOf(
+  sorted: readonly AgentRecord[],
+  query: ListQuery,
+  current: (record: AgentRecord) => AgentRecord = (record) => record,
+): Page {
+  const start = query.after === undefined ? 0 : firstAfter(sorted, query.after);
+  const agents: AgentRecord[] = [];
+  for (let i = start; i < sorted.length; i++) {
+    const record = current(sorted[i] as AgentRecord);
+    if (!matches(record, query)) continue;
+    const last = agents.at(-1);
+    if (query.pageSize !== 0 && agents.length === query.pageSize && last !== undefined) {
+      return { agents, nextPageToken: encodePageToken([last.hostname, last.id]) };
+    }
+    agents.push(record);
+  }
+  return { agents, nextPageToken: "" };
 }
 
 function firstAfter(sorted: readonly AgentRecord[], key: SortKey): number {

@@ -6,7 +6,7 @@
 
 import type { AgentId } from "./agent-id.js";
 import type { AgentRecord } from "./agent.js";
-import { type AgentFilter, compareAgents, matches } from "./agent-query.js";
+import { type AgentFilter, type ListQuery, type Page, compareAgents, matches, pageOf } from "./agent-query.js";
 import type { Commit, StoreSnapshot, StoredAgent } from "./store.js";
 
 /** One applied change of one agent: `before` undefined for a new agent, `after` for a removed one. */
@@ -68,14 +68,29 @@ export class AgentTable {
 
   /** Records matching `filter`, sorted by hostname then id. */
   sortedMatching(filter: AgentFilter): AgentRecord[] {
-    this.sorted ??= [...this.entries.values()].map((entry) => entry.record).sort(compareAgents);
-    // `sorted` holds the records of its time (its order changes only with the set of agents or a hostname,
-    // which reset it); what matches is read from the current entries.
     const matching: AgentRecord[] = [];
-    for (const stale of this.sorted) {
-      const record = (this.entries.get(stale.id) as StoredAgent).record;
+    for (const stale of this.sortedRecords()) {
+      const record = this.current(stale);
       if (matches(record, filter)) matching.push(record);
     }
     return matching;
+  }
+
+  /** One page of the records matching `query` (see pageOf), read only as far as the page reaches. */
+  page(query: ListQuery): Page {
+    return pageOf(this.sortedRecords(), query, (stale) => this.current(stale));
+  }
+
+  /**
+   * The records sorted by compareAgents, of their time: the order changes only with the set of agents or a
+   * hostname, which reset it, so the current record of each is read from the entries (current()).
+   */
+  private sortedRecords(): readonly AgentRecord[] {
+    this.sorted ??= [...this.entries.values()].map((entry) => entry.record).sort(compareAgents);
+    return this.sorted;
+  }
+
+  private current(stale: AgentRecord): AgentRecord {
+    return (this.entries.get(stale.id) as StoredAgent).record;
   }
 }

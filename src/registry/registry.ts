@@ -7,7 +7,7 @@ import { type Log, silentLog } from "../common/log.js";
 import { type AgentId, newAgentId } from "./agent-id.js";
 import { type AgentSecrets, cryptoAgentSecrets } from "./agent-secret.js";
 import type { AgentRecord, AgentView } from "./agent.js";
-import { type AgentFilter, type ListQuery, pageOf } from "./agent-query.js";
+import type { AgentFilter, ListQuery } from "./agent-query.js";
 import { AgentCommands, type Registered } from "./agent-commands.js";
 import { AgentTable } from "./agent-table.js";
 import { BeatFlusher } from "./beat-flusher.js";
@@ -196,7 +196,7 @@ export class Registry {
   }
 
   list(query: ListQuery): { agents: AgentView[]; nextPageToken: string } {
-    const page = pageOf(this.table.sortedMatching(query), query);
+    const page = this.table.page(query);
     return { agents: page.agents.map((record) => this.view(record)), nextPageToken: page.nextPageToken };
   }
 
@@ -207,7 +207,7 @@ export class Registry {
 
   /** The page list() gives, each agent as its cached encoding in `encoded` and its liveness facts. */
   listEncoded<E>(query: ListQuery, encoded: EncodedAgents<E>): { agents: Array<EncodedView<E>>; nextPageToken: string } {
-    const page = pageOf(this.table.sortedMatching(query), query);
+    const page = this.table.page(query);
     return {
       agents: page.agents.map((record) => ({ encoded: encoded.of(record), ...this.livenessOf(record) })),
       nextPageToken: page.nextPageToken,

@@ -30,6 +30,9 @@ function record(hostname: string, id: string, overrides: Partial<AgentRecord> = 
   };
 }
 
+/** A query that matches every agent. */
+const EVERY_AGENT = { status: undefined, labels: [] } as const;
+
 describe("parseLabelSelector", () => {
   it("matches everything when empty or blank", () => {
     expect(parseLabelSelector("")).toEqual([]);
@@ -86,7 +89,7 @@ describe("parsePageToken", () => {
 
   it("reads back the token of a page", () => {
     const sorted = [record("a", "1"), record("b", "2"), record("c", "3")];
-    const { nextPageToken } = pageOf(sorted, { pageSize: 2, after: undefined });
+    const { nextPageToken } = pageOf(sorted, { ...EVERY_AGENT, pageSize: 2, after: undefined });
     expect(parsePageToken(nextPageToken)).toEqual(["b", "2"]);
   });
 });
@@ -110,21 +113,39 @@ describe("pageOf", () => {
   const sorted = ["a", "b", "c", "d", "e"].map((hostname, i) => record(hostname, String(i)));
 
   it("returns everything, without a next token, when the page size is 0", () => {
-    expect(pageOf(sorted, { pageSize: 0, after: undefined })).toEqual({ agents: sorted, nextPageToken: "" });
+    expect(pageOf(sorted, { ...EVERY_AGENT, pageSize: 0, after: undefined })).toEqual({ agents: sorted, nextPageToken: "" });
   });
 
   it("gives no next token on the last page", () => {
-    const first = pageOf(sorted, { pageSize: 3, after: undefined });
-    const second = pageOf(sorted, { pageSize: 3, after: parsePageToken(first.nextPageToken) });
+    const first = pageOf(sorted, { ...EVERY_AGENT, pageSize: 3, after: undefined });
+    const second = pageOf(sorted, { ...EVERY_AGENT, pageSize: 3, after: parsePageToken(first.nextPageToken) });
     expect(second.agents.map((a) => a.hostname)).toEqual(["d", "e"]);
     expect(second.nextPageToken).toBe("");
   });
 
   it("continues after the last key seen even if that agent is gone", () => {
-    const first = pageOf(sorted, { pageSize: 2, after: undefined });
+    const first = pageOf(sorted, { ...EVERY_AGENT, pageSize: 2, after: undefined });
     const withoutB = sorted.filter((a) => a.hostname !== "b");
-    const second = pageOf(withoutB, { pageSize: 2, after: parsePageToken(first.nextPageToken) });
+    const second = pageOf(withoutB, { ...EVERY_AGENT, pageSize: 2, after: parsePageToken(first.nextPageToken) });
     expect(second.agents.map((a) => a.hostname)).toEqual(["c", "d"]);
+  });
+
+  it("pages through the matching agents only, and ends without a token when no match is left", () => {
+    const mixed = sorted.map((a, i) => ({ ...a, status: i % 2 === 0 ? ("online" as const) : ("offline" as const) }));
+    const online = { status: "online" as const, labels: [] };
+    const first = pageOf(mixed, { ...online, pageSize: 2, after: undefined });
+    expect(first.agents.map((a) => a.hostname)).toEqual(["a", "c"]);
+    const second = pageOf(mixed, { ...online, pageSize: 2, after: parsePageToken(first.nextPageToken) });
+    expect(second.agents.map((a) => a.hostname)).toEqual(["e"]);
+    expect(second.nextPageToken).toBe("");
+    const lastOnline = pageOf(mixed.slice(0, 4), { ...online, pageSize: 2, after: undefined });
+    expect(lastOnline.nextPageToken).toBe("");
+  });
+
+  it("matches and returns each agent's current record, not the one it was sorted with", () => {
+    const now = new Map(sorted.map((a) => [a.id, { ...a, status: "offline" as const }]));
+    const page = pageOf(sorted, { status: "offline", labels: [], pageSize: 0, after: undefined }, (a) => now.get(a.id) ?? a);
+    expect(page.agents).toEqual([...now.values()]);
   });
 });
 
