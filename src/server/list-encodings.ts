@@ -20,13 +20,17 @@ import { agentToWire } from "./wire.js";
 /** The JSON options of the HTTP listener: unset fields are written with their defaults. */
 const JSON_OPTIONS = { alwaysEmitImplicit: true } as const;
 
+const JSON_START = '{"agents":[';
+/** The most an agent's liveness members and its comma take: `,"lastHeartbeat":"…Z","missedHeartbeats":4294967295}` and `,`. */
+const LIVENESS_JSON_MAX_BYTES = 96;
+
 const AGENTS_FIELD = 1;
 const LAST_HEARTBEAT_FIELD = 7;
 const MISSED_HEARTBEATS_FIELD = 11;
 
 export class ListEncodings {
   private readonly binary: EncodedAgents<Uint8Array>;
-  private readonly json: EncodedAgents<string>;
+  private readonly json: EncodedAgents<Buffer>;
 
   constructor(private readonly registry: Registry) {
     this.binary = registry.encodedAgents((record) => toBinary(AgentSchema, recordToWire(record)));
@@ -41,14 +45,25 @@ export class ListEncodings {
     return response;
   }
 
-  /** The page as the JSON text of a ListAgentsResponse, as the HTTP listener writes it (Connect JSON). */
-  jsonPage(query: ListQuery): string {
+  /**
+   * The page as the JSON text (UTF-8) of a ListAgentsResponse, as the HTTP listener writes it (Connect
+   * JSON): the cached bytes copied into one buffer, no string of the whole answer made.
+   */
+  jsonPage(query: ListQuery): Buffer {
     const page = this.registry.listEncoded(query, this.json);
-    const agents = page.agents.map(
-      (agent) =>
-        `${agent.encoded},"lastHeartbeat":${timestampJson(agent.lastHeartbeat)},"missedHeartbeats":${agent.missedHeartbeats}}`,
-    );
-    return `{"agents":[${agents.join(",")}],"nextPageToken":${JSON.stringify(page.nextPageToken)}}`;
+    const end = `],"nextPageToken":${JSON.stringify(page.nextPageToken)}}`;
+    let size = JSON_START.length + Buffer.byteLength(end);
+    for (const agent of page.agents) size += agent.encoded.length + LIVENESS_JSON_MAX_BYTES;
+    const out = Buffer.allocUnsafe(size);
+    let at = out.write(JSON_START, 0, "latin1");
+    page.agents.forEach((agent, i) => {
+      if (i > 0) at += out.write(",", at, "latin1");
+      at += agent.encoded.copy(out, at);
+      // ASCII only: a timestamp and a number.
+      at += out.write(`,"lastHeartbeat":"${timestampJson(agent.lastHeartbeat)}","missedHeartbeats":${agent.missedHeartbeats}}`, at, "latin1");
+    });
+    at += out.write(end, at, "utf8");
+    return out.subarray(0, at);
   }
 }
 
@@ -59,11 +74,11 @@ function recordToWire(record: AgentRecord): ReturnType<typeof agentToWire> {
   return wire;
 }
 
-/** The record's JSON object without its liveness members and without the closing brace. */
-function jsonMembers(record: AgentRecord): string {
+/** The record's JSON object (UTF-8) without its liveness members and without the closing brace. */
+function jsonMembers(record: AgentRecord): Buffer {
   const members = toJson(AgentSchema, recordToWire(record), JSON_OPTIONS) as Record<string, unknown>;
   delete members.missedHeartbeats;
-  return JSON.stringify(members).slice(0, -1);
+  return Buffer.from(JSON.stringify(members).slice(0, -1), "utf8");
 }
 
 /**
@@ -86,5 +101,5 @@ function binaryAgent(agent: EncodedView<Uint8Array>): Uint8Array {
 /** A Timestamp in protobuf JSON: RFC 3339 in UTC, the fraction left out when it is zero (as protobuf-es writes it). */
 function timestampJson(ms: number): string {
   const iso = new Date(ms).toISOString();
-  return `"${iso.endsWith(".000Z") ? `${iso.slice(0, -5)}Z` : iso}"`;
+  return iso.endsWith(".000Z") ? `${iso.slice(0, -5)}Z` : iso;
 }

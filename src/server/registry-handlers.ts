@@ -78,7 +78,7 @@ export class RegistryHandlers {
   }
 
   /** A page of agents as the JSON text of a ListAgentsResponse, from the cache of encoded agents. */
-  listAgentsJson(request: ListAgentsRequest): string {
+  listAgentsJson(request: ListAgentsRequest): Buffer {
     return this.lists.jsonPage(listQueryFromWire(request));
   }
 

@@ -79,10 +79,11 @@ function expectAllEqual(answers: Record<string, unknown>): unknown {
 describe("ListAgents from the cache of encoded agents", () => {
   it("answers the same agents, inventory and liveness fields over gRPC, Connect binary and Connect JSON", async () => {
     await grpc.register(node(A, "gpu-a", { zone: "eu" }, "llama3.1:8b"));
-    await grpc.register(node(B, "gpu-b", { zone: "us" }, "qwen2.5:72b"));
+    await grpc.register(node(B, "gpu-b", { zone: "us", team: "ñandú-🦙-فريق" }, "qwen2.5:72b"));
     const answer = expectAllEqual(await everyEncoding()) as { agents: Array<{ id: string; labels: unknown; models: Array<{ name: string }> }> };
     expect(answer.agents.map((agent) => agent.id)).toEqual([A, B]);
     expect(answer.agents[1]?.models[0]?.name).toBe("qwen2.5:72b");
+    expect(answer.agents[1]?.labels).toEqual({ zone: "us", team: "ñandú-🦙-فريق" });
     expect(answer.agents[0]?.labels).toEqual({ zone: "eu" });
   });
 

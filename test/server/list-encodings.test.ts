@@ -44,7 +44,7 @@ describe("ListEncodings", () => {
     clock.advance(61_000 - 3 * 1234); // the first agent has missed two beats, the others one
     for (const query of [ALL, { ...ALL, pageSize: 2 }]) {
       const binary = fromBinary(ListAgentsResponseSchema, toBinary(ListAgentsResponseSchema, lists.binaryPage(query)));
-      const json = fromJsonString(ListAgentsResponseSchema, lists.jsonPage(query));
+      const json = fromJsonString(ListAgentsResponseSchema, lists.jsonPage(query).toString("utf8"));
       expect(toJson(ListAgentsResponseSchema, binary)).toEqual(plain(registry, query));
       expect(toJson(ListAgentsResponseSchema, json)).toEqual(plain(registry, query));
     }
