@@ -218,10 +218,10 @@ export class LivenessAuthority {
   }
 
   /** Whole heartbeat intervals since the last beat (or since the promotion, for an agent restored ONLINE). */
-  missed(id: AgentId): number {
+  missed(id: AgentId, monotonicNow: number = this.clock.monotonic()): number {
     const liveness = this.agents.get(id);
     if (liveness === undefined) return 0;
-    return Math.max(0, Math.floor((this.clock.monotonic() - liveness.since) / liveness.judgedMs));
+    return Math.max(0, Math.floor((monotonicNow - liveness.since) / liveness.judgedMs));
   }
 
   /** Agents held now: during a hold, and those still silent in the interval a hold's end leaves them. */

@@ -75,6 +75,7 @@ export interface RegistryOptions {
 
 export class Registry {
   private readonly table: AgentTable;
+  private readonly clock: Clock;
   private readonly authority: LivenessAuthority;
   private readonly feed: ChangeFeed;
   private readonly beats: BeatFlusher;
@@ -90,6 +91,7 @@ export class Registry {
 
   private constructor(options: RegistryOptions, snapshot: Awaited<ReturnType<Store["load"]>>) {
     const clock = options.clock ?? serverClock;
+    this.clock = clock;
     const log = options.log ?? silentLog;
     const peers = options.store.peers;
     this.table = new AgentTable(snapshot);
@@ -208,8 +210,9 @@ export class Registry {
   /** The page list() gives, each agent as its cached encoding in `encoded` and its liveness facts. */
   listEncoded<E>(query: ListQuery, encoded: EncodedAgents<E>): { agents: Array<EncodedView<E>>; nextPageToken: string } {
     const page = this.table.page(query);
+    const now = this.clock.monotonic(); // one reading for the whole page
     return {
-      agents: page.agents.map((record) => ({ encoded: encoded.of(record), ...this.livenessOf(record) })),
+      agents: page.agents.map((record) => ({ encoded: encoded.of(record), ...this.livenessOf(record, now) })),
       nextPageToken: page.nextPageToken,
     };
   }
@@ -288,10 +291,10 @@ export class Registry {
   }
 
   /** What the liveness authority knows of the agent now: its last beat (wall) and its missed beats. */
-  private livenessOf(record: AgentRecord): { lastHeartbeat: number; missedHeartbeats: number } {
+  private livenessOf(record: AgentRecord, monotonicNow = this.clock.monotonic()): { lastHeartbeat: number; missedHeartbeats: number } {
     return {
       lastHeartbeat: this.authority.lastBeat(record.id) ?? record.lastHeartbeat,
-      missedHeartbeats: this.authority.missed(record.id),
+      missedHeartbeats: this.authority.missed(record.id, monotonicNow),
     };
   }
 }

@@ -1,6 +1,6 @@
 // ListAgents answers built from each agent's cached encoding (registry/encoded-agents.ts), so a read of
-// 10 000 agents encodes only the agents that changed since the last read, plus each agent's two liveness
-// fields (last_heartbeat, missed_heartbeats), which move with every beat and every interval.
+// 10 000 agents encodes only the agents that changed since the last read, plus the two liveness fields
+// (last_heartbeat, missed_heartbeats) of those that beat or missed a beat since they were last sent.
 //
 // Binary: protobuf lets a message's fields come in any order and a repeated field's elements be written
 // one by one, so an agent is its cached fields followed by its liveness fields. The page carries its agents
@@ -20,51 +20,71 @@ import { agentToWire } from "./wire.js";
 /** The JSON options of the HTTP listener: unset fields are written with their defaults. */
 const JSON_OPTIONS = { alwaysEmitImplicit: true } as const;
 
-const JSON_START = '{"agents":[';
-/** The most an agent's liveness members and its comma take: `,"lastHeartbeat":"…Z","missedHeartbeats":4294967295}` and `,`. */
-const LIVENESS_JSON_MAX_BYTES = 96;
-
 const AGENTS_FIELD = 1;
 const LAST_HEARTBEAT_FIELD = 7;
 const MISSED_HEARTBEATS_FIELD = 11;
 
+/**
+ * One agent's cached encoding: the fields of its record, and the whole agent as last sent with the liveness
+ * facts it had then, reused while those are the same (an agent beats once an interval; reads come more often).
+ * Dropped with the record.
+ */
+interface CachedAgent {
+  readonly fields: Uint8Array;
+  whole?: { readonly bytes: Uint8Array; readonly lastHeartbeat: number; readonly missedHeartbeats: number };
+}
+
 export class ListEncodings {
-  private readonly binary: EncodedAgents<Uint8Array>;
-  private readonly json: EncodedAgents<Buffer>;
+  private readonly binary: EncodedAgents<CachedAgent>;
+  private readonly json: EncodedAgents<CachedAgent>;
 
   constructor(private readonly registry: Registry) {
-    this.binary = registry.encodedAgents((record) => toBinary(AgentSchema, recordToWire(record)));
-    this.json = registry.encodedAgents(jsonMembers);
+    this.binary = registry.encodedAgents((record) => ({ fields: toBinary(AgentSchema, recordToWire(record)) }));
+    this.json = registry.encodedAgents((record) => ({ fields: jsonMembers(record) }));
   }
 
   /** The page as a ListAgentsResponse to send in protobuf binary (gRPC, Connect binary). */
   binaryPage(query: ListQuery): ListAgentsResponse {
     const page = this.registry.listEncoded(query, this.binary);
     const response = create(ListAgentsResponseSchema, { nextPageToken: page.nextPageToken });
-    response.$unknown = page.agents.map((agent) => ({ no: AGENTS_FIELD, wireType: WireType.LengthDelimited, data: binaryAgent(agent) }));
+    response.$unknown = page.agents.map((agent) => ({
+      no: AGENTS_FIELD,
+      wireType: WireType.LengthDelimited,
+      data: whole(agent, binaryAgent),
+    }));
     return response;
   }
 
-  /**
-   * The page as the JSON text (UTF-8) of a ListAgentsResponse, as the HTTP listener writes it (Connect
-   * JSON): the cached bytes copied into one buffer, no string of the whole answer made.
-   */
+  /** The page as the JSON text (UTF-8) of a ListAgentsResponse, as the HTTP listener writes it (Connect JSON). */
   jsonPage(query: ListQuery): Buffer {
     const page = this.registry.listEncoded(query, this.json);
-    const end = `],"nextPageToken":${JSON.stringify(page.nextPageToken)}}`;
-    let size = JSON_START.length + Buffer.byteLength(end);
-    for (const agent of page.agents) size += agent.encoded.length + LIVENESS_JSON_MAX_BYTES;
-    const out = Buffer.allocUnsafe(size);
-    let at = out.write(JSON_START, 0, "latin1");
+    const parts: Uint8Array[] = [JSON_START];
     page.agents.forEach((agent, i) => {
-      if (i > 0) at += out.write(",", at, "latin1");
-      at += agent.encoded.copy(out, at);
-      // ASCII only: a timestamp and a number.
-      at += out.write(`,"lastHeartbeat":"${timestampJson(agent.lastHeartbeat)}","missedHeartbeats":${agent.missedHeartbeats}}`, at, "latin1");
+      if (i > 0) parts.push(COMMA);
+      parts.push(whole(agent, jsonAgent));
     });
-    at += out.write(end, at, "utf8");
-    return out.subarray(0, at);
+    parts.push(Buffer.from(`],"nextPageToken":${JSON.stringify(page.nextPageToken)}}`, "utf8"));
+    return Buffer.concat(parts);
   }
+}
+
+const JSON_START = Buffer.from('{"agents":[', "latin1");
+const COMMA = Buffer.from(",", "latin1");
+
+/** The whole agent, from the cache while its liveness facts are the ones it was made with. */
+function whole(agent: EncodedView<CachedAgent>, encode: (agent: EncodedView<CachedAgent>) => Uint8Array): Uint8Array {
+  const cached = agent.encoded;
+  const last = cached.whole;
+  if (last !== undefined && last.lastHeartbeat === agent.lastHeartbeat && last.missedHeartbeats === agent.missedHeartbeats) return last.bytes;
+  const bytes = encode(agent);
+  cached.whole = { bytes, lastHeartbeat: agent.lastHeartbeat, missedHeartbeats: agent.missedHeartbeats };
+  return bytes;
+}
+
+/** The agent's JSON object: its record's members, then the liveness members (ASCII: a timestamp and a number). */
+function jsonAgent(agent: EncodedView<CachedAgent>): Uint8Array {
+  const liveness = `,"lastHeartbeat":"${timestampJson(agent.lastHeartbeat)}","missedHeartbeats":${agent.missedHeartbeats}}`;
+  return Buffer.concat([agent.encoded.fields, Buffer.from(liveness, "latin1")]);
 }
 
 /** The record on the wire without its liveness fields (last_heartbeat unset, missed_heartbeats 0). */
@@ -86,10 +106,10 @@ function jsonMembers(record: AgentRecord): Buffer {
  * (last_heartbeat = 7, a Timestamp of seconds = 1 and nanos = 2; missed_heartbeats = 11; zeros left out
  * as proto3 does): building and reflecting over a message per agent would cost more than the rest.
  */
-function binaryAgent(agent: EncodedView<Uint8Array>): Uint8Array {
+function binaryAgent(agent: EncodedView<CachedAgent>): Uint8Array {
   const seconds = Math.floor(agent.lastHeartbeat / 1000);
   const nanos = (agent.lastHeartbeat - seconds * 1000) * 1_000_000;
-  const writer = new BinaryWriter().fork().raw(agent.encoded);
+  const writer = new BinaryWriter().fork().raw(agent.encoded.fields);
   writer.tag(LAST_HEARTBEAT_FIELD, WireType.LengthDelimited).fork();
   if (seconds !== 0) writer.tag(1, WireType.Varint).int64(seconds);
   if (nanos !== 0) writer.tag(2, WireType.Varint).int32(nanos);

@@ -50,4 +50,17 @@ describe("ListEncodings", () => {
     }
     expect(registry.list(ALL).agents.map((agent) => agent.missedHeartbeats)).toEqual([2, 1, 1]);
   });
+
+  it("gives the missed beats of the read's time, not of the read before (each agent's last answer is reused only while they are the same)", async () => {
+    const clock = new FakeClock();
+    const registry = await fleet(clock);
+    const lists = new ListEncodings(registry);
+    lists.jsonPage(ALL);
+    lists.binaryPage(ALL);
+    clock.advance(31_000);
+    const binary = fromBinary(ListAgentsResponseSchema, toBinary(ListAgentsResponseSchema, lists.binaryPage(ALL)));
+    const json = fromJsonString(ListAgentsResponseSchema, lists.jsonPage(ALL).toString("utf8"));
+    expect(binary.agents.map((agent) => agent.missedHeartbeats)).toEqual([1, 1, 1]);
+    expect(toJson(ListAgentsResponseSchema, json)).toEqual(plain(registry, ALL));
+  });
 });
