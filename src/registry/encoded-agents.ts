@@ -1,7 +1,8 @@
 // Each agent's record as a transport encoded it, kept beside the agent table so a read re-encodes only the
 // agents that changed since the last read. An entry is dropped when the table applies a change of its agent
 // (the only place records change), and is good only for the very record it was made from. Not a cache of
-// the liveness facts (last beat, missed beats): those move without a commit, and readers add them per read.
+// the liveness facts (last beat, missed beats): those move without a commit, so a reader that keeps an
+// encoding made with them in an entry checks them at each read (server/list-encodings.ts does).
 
 import type { AgentId } from "./agent-id.js";
 import type { AgentRecord } from "./agent.js";
