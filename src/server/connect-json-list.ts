@@ -16,6 +16,7 @@ import type { Disclosure } from "./disclosure.js";
 import { toConnectError } from "./errors.js";
 import type { ServerMetrics } from "./metrics.js";
 import type { RegistryHandlers } from "./registry-handlers.js";
+import { HTTP_JSON_OPTIONS } from "./wire.js";
 
 type NodeHandler = ReturnType<typeof import("@connectrpc/connect-node").connectNodeAdapter>;
 type NodeRequest = Parameters<NodeHandler>[0];
@@ -80,7 +81,7 @@ function headerValue(value: string | string[] | undefined): string | null {
 
 function parseRequest(body: Buffer): ReturnType<typeof fromJsonString<typeof ListAgentsRequestSchema>> {
   try {
-    return fromJsonString(ListAgentsRequestSchema, body.toString("utf8"), { ignoreUnknownFields: false });
+    return fromJsonString(ListAgentsRequestSchema, body.toString("utf8"), HTTP_JSON_OPTIONS);
   } catch (error) {
     throw ConnectError.from(error, Code.InvalidArgument);
   }
@@ -105,9 +106,8 @@ function readBody(request: NodeRequest, maxBytes: number): Promise<Buffer> {
   });
 }
 
-function send(response: NodeResponse, status: number, headers: Record<string, string>, body: string | Uint8Array): void {
+function send(response: NodeResponse, status: number, headers: Record<string, string>, body: Uint8Array): void {
   if (response.destroyed) return;
-  const bytes = typeof body === "string" ? Buffer.from(body, "utf8") : body;
-  response.writeHead(status, { ...headers, "content-type": "application/json", "content-length": String(bytes.byteLength) });
-  response.end(bytes);
+  response.writeHead(status, { ...headers, "content-type": "application/json", "content-length": String(body.byteLength) });
+  response.end(body);
 }

@@ -15,10 +15,7 @@ import type { AgentRecord } from "../registry/agent.js";
 import type { ListQuery } from "../registry/agent-query.js";
 import type { EncodedAgents } from "../registry/encoded-agents.js";
 import type { EncodedView, Registry } from "../registry/registry.js";
-import { agentToWire } from "./wire.js";
-
-/** The JSON options of the HTTP listener: unset fields are written with their defaults. */
-const JSON_OPTIONS = { alwaysEmitImplicit: true } as const;
+import { HTTP_JSON_OPTIONS, agentToWire } from "./wire.js";
 
 const AGENTS_FIELD = 1;
 const LAST_HEARTBEAT_FIELD = 7;
@@ -96,7 +93,7 @@ function recordToWire(record: AgentRecord): ReturnType<typeof agentToWire> {
 
 /** The record's JSON object (UTF-8) without its liveness members and without the closing brace. */
 function jsonMembers(record: AgentRecord): Buffer {
-  const members = toJson(AgentSchema, recordToWire(record), JSON_OPTIONS) as Record<string, unknown>;
+  const members = toJson(AgentSchema, recordToWire(record), HTTP_JSON_OPTIONS) as Record<string, unknown>;
   delete members.missedHeartbeats;
   return Buffer.from(JSON.stringify(members).slice(0, -1), "utf8");
 }

@@ -19,6 +19,7 @@ import type { Store } from "../registry/store.js";
 import { openServerStore } from "../store/open-store.js";
 import { connectAdapter } from "./connect-adapter.js";
 import { connectJsonList } from "./connect-json-list.js";
+import { HTTP_JSON_OPTIONS } from "./wire.js";
 import { authInterceptor, clientCertificateKey, requestClientCertificate } from "./connect-auth.js";
 import { connectRoutes, peerHostKey } from "./connect-routes.js";
 import { Disclosure } from "./disclosure.js";
@@ -168,9 +169,7 @@ export async function startServer(config: ServerConfig, deps: ServerDeps = {}): 
           ],
         ]),
         fallback: probeRoutes(serving, metrics, log, () => registry.offlineHold, disclosure, dashboard),
-        // Strict input (an unknown field or enum name is INVALID_ARGUMENT, not silently "any"), and full
-        // output: curl users see streamConnected: false rather than a missing key.
-        jsonOptions: { ignoreUnknownFields: false, alwaysEmitImplicit: true },
+        jsonOptions: HTTP_JSON_OPTIONS,
         contextValues: (request) =>
           createContextValues()
             .set(peerHostKey, request.socket.remoteAddress)

@@ -20,6 +20,13 @@ import { type Registration, parseRegistration } from "../registry/registration.j
 import { invalidArgument } from "../registry/registry-error.js";
 import { gpuToWire, inventoryFromWire, modelToWire } from "../common/inventory-wire.js";
 
+/**
+ * Protobuf JSON as the HTTP listener reads and writes it: strict input (an unknown field or enum name is
+ * INVALID_ARGUMENT, not silently "any"), and full output (curl users see streamConnected: false rather than
+ * a missing key).
+ */
+export const HTTP_JSON_OPTIONS = { ignoreUnknownFields: false, alwaysEmitImplicit: true } as const;
+
 export function agentToWire(agent: AgentView): Agent {
   return create(AgentSchema, {
     id: agent.id,
