@@ -19,11 +19,6 @@ export function addServeCommand(program: Command): void {
     const logging = loadLogConfig(process.env, flags);
     const log = await createLogger("agent-registry", logging.level, logging.format);
     const server = await startServer(config, { log });
-    process.stdout.write(
-      `agent-registry serving gRPC on ${server.grpcAddress} and HTTP on ${server.httpUrl}; ` +
-        `data file ${server.dataFile}; heartbeat interval ${config.heartbeatIntervalMs / 1000} s, ` +
-        `agent timeout ${config.agentTimeoutMs / 1000} s\n`,
-    );
     const stop = (signal: string): void => {
       log.info({ signal }, "shutting down");
       server.close().then(
@@ -47,5 +42,12 @@ export function addServeCommand(program: Command): void {
     // SIGHUP reads the token file and the TLS files again (and is never the default "terminate"); reload
     // logs the outcome.
     process.on("SIGHUP", () => void server.reload());
+    // The start line last: whoever waits for it (a test, a process manager) may signal at once, so every
+    // handler is in place before it is written.
+    process.stdout.write(
+      `agent-registry serving gRPC on ${server.grpcAddress} and HTTP on ${server.httpUrl}; ` +
+        `data file ${server.dataFile}; heartbeat interval ${config.heartbeatIntervalMs / 1000} s, ` +
+        `agent timeout ${config.agentTimeoutMs / 1000} s\n`,
+    );
   });
 }

@@ -53,7 +53,11 @@ async function logged(server: ServerProcess, text: string, timeoutMs = 5000): Pr
       .split("\n")
       .find((each) => each.includes(text));
     if (line !== undefined) return JSON.parse(line) as Record<string, unknown>;
-    if (Date.now() > deadline) throw new Error(`no log line with ${JSON.stringify(text)}; log: ${server.stderr()}`);
+    if (Date.now() > deadline) {
+      const { exitCode, signalCode } = server.child;
+      const state = exitCode === null && signalCode === null ? "still running" : `exited (code ${exitCode}, signal ${signalCode})`;
+      throw new Error(`no log line with ${JSON.stringify(text)}; the server is ${state}; log: ${server.stderr()}`);
+    }
     await new Promise((resolve) => setTimeout(resolve, 20));
   }
 }
