@@ -104,6 +104,18 @@ export function pageOf(
   return { agents, nextPageToken: "" };
 }
 
+/** Where `record` is, or would go, in `sorted` (sorted by compareAgents): the first agent not before it. */
+export function sortedPosition(sorted: readonly AgentRecord[], record: AgentRecord): number {
+  let lo = 0;
+  let hi = sorted.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (compareAgents(sorted[mid] as AgentRecord, record) < 0) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
+}
+
 function firstAfter(sorted: readonly AgentRecord[], key: SortKey): number {
   let lo = 0;
   let hi = sorted.length;

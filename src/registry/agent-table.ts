@@ -6,7 +6,7 @@
 
 import type { AgentId } from "./agent-id.js";
 import type { AgentRecord } from "./agent.js";
-import { type AgentFilter, type ListQuery, type Page, compareAgents, matches, pageOf } from "./agent-query.js";
+import { type AgentFilter, type ListQuery, type Page, compareAgents, matches, pageOf, sortedPosition } from "./agent-query.js";
 import type { Commit, StoreSnapshot, StoredAgent } from "./store.js";
 
 /** One applied change of one agent: `before` undefined for a new agent, `after` for a removed one. */
@@ -20,7 +20,7 @@ export type ApplyListener = (change: AppliedChange) => void;
 
 export class AgentTable {
   private readonly entries = new Map<AgentId, StoredAgent>();
-  /** Records sorted by compareAgents, as of the last change of the set of agents or of a hostname. */
+  /** Records sorted by compareAgents, kept in order as agents come, go and change hostname. */
   private sorted: AgentRecord[] | undefined;
   private at: number;
   private readonly listeners: ApplyListener[] = [];
@@ -61,7 +61,7 @@ export class AgentTable {
       const after = change.record;
       if (after === undefined) this.entries.delete(change.id);
       else this.entries.set(change.id, { record: after, revision: commit.revision });
-      if (before === undefined || after === undefined || before.hostname !== after.hostname) this.sorted = undefined;
+      if (before === undefined || after === undefined || before.hostname !== after.hostname) this.resort(before, after);
       for (const listener of this.listeners) listener({ before, after, revision: commit.revision });
     }
   }
@@ -83,11 +83,29 @@ export class AgentTable {
 
   /**
    * The records sorted by compareAgents, of their time: the order changes only with the set of agents or a
-   * hostname, which reset it, so the current record of each is read from the entries (current()).
+   * hostname (resort()), so the current record of each is read from the entries (current()).
    */
   private sortedRecords(): readonly AgentRecord[] {
     this.sorted ??= [...this.entries.values()].map((entry) => entry.record).sort(compareAgents);
     return this.sorted;
+  }
+
+  /**
+   * Moves an agent that came, went or changed hostname to its place in the sorted records: a binary search
+   * and a splice, not a sort of the fleet (agents register while balancers read the whole list).
+   */
+  private resort(before: AgentRecord | undefined, after: AgentRecord | undefined): void {
+    const sorted = this.sorted;
+    if (sorted === undefined) return;
+    if (before !== undefined) {
+      const at = sortedPosition(sorted, before);
+      if (sorted[at]?.id !== before.id) {
+        this.sorted = undefined; // not where it should be: sort afresh at the next read
+        return;
+      }
+      sorted.splice(at, 1);
+    }
+    if (after !== undefined) sorted.splice(sortedPosition(sorted, after), 0, after);
   }
 
   private current(stale: AgentRecord): AgentRecord {
