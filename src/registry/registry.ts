@@ -7,7 +7,7 @@ import { type Log, silentLog } from "../common/log.js";
 import { type AgentId, newAgentId } from "./agent-id.js";
 import { type AgentSecrets, cryptoAgentSecrets } from "./agent-secret.js";
 import type { AgentRecord, AgentView } from "./agent.js";
-import type { AgentFilter, ListQuery } from "./agent-query.js";
+import type { AgentFilter, ListQuery, Page } from "./agent-query.js";
 import { AgentCommands, type Registered } from "./agent-commands.js";
 import { AgentTable } from "./agent-table.js";
 import { BeatFlusher } from "./beat-flusher.js";
@@ -207,14 +207,15 @@ export class Registry {
     return new EncodedAgents(this.table, encode);
   }
 
-  /** The page list() gives, each agent as its cached encoding in `encoded` and its liveness facts. */
-  listEncoded<E>(query: ListQuery, encoded: EncodedAgents<E>): { agents: Array<EncodedView<E>>; nextPageToken: string } {
-    const page = this.table.page(query);
-    const now = this.clock.monotonic(); // one reading for the whole page
-    return {
-      agents: page.agents.map((record) => ({ encoded: encoded.of(record), ...this.livenessOf(record, now) })),
-      nextPageToken: page.nextPageToken,
-    };
+  /** The page list() gives, as records: read them with encodedViews(), all at once or a slice at a time. */
+  listRecords(query: ListQuery): Page {
+    return this.table.page(query);
+  }
+
+  /** Each of `records` (from listRecords) as its cached encoding in `encoded` and its liveness facts now. */
+  encodedViews<E>(records: readonly AgentRecord[], encoded: EncodedAgents<E>): Array<EncodedView<E>> {
+    const now = this.clock.monotonic(); // one reading for them all
+    return records.map((record) => ({ encoded: encoded.of(record), ...this.livenessOf(record, now) }));
   }
 
   /**

@@ -63,7 +63,7 @@ async function answer(request: NodeRequest, response: NodeResponse, options: Con
     const message = parseRequest(body);
     const authorization = request.headers.authorization;
     caller = authorizer.authorize("ListAgents", { authorization, clientCertificate: requestClientCertificate(request) });
-    send(response, 200, {}, handlers.listAgentsJson(message));
+    send(response, 200, {}, await handlers.listAgentsJson(message));
   } catch (error) {
     const connectError = toConnectError(error, log, disclosure.toCaller(caller));
     code = connectError.code;

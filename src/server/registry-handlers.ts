@@ -70,7 +70,7 @@ export class RegistryHandlers {
    * A page of agents. `binary`: the answer goes out in protobuf binary, so its agents may come from the
    * cache of encoded agents (they are then not in `agents`: see list-encodings.ts); else a plain message.
    */
-  listAgents(request: ListAgentsRequest, { binary }: { readonly binary: boolean }): ListAgentsResponse {
+  listAgents(request: ListAgentsRequest, { binary }: { readonly binary: boolean }): ListAgentsResponse | Promise<ListAgentsResponse> {
     const query = listQueryFromWire(request);
     if (binary) return this.lists.binaryPage(query);
     const page = this.registry.list(query);
@@ -78,7 +78,7 @@ export class RegistryHandlers {
   }
 
   /** A page of agents as the JSON text of a ListAgentsResponse, from the cache of encoded agents. */
-  listAgentsJson(request: ListAgentsRequest): Buffer {
+  listAgentsJson(request: ListAgentsRequest): Promise<Buffer> {
     return this.lists.jsonPage(listQueryFromWire(request));
   }
 

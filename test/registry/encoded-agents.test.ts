@@ -2,7 +2,8 @@ import { afterEach, describe, expect, it } from "vitest";
 import type { AgentId } from "../../src/registry/agent-id.js";
 import type { AgentRecord } from "../../src/registry/agent.js";
 import { parseRegistration } from "../../src/registry/registration.js";
-import { Registry } from "../../src/registry/registry.js";
+import type { EncodedAgents } from "../../src/registry/encoded-agents.js";
+import { type EncodedView, Registry } from "../../src/registry/registry.js";
 import { FakeClock } from "../support/fake-clock.js";
 import { MemoryStore } from "../support/memory-store.js";
 
@@ -25,6 +26,11 @@ async function fleet(): Promise<{ registry: Registry; clock: FakeClock; encoded:
   return { registry, clock, encoded: [] };
 }
 
+/** The whole list, each agent as its cached encoding and its liveness facts. */
+function read<E>(registry: Registry, cache: EncodedAgents<E>): Array<EncodedView<E>> {
+  return registry.encodedViews(registry.listRecords(ALL).agents, cache);
+}
+
 const encodeHostname = (log: string[]) => (record: AgentRecord): string => {
   log.push(record.id);
   return `${record.hostname}:${Object.values(record.labels).join(",")}`;
@@ -34,22 +40,22 @@ describe("EncodedAgents", () => {
   it("encodes each agent once, however often it is read, until it changes", async () => {
     const { registry, encoded } = await fleet();
     const cache = registry.encodedAgents(encodeHostname(encoded));
-    registry.listEncoded(ALL, cache);
-    registry.listEncoded(ALL, cache);
+    read(registry, cache);
+    read(registry, cache);
     expect(encoded).toEqual([A, B]);
 
     await registry.register(parseRegistration({ agentId: A, hostname: "gpu-a", ipAddress: "10.0.0.7", port: 0, ollamaVersion: "0.5.7", labels: { zone: "eu" } }), undefined);
-    const page = registry.listEncoded(ALL, cache);
+    const page = read(registry, cache);
     expect(encoded).toEqual([A, B, A]);
-    expect(page.agents.map((agent) => agent.encoded)).toEqual(["gpu-a:eu", "gpu-b:"]);
+    expect(page.map((agent) => agent.encoded)).toEqual(["gpu-a:eu", "gpu-b:"]);
   });
 
   it("gives each read the liveness facts of its time, which no commit changes", async () => {
     const { registry, clock, encoded } = await fleet();
     const cache = registry.encodedAgents(encodeHostname(encoded));
-    expect(registry.listEncoded(ALL, cache).agents.map((agent) => agent.missedHeartbeats)).toEqual([0, 0]);
+    expect(read(registry, cache).map((agent) => agent.missedHeartbeats)).toEqual([0, 0]);
     clock.advance(31_000);
-    const later = registry.listEncoded(ALL, cache).agents;
+    const later = read(registry, cache);
     expect(later.map((agent) => agent.missedHeartbeats)).toEqual([1, 1]);
     expect(later.map((agent) => agent.lastHeartbeat)).toEqual([registry.get(A).lastHeartbeat, registry.get(B).lastHeartbeat]);
     expect(encoded).toEqual([A, B]);
@@ -58,9 +64,18 @@ describe("EncodedAgents", () => {
   it("keeps nothing of an agent that was deregistered", async () => {
     const { registry, encoded } = await fleet();
     const cache = registry.encodedAgents(encodeHostname(encoded));
-    registry.listEncoded(ALL, cache);
+    read(registry, cache);
     await registry.deregister(A, { admin: true });
     expect(cache.size).toBe(1);
-    expect(registry.listEncoded(ALL, cache).agents.map((agent) => agent.encoded)).toEqual(["gpu-b:"]);
+    expect(read(registry, cache).map((agent) => agent.encoded)).toEqual(["gpu-b:"]);
+  });
+
+  it("keeps nothing of an agent that went while a read of it was under way, and still gives the read its encoding", async () => {
+    const { registry, encoded } = await fleet();
+    const cache = registry.encodedAgents(encodeHostname(encoded));
+    const page = registry.listRecords(ALL).agents;
+    await registry.deregister(A, { admin: true });
+    expect(registry.encodedViews(page, cache).map((agent) => agent.encoded)).toEqual(["gpu-a:", "gpu-b:"]);
+    expect(cache.size).toBe(1);
   });
 });

@@ -16,16 +16,16 @@ afterEach(async () => {
   await Promise.all(opened.splice(0).map((registry) => registry.close()));
 });
 
-async function fleet(clock: FakeClock): Promise<Registry> {
+async function fleet(clock: FakeClock, size = 3, stepMs = 1234): Promise<Registry> {
   const registry = await Registry.open({ store: new MemoryStore([], "/tmp/agents.json"), clock, heartbeatIntervalMs: 30_000, agentTimeoutMs: 60_000 });
   opened.push(registry);
-  for (let n = 1; n <= 3; n++) {
-    const id = `${n}${n}${n}${n}${n}${n}${n}${n}-1111-4111-8111-111111111111` as AgentId;
+  for (let n = 1; n <= size; n++) {
+    const id = `${String(n).padStart(8, "0")}-1111-4111-8111-111111111111` as AgentId;
     await registry.register(
-      parseRegistration({ agentId: id, hostname: `gpu-${n}`, ipAddress: "10.0.0.7", port: 11434, ollamaVersion: "0.5.7", labels: { zone: "eu" } }),
+      parseRegistration({ agentId: id, hostname: `gpu-${String(n).padStart(4, "0")}`, ipAddress: "10.0.0.7", port: 11434, ollamaVersion: "0.5.7", labels: { zone: "eu" } }),
       undefined,
     );
-    clock.advance(1234); // registered (and last beat) at times with and without a fraction of a second
+    clock.advance(stepMs); // registered (and last beat) at times with and without a fraction of a second
   }
   return registry;
 }
@@ -43,8 +43,8 @@ describe("ListEncodings", () => {
     const lists = new ListEncodings(registry);
     clock.advance(61_000 - 3 * 1234); // the first agent has missed two beats, the others one
     for (const query of [ALL, { ...ALL, pageSize: 2 }]) {
-      const binary = fromBinary(ListAgentsResponseSchema, toBinary(ListAgentsResponseSchema, lists.binaryPage(query)));
-      const json = fromJsonString(ListAgentsResponseSchema, lists.jsonPage(query).toString("utf8"));
+      const binary = fromBinary(ListAgentsResponseSchema, toBinary(ListAgentsResponseSchema, await lists.binaryPage(query)));
+      const json = fromJsonString(ListAgentsResponseSchema, (await lists.jsonPage(query)).toString("utf8"));
       expect(toJson(ListAgentsResponseSchema, binary)).toEqual(plain(registry, query));
       expect(toJson(ListAgentsResponseSchema, json)).toEqual(plain(registry, query));
     }
@@ -55,12 +55,25 @@ describe("ListEncodings", () => {
     const clock = new FakeClock();
     const registry = await fleet(clock);
     const lists = new ListEncodings(registry);
-    lists.jsonPage(ALL);
-    lists.binaryPage(ALL);
+    await lists.jsonPage(ALL);
+    await lists.binaryPage(ALL);
     clock.advance(31_000);
-    const binary = fromBinary(ListAgentsResponseSchema, toBinary(ListAgentsResponseSchema, lists.binaryPage(ALL)));
-    const json = fromJsonString(ListAgentsResponseSchema, lists.jsonPage(ALL).toString("utf8"));
+    const binary = fromBinary(ListAgentsResponseSchema, toBinary(ListAgentsResponseSchema, await lists.binaryPage(ALL)));
+    const json = fromJsonString(ListAgentsResponseSchema, (await lists.jsonPage(ALL)).toString("utf8"));
     expect(binary.agents.map((agent) => agent.missedHeartbeats)).toEqual([1, 1, 1]);
     expect(toJson(ListAgentsResponseSchema, json)).toEqual(plain(registry, ALL));
+  });
+
+  it("builds a page of more agents than a slice over several turns of the event loop, letting other work run between them", async () => {
+    const clock = new FakeClock();
+    const registry = await fleet(clock, 1200, 1); // all ONLINE: none expires while the pages are built
+    const lists = new ListEncodings(registry);
+    let turns = 0;
+    const counting = setInterval(() => turns++, 0);
+    const [json, binary] = await Promise.all([lists.jsonPage(ALL), lists.binaryPage(ALL)]);
+    clearInterval(counting);
+    expect(turns).toBeGreaterThan(0);
+    expect(toJson(ListAgentsResponseSchema, fromJsonString(ListAgentsResponseSchema, json.toString("utf8")))).toEqual(plain(registry, ALL));
+    expect(toJson(ListAgentsResponseSchema, fromBinary(ListAgentsResponseSchema, toBinary(ListAgentsResponseSchema, binary)))).toEqual(plain(registry, ALL));
   });
 });
