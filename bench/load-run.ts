@@ -263,6 +263,15 @@ export async function loadRun<T = undefined>(
   }
 }
 
+/**
+ * The registry's event-loop delay since the scrape before `metrics`: prom-client resets its histogram at
+ * every scrape. Its values are whole sampling intervals, so the 10 ms resolution is subtracted.
+ */
+export function loopDelaySinceLastScrape(metrics: PromText): LoopDelay {
+  const lag = (name: string): number => Math.max(0, (metrics.value(name) ?? NaN) * 1000 - PROM_LOOP_RESOLUTION_MS);
+  return { p50: lag("nodejs_eventloop_lag_p50_seconds"), p99: lag("nodejs_eventloop_lag_p99_seconds"), max: lag("nodejs_eventloop_lag_max_seconds") };
+}
+
 function registryMetrics(
   before: PromText,
   after: PromText,
@@ -276,15 +285,8 @@ function registryMetrics(
   const fileBytes = after.value("agent_registry_store_file_bytes") ?? 0;
   const io =
     server0.writeBytes === undefined || server1.writeBytes === undefined ? undefined : (server1.writeBytes - server0.writeBytes) / windowSeconds;
-  // prom-client resets its event-loop histogram at every scrape, so the second scrape covers the window.
-  // Its values are whole sampling intervals: the 10 ms resolution is subtracted to leave the delay.
-  const lag = (name: string): number => Math.max(0, (after.value(name) ?? NaN) * 1000 - PROM_LOOP_RESOLUTION_MS);
   return {
-    serverLoopDelayMs: {
-      p50: lag("nodejs_eventloop_lag_p50_seconds"),
-      p99: lag("nodejs_eventloop_lag_p99_seconds"),
-      max: lag("nodejs_eventloop_lag_max_seconds"),
-    },
+    serverLoopDelayMs: loopDelaySinceLastScrape(after),
     serverBeats: delta("agent_registry_heartbeats_total"),
     persistence: {
       writes,

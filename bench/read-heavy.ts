@@ -9,9 +9,10 @@ import { create } from "@bufbuild/protobuf";
 import { AgentRegistry, RegisterRequestSchema } from "../gen/registry/v1/registry_pb.js";
 import { grpcServiceDefinition } from "../src/grpc-service-definition.js";
 import { type LatencySummary, summarize } from "./latency.js";
-import { type RunningLoad, sleep } from "./load-run.js";
+import { type RunningLoad, loopDelaySinceLastScrape, sleep } from "./load-run.js";
+import type { LoopDelay } from "./protocol.js";
 import { cpuPercent, sampleProcess } from "./proc-stats.js";
-import { type WatchHandle, watchAgents } from "./registry-probe.js";
+import { type WatchHandle, scrape, watchAgents } from "./registry-probe.js";
 
 const SERVICE = grpcServiceDefinition(AgentRegistry);
 
@@ -30,6 +31,9 @@ export interface ReadHeavyResult {
   /** Ack round trips of the beats while balancers and watchers ran. */
   readonly ackDuringReads: LatencySummary;
   readonly beatsPerSecond: number;
+  /** The event-loop delays while balancers and watchers ran: the server's and the load generator's. */
+  readonly serverLoopDelayMs: LoopDelay;
+  readonly generatorLoopDelayMs: LoopDelay;
   /** Time for every watcher to have its snapshot of the fleet. */
   readonly snapshotMs: number;
   /** A new agent's ADDED event arrival at each watcher minus its Register ack. */
@@ -54,6 +58,7 @@ export async function readHeavy(running: RunningLoad, spec: ReadHeavySpec): Prom
     await Promise.all(watchers.map((watcher) => watcher.snapshot(running.spec.agents, 120_000)));
     const snapshotMs = performance.now() - openedAt;
 
+    await scrape(httpUrl);
     await generator.mark();
     const s0 = await sampleProcess(target.child.pid);
     const until = performance.now() + spec.seconds * 1000;
@@ -92,6 +97,7 @@ export async function readHeavy(running: RunningLoad, spec: ReadHeavySpec): Prom
     await Promise.all([...Array.from({ length: spec.balancers }, (_, i) => balancer((i * 1000) / spec.balancers)), registrations]);
     const s1 = await sampleProcess(target.child.pid);
     const stats = await generator.collect();
+    const serverLoopDelayMs = loopDelaySinceLastScrape(await scrape(httpUrl));
     // Events still under way when the window ended get a few seconds to arrive before they count as missing.
     await sleep(3000);
 
@@ -114,6 +120,8 @@ export async function readHeavy(running: RunningLoad, spec: ReadHeavySpec): Prom
       lists: { calls: lists.length, agentsReturned, bytes: listBytes, latency: summarize(lists) },
       ackDuringReads: stats.latency,
       beatsPerSecond: stats.acked / (stats.windowMs / 1000),
+      serverLoopDelayMs,
+      generatorLoopDelayMs: stats.loopDelayMs,
       snapshotMs,
       watchLag: summarize(lags),
       eventsExpected: acks.size * watchers.length,

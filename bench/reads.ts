@@ -4,9 +4,10 @@
 // The beats' ack round trips during the reads are measured too: a slow read stalls the event loop.
 
 import { type LatencySummary, summarize } from "./latency.js";
-import { type RunningLoad, sleep } from "./load-run.js";
+import { type RunningLoad, loopDelaySinceLastScrape, sleep } from "./load-run.js";
+import type { LoopDelay } from "./protocol.js";
 import { cpuPercent, sampleProcess } from "./proc-stats.js";
-import { RawListClient, listAllConnectJson } from "./registry-probe.js";
+import { RawListClient, listAllConnectJson, scrape } from "./registry-probe.js";
 
 export interface ReadsResult {
   readonly agents: number;
@@ -15,6 +16,9 @@ export interface ReadsResult {
   /** Ack round trips of the beats while the reads ran. */
   readonly ackDuringReads: LatencySummary;
   readonly beatsPerSecondDuringReads: number;
+  /** The event-loop delays while the reads ran: the server's (a read stalling it) and the load generator's. */
+  readonly serverLoopDelayMs: LoopDelay;
+  readonly generatorLoopDelayMs: LoopDelay;
   readonly serverCpuPercent: number;
   readonly errors: number;
 }
@@ -34,6 +38,7 @@ export async function readsUnderLoad(running: RunningLoad, pageCalls: number, fu
     await client.list(1000, "");
     const first = await listAllConnectJson(target.httpUrl);
     agentsReturned = (JSON.parse(first.body) as { agents?: unknown[] }).agents?.length ?? 0;
+    await scrape(target.httpUrl);
     await generator.mark();
     const s0 = await sampleProcess(target.child.pid);
     let token = "";
@@ -62,12 +67,15 @@ export async function readsUnderLoad(running: RunningLoad, pageCalls: number, fu
     }
     const s1 = await sampleProcess(target.child.pid);
     const stats = await generator.collect();
+    const serverLoopDelayMs = loopDelaySinceLastScrape(await scrape(target.httpUrl));
     return {
       agents: running.spec.agents,
       grpcPage: { pageSize: 1000, calls: pages.length, bytesPerPage, latency: summarize(pages) },
       connectFull: { calls: full.length, agentsReturned, bytes: fullBytes, latency: summarize(full) },
       ackDuringReads: stats.latency,
       beatsPerSecondDuringReads: stats.acked / (stats.windowMs / 1000),
+      serverLoopDelayMs,
+      generatorLoopDelayMs: stats.loopDelayMs,
       serverCpuPercent: cpuPercent(s0, s1),
       errors,
     };

@@ -5,8 +5,14 @@ import type { LoadRunResult } from "./load-run.js";
 import { INTERFERENCE_LIMIT } from "./interference.js";
 import { connections, errors, f, n, table } from "./markdown.js";
 import { SERVER_CORE } from "./processes.js";
+import type { LoopDelay } from "./protocol.js";
 import type { BenchResults } from "./results-model.js";
 import { coldStartTable, persistenceTable, stormTable } from "./store-tables.js";
+
+/** "p99 / max" of an event-loop delay, in ms. */
+function loopDelay(delay: LoopDelay): string {
+  return `${f(delay.p99, 1)} / ${f(delay.max, 0)}`;
+}
 
 function loadRows(rows: readonly LoadRunResult[]): string {
   return table(
@@ -24,9 +30,9 @@ function loadRows(rows: readonly LoadRunResult[]): string {
       f(r.cpuMicrosPerBeat, 1),
       `${f(r.rssMiB, 0)} (${f(r.idleRssMiB, 0)})`,
       f(r.kbPerStream, 1),
-      r.serverLoopDelayMs === undefined ? "—" : `${f(r.serverLoopDelayMs.p99, 1)} / ${f(r.serverLoopDelayMs.max, 0)}`,
+      r.serverLoopDelayMs === undefined ? "—" : loopDelay(r.serverLoopDelayMs),
       f(r.generatorCpuPercent, 0),
-      `${f(r.generatorLoopDelayMs.p99, 1)} / ${f(r.generatorLoopDelayMs.max, 0)}`,
+      loopDelay(r.generatorLoopDelayMs),
       `${f(r.cores[SERVER_CORE]?.interruptPercent, 0)} / ${r.interferencePercent > INTERFERENCE_LIMIT ? `**${f(r.interferencePercent, 0)}**` : f(r.interferencePercent, 0)}`,
     ]),
   );
@@ -95,7 +101,8 @@ export function markdownReport(results: BenchResults): string {
         ],
       ),
       "",
-      `Beats meanwhile: ${n(r.beatsPerSecondDuringReads)}/s, ack p50 ${f(r.ackDuringReads.p50, 2)} ms, p99 ${f(r.ackDuringReads.p99, 1)} ms, max ${f(r.ackDuringReads.max, 0)} ms; server CPU ${f(r.serverCpuPercent, 0)}%; read errors ${r.errors}.`,
+      `Beats meanwhile: ${n(r.beatsPerSecondDuringReads)}/s, ack p50 ${f(r.ackDuringReads.p50, 2)} ms, p99 ${f(r.ackDuringReads.p99, 1)} ms, max ${f(r.ackDuringReads.max, 0)} ms; server CPU ${f(r.serverCpuPercent, 0)}%; read errors ${r.errors}. ` +
+        `Event-loop delay meanwhile (p99 / max): server ${loopDelay(r.serverLoopDelayMs)} ms, load generator ${loopDelay(r.generatorLoopDelayMs)} ms.`,
       "",
     );
   }
@@ -113,7 +120,8 @@ export function markdownReport(results: BenchResults): string {
         ],
       ),
       "",
-      `Every watcher had its snapshot of the fleet ${f(rh.snapshotMs / 1000, 1)} s after the ${rh.spec.watchers} watches opened; ${rh.watchersCutOff} cut off; server CPU ${f(rh.serverCpuPercent, 0)}%; errors ${rh.errors}.`,
+      `Every watcher had its snapshot of the fleet ${f(rh.snapshotMs / 1000, 1)} s after the ${rh.spec.watchers} watches opened; ${rh.watchersCutOff} cut off; server CPU ${f(rh.serverCpuPercent, 0)}%; errors ${rh.errors}. ` +
+        `Event-loop delay meanwhile (p99 / max): server ${loopDelay(rh.serverLoopDelayMs)} ms, load generator ${loopDelay(rh.generatorLoopDelayMs)} ms.`,
       "",
     );
   }

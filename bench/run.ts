@@ -4,10 +4,10 @@
 // Every process it starts is killed when it ends, also on failure or Ctrl-C. See BENCHMARKS.md for what
 // each scenario measures.
 
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync } from "node:fs";
 import { mkdir, readFile, writeFile } from "node:fs/promises";
 import { cpus, release, tmpdir, totalmem } from "node:os";
-import { join } from "node:path";
+import { join, resolve } from "node:path";
 import type { StoreKind } from "../src/config/index.js";
 import { coldStart } from "./cold-start.js";
 import { type BenchContext, createContext } from "./context.js";
@@ -43,13 +43,15 @@ interface Options {
   readonly stores: readonly StoreKind[];
   readonly sizes: readonly number[] | undefined;
   readonly profile: boolean;
+  /** Where the .cpuprofile files go and stay (to open in Chrome DevTools); else a temp dir, removed. */
+  readonly profileDir: string | undefined;
   readonly writeDoc: boolean;
   /** A run of some scenarios only: its name in `latest-<name>.json`, so it never replaces a whole run's. */
   readonly partial: string | undefined;
 }
 
 const USAGE = `usage: npm run bench -- [--quick] [--only=${SCENARIOS.join(",")}] [--targets=${KINDS.join(",")}]
-                     [--stores=${STORES.join(",")}] [--sizes=N,...] [--profile] [--doc|--no-doc]
+                     [--stores=${STORES.join(",")}] [--sizes=N,...] [--profile[=DIR]] [--doc|--no-doc]
   --quick     about 5 minutes: fewer fleet sizes and baselines, shorter windows
   --only      run only these scenarios ("reads" rides on the registry's largest steady run)
   --targets   servers to measure in the steady and ceiling scenarios (default: all; etcd is skipped if unavailable)
@@ -58,12 +60,14 @@ const USAGE = `usage: npm run bench -- [--quick] [--only=${SCENARIOS.join(",")}]
   --profile   add runs under node --cpu-prof (not measured): the largest fleet preloaded from agents.json
               (no Registers in the profile) with its reads, one more storm per store (10 000, or the
               largest size), one more cold start per store (largest size) and one more persistence run
-              per store (largest size); summarise the profiles (top frames by self time)
+              per store (largest size); summarise the profiles (top frames by self time); with
+              =DIR the .cpuprofile files are kept there (open them in Chrome DevTools)
   --doc       rewrite the generated block of BENCHMARKS.md (default for a full run of every scenario)`;
 
 function parseOptions(argv: readonly string[]): Options {
   let quick = false;
   let profile = false;
+  let profileDir: string | undefined;
   let doc: boolean | undefined;
   let only: Set<Scenario> = new Set(SCENARIOS);
   let targets: TargetKind[] = [...KINDS];
@@ -72,7 +76,10 @@ function parseOptions(argv: readonly string[]): Options {
   for (const arg of argv) {
     const [key, value] = arg.split("=", 2) as [string, string | undefined];
     if (key === "--quick") quick = true;
-    else if (key === "--profile") profile = true;
+    else if (key === "--profile") {
+      profile = true;
+      profileDir = value;
+    }
     else if (key === "--doc") doc = true;
     else if (key === "--no-doc") doc = false;
     else if (key === "--only" && value !== undefined) only = new Set(parseList(value, SCENARIOS, "--only"));
@@ -85,9 +92,13 @@ function parseOptions(argv: readonly string[]): Options {
       process.exit(arg === "--help" || arg === "-h" ? 0 : 2);
     }
   }
+  if (profileDir !== undefined && existsSync(profileDir) && readdirSync(profileDir).length > 0) {
+    process.stderr.write(`--profile=${profileDir}: not empty; give a new or empty directory for this run's profiles\n`);
+    process.exit(2);
+  }
   const everything = only.size === SCENARIOS.length && targets.length === KINDS.length && stores.length === STORES.length && sizes === undefined;
   const partial = everything ? undefined : [...only].join("+");
-  return { quick, only, targets, stores, sizes, profile, writeDoc: doc ?? (!quick && everything), partial };
+  return { quick, only, targets, stores, sizes, profile, profileDir, writeDoc: doc ?? (!quick && everything), partial };
 }
 
 function parseSizes(value: string): number[] {
@@ -224,7 +235,7 @@ async function main(): Promise<void> {
       }
     }
     const targets = options.targets.filter((t) => t !== "etcd" || etcd !== undefined);
-    const profileDir = options.profile ? join(tmp, "profiles") : undefined;
+    const profileDir = options.profile ? resolve(options.profileDir ?? join(tmp, "profiles")) : undefined;
     if (profileDir !== undefined) await mkdir(profileDir, { recursive: true });
     const ctx: BenchContext = createContext({ processes, tmp, etcd, quick: options.quick, profileDir, log });
     if (!PINNING) notes.push("taskset or a second core is missing: server and load generator share the CPU, so the numbers are pessimistic");
@@ -233,7 +244,12 @@ async function main(): Promise<void> {
     let reads: BenchResults["reads"];
     let heavy: BenchResults["readHeavy"];
     const largest = p.steady.at(-1);
-    if (options.only.has("steady") || options.only.has("reads")) {
+    // The reads chosen, run with the largest fleet still beating (and again in the profile run).
+    const theReads = async (running: RunningLoad) => ({
+      reads: options.only.has("reads") ? await readsUnderLoad(running, p.reads.pageCalls, p.reads.fullCalls) : undefined,
+      heavy: options.only.has("read-heavy") ? await readHeavy(running, p.readHeavy) : undefined,
+    });
+    if (options.only.has("steady") || options.only.has("reads") || options.only.has("read-heavy")) {
       for (const config of p.steady) {
         for (const kind of targets.filter((k) => config.kinds.includes(k))) {
           const isReads = kind === "registry" && config === largest && (options.only.has("reads") || options.only.has("read-heavy"));
@@ -249,22 +265,18 @@ async function main(): Promise<void> {
           };
           log(`steady: ${config.agents} agents on ${config.connections} connections → ${kind} ...`);
           try {
-            const afterSteady = async (running: RunningLoad) => ({
-              reads: options.only.has("reads") ? await readsUnderLoad(running, p.reads.pageCalls, p.reads.fullCalls) : undefined,
-              heavy: options.only.has("read-heavy") ? await readHeavy(running, p.readHeavy) : undefined,
-            });
-            const { result, extra } = await loadRun(ctx, spec, isReads ? afterSteady : undefined);
+            const { result, extra } = await loadRun(ctx, spec, isReads ? theReads : undefined);
             steady.push(result);
             log(`  ${describe(result)}`);
             if (extra?.reads !== undefined) {
               reads = extra.reads;
-              log(`  reads: page of 1000 p50 ${reads.grpcPage.latency.p50.toFixed(2)} p99 ${reads.grpcPage.latency.p99.toFixed(2)} ms; full list (Connect JSON) p50 ${reads.connectFull.latency.p50.toFixed(0)} ms`);
+              log(`  reads: page of 1000 p50 ${reads.grpcPage.latency.p50.toFixed(2)} p99 ${reads.grpcPage.latency.p99.toFixed(2)} ms; full list (Connect JSON) p50 ${reads.connectFull.latency.p50.toFixed(0)} ms; ack p99 ${reads.ackDuringReads.p99.toFixed(1)} ms; loop delay p99/max server ${reads.serverLoopDelayMs.p99.toFixed(0)}/${reads.serverLoopDelayMs.max.toFixed(0)} load gen ${reads.generatorLoopDelayMs.p99.toFixed(0)}/${reads.generatorLoopDelayMs.max.toFixed(0)} ms`);
             }
             if (extra?.heavy !== undefined) {
               heavy = extra.heavy;
               log(
                 `  read-heavy: ${heavy.spec.balancers} balancers p50 ${heavy.lists.latency.p50.toFixed(1)} p99 ${heavy.lists.latency.p99.toFixed(1)} ms; ack p99 ${heavy.ackDuringReads.p99.toFixed(1)} ms ` +
-                  `(${result.ack.p99.toFixed(1)} without); watch lag p99 ${heavy.watchLag.p99.toFixed(1)} ms, ${heavy.eventsMissing} missing, ${heavy.watchersCutOff} cut off`,
+                  `(${result.ack.p99.toFixed(1)} without); watch lag p99 ${heavy.watchLag.p99.toFixed(1)} ms, ${heavy.eventsMissing} missing, ${heavy.watchersCutOff} cut off; loop delay p99/max server ${heavy.serverLoopDelayMs.p99.toFixed(0)}/${heavy.serverLoopDelayMs.max.toFixed(0)} load gen ${heavy.generatorLoopDelayMs.p99.toFixed(0)}/${heavy.generatorLoopDelayMs.max.toFixed(0)} ms`,
               );
             }
           } catch (error) {
@@ -276,9 +288,9 @@ async function main(): Promise<void> {
     }
 
     // The profile run: the largest fleet preloaded from agents.json (no 10 000 durable Registers in the
-    // profile), beating for a long window, then the reads; under node --cpu-prof.
+    // profile), beating for a long window, then the reads chosen; under node --cpu-prof.
     let profiled: LoadRunResult | undefined;
-    if (options.profile && largest !== undefined && (options.only.has("steady") || options.only.has("reads"))) {
+    if (options.profile && largest !== undefined && (options.only.has("steady") || options.only.has("reads") || options.only.has("read-heavy"))) {
       const spec: LoadRunSpec = {
         name: `profile-registry-${largest.agents}x${largest.connections}`,
         target: "registry",
@@ -292,7 +304,7 @@ async function main(): Promise<void> {
       };
       log(`profile: ${spec.agents} preloaded agents on ${spec.connections} connections → registry under --cpu-prof, then reads ...`);
       try {
-        const { result } = await loadRun(ctx, spec, (running) => readsUnderLoad(running, p.reads.pageCalls, p.reads.fullCalls));
+        const { result } = await loadRun(ctx, spec, theReads);
         profiled = result;
         log(`  ${describe(result)}`);
       } catch (error) {
