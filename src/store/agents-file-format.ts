@@ -43,8 +43,21 @@ const KNOWN_KEYS = new Set([
 const RFC3339 = /^(\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2})(\.\d{1,9})?([Zz]|[+-]\d{2}:\d{2})$/;
 
 /** One agent as its line of the file. */
-export function encodeAgent({ record, extra, revision }: DecodedAgent): string {
-  return JSON.stringify({
+export function encodeAgent(agent: DecodedAgent): string {
+  return lineOf(encodeAgentParts(agent), agent.record.lastHeartbeat);
+}
+
+/**
+ * One agent's line in the two parts around its last_heartbeat time, which a beat alone changes: a store
+ * that keeps the parts writes a beat as `lineOf(parts, at)`, without encoding the agent again.
+ */
+export interface AgentLineParts {
+  readonly head: string;
+  readonly tail: string;
+}
+
+export function encodeAgentParts({ record, extra, revision }: DecodedAgent): AgentLineParts {
+  const head = JSON.stringify({
     ...extra,
     id: record.id,
     hostname: record.hostname,
@@ -52,7 +65,8 @@ export function encodeAgent({ record, extra, revision }: DecodedAgent): string {
     port: record.port,
     ollama_version: record.ollamaVersion,
     status: record.status === "online" ? "Online" : "Offline",
-    last_heartbeat: new Date(record.lastHeartbeat).toISOString(),
+  });
+  const tail = JSON.stringify({
     registered_at: new Date(record.registeredAt).toISOString(),
     labels: record.labels,
     draining: record.draining,
@@ -62,6 +76,14 @@ export function encodeAgent({ record, extra, revision }: DecodedAgent): string {
       ? {}
       : { inventory: encodeInventory({ inventory: record.inventory, updatedAt: record.inventoryUpdatedAt }) }),
   });
+  // Both are objects: the head open at its end, the tail at its start, last_heartbeat (an RFC 3339 string,
+  // nothing to escape) between them, as JSON.stringify would have put it.
+  return { head: `${head.slice(0, -1)},"last_heartbeat":"`, tail: `",${tail.slice(1)}` };
+}
+
+/** The agent's line with its last beat at `lastHeartbeat` (ms). */
+export function lineOf(parts: AgentLineParts, lastHeartbeat: number): string {
+  return parts.head + new Date(lastHeartbeat).toISOString() + parts.tail;
 }
 
 /** The file's text from its lines (encodeAgent), one agent a line. */

@@ -1,14 +1,15 @@
 // The Store port on one JSON file, $REGISTRY_DATA_DIR/agents.json (the prototype's format). Every write
 // rewrites the whole file atomically; the commit log lets the commits that arrive while one write is under
-// way share the next (group commit), and each agent's line is encoded again only when it changed. Whole-file
+// way share the next (group commit), and each agent's line is encoded again only when a commit changed it
+// (a beat time alone is set into the line it had). Whole-file
 // rewrites make a write cost grow with the fleet: past a few thousand agents, sqlite is the better store.
 
 import { lstat, readFile, readdir, rm } from "node:fs/promises";
 import { join } from "node:path";
 import type { AgentId } from "../registry/agent-id.js";
-import { StoreError, type StoreSnapshot, type StoredAgent } from "../registry/store.js";
+import { StoreError, type StoreSnapshot } from "../registry/store.js";
 import { type AtomicWriteFs, TEMP_MARKER, writeFileAtomic } from "../common/atomic-write.js";
-import { type DecodedAgent, decodeAgents, encodeAgent, joinAgentLines } from "./agents-file-format.js";
+import { type AgentLineParts, type DecodedAgent, decodeAgents, encodeAgent, encodeAgentParts, joinAgentLines, lineOf } from "./agents-file-format.js";
 import type { WriteBatch, WriteOutcome } from "./commit-log.js";
 import type { DataDirLock } from "./data-dir-lock.js";
 import { LocalStore, type LocalStoreOptions } from "./local-store.js";
@@ -25,8 +26,11 @@ export interface JsonFileStoreOptions extends LocalStoreOptions {
 
 export class JsonFileStore extends LocalStore {
   readonly location: string;
-  /** Each agent's encoded line, for the version of it last written. */
-  private readonly lines = new Map<AgentId, { readonly agent: StoredAgent; readonly at: number; readonly line: string }>();
+  /**
+   * Each agent's line as last written: its parts for the revision that last changed it, and the line with
+   * the beat time it was written with. A beat alone changes only the time between the parts.
+   */
+  private readonly lines = new Map<AgentId, { readonly revision: number; readonly parts: AgentLineParts; at: number; line: string }>();
 
   private constructor(
     private readonly dataDir: string,
@@ -91,15 +95,16 @@ export class JsonFileStore extends LocalStore {
       const id = agent.record.id;
       // A beat time waiting to be written goes into the agent's line; a commit may carry a later one.
       const at = Math.max(batch.beats.get(id) ?? 0, agent.record.lastHeartbeat);
-      const cached = this.lines.get(id);
-      if (cached !== undefined && cached.agent === agent && cached.at === at) {
-        yield cached.line;
-        continue;
+      let cached = this.lines.get(id);
+      if (cached === undefined || cached.revision !== agent.revision) {
+        const parts = encodeAgentParts({ record: agent.record, extra: this.extras.get(id) ?? {}, revision: agent.revision });
+        cached = { revision: agent.revision, parts, at, line: lineOf(parts, at) };
+        this.lines.set(id, cached);
+      } else if (cached.at !== at) {
+        cached.at = at;
+        cached.line = lineOf(cached.parts, at);
       }
-      const record = at === agent.record.lastHeartbeat ? agent.record : { ...agent.record, lastHeartbeat: at };
-      const line = encodeAgent({ record, extra: this.extras.get(id) ?? {}, revision: agent.revision });
-      this.lines.set(id, { agent, at, line });
-      yield line;
+      yield cached.line;
     }
   }
 

@@ -1,6 +1,6 @@
 import { readFile } from "node:fs/promises";
 import { beforeAll, describe, expect, it } from "vitest";
-import { type DecodedAgent, decodeAgents, encodeAgents } from "../../src/store/agents-file-format.js";
+import { type DecodedAgent, decodeAgents, encodeAgent, encodeAgentParts, encodeAgents, lineOf } from "../../src/store/agents-file-format.js";
 import { PROTOTYPE_FILE, PROTOTYPE_ROW, anAgent, anInventory } from "./agent-records.js";
 
 const ID_1 = "9b2d7c4e-1a3f-4e8b-a6d5-0c7f2e9b1a48";
@@ -166,6 +166,26 @@ describe("encoding agents", () => {
     const agents: DecodedAgent[] = decodeAgents(prototypeText);
 
     expect(decodeAgents(encodeAgents(agents))).toEqual(agents);
+  });
+
+  it("sets a new beat time into an agent's line parts, giving the line the agent encoded with that time has", () => {
+    const later = Date.parse("2026-03-01T10:00:00.123Z");
+    const agents: DecodedAgent[] = [
+      ...decodeAgents(prototypeText),
+      // Keys elsewhere in the line that look like the beat's own: the unknown ones, a label, a secret hash.
+      {
+        record: anAgent({ labels: { last_heartbeat: "x", "\"q": "\"" }, inventory: anInventory(), inventoryUpdatedAt: 1, secretHash: `sha256:${"a".repeat(64)}` }),
+        extra: { notes: { last_heartbeat: "2020-01-01T00:00:00Z" }, status_note: '","last_heartbeat":"' },
+        revision: 9,
+      },
+    ];
+    for (const agent of agents) {
+      const parts = encodeAgentParts(agent);
+      expect(lineOf(parts, agent.record.lastHeartbeat)).toBe(encodeAgent(agent));
+      const moved = { ...agent, record: { ...agent.record, lastHeartbeat: later } };
+      expect(lineOf(parts, later)).toBe(encodeAgent(moved));
+      expect(decodeAgents(`[${lineOf(parts, later)}]`)).toEqual([moved]);
+    }
   });
 
   it("ends the file with a newline", () => {

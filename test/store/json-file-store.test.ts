@@ -195,6 +195,32 @@ describe("commit", () => {
   });
 });
 
+describe("beat times", () => {
+  it("are written into each agent's line as it was, beat after beat, and a commit still rewrites the line it changes", async () => {
+    const { dir, file, store, writes } = await loadedStore();
+    const [a, b] = [anAgent({ hostname: "gpu-a", labels: { zone: "eu" } }), anAgent({ hostname: "gpu-b" })];
+    await store.commit([{ put: a }, { put: b }]);
+    for (let beat = 1; beat <= 3; beat++) {
+      store.saveBeats(new Map([[a.id, a.lastHeartbeat + beat * 1000], [b.id, b.lastHeartbeat + beat * 1000]]));
+      await expect.poll(() => writes.ok).toBe(1 + beat);
+    }
+    await store.commit([{ put: { ...a, labels: { zone: "us" }, lastHeartbeat: a.lastHeartbeat + 3000 } }]);
+    const entries = await readAgentsFile(file);
+    expect(entries.map((entry) => [entry["hostname"], entry["last_heartbeat"], entry["labels"]])).toEqual([
+      ["gpu-a", new Date(a.lastHeartbeat + 3000).toISOString(), { zone: "us" }],
+      ["gpu-b", new Date(b.lastHeartbeat + 3000).toISOString(), {}],
+    ]);
+    // What a store opened on the file reads is what was written.
+    await store.close();
+    const reopened = await openStore(dir);
+    const loaded = (await reopened.load()).agents.map(({ record }) => [record.hostname, record.lastHeartbeat, record.labels]);
+    expect(loaded).toEqual([
+      ["gpu-a", a.lastHeartbeat + 3000, { zone: "us" }],
+      ["gpu-b", b.lastHeartbeat + 3000, {}],
+    ]);
+  });
+});
+
 describe("close", () => {
   it("finishes a pending commit before it returns", async () => {
     const { store, file } = await loadedStore();
