@@ -1,6 +1,7 @@
 import { readFile } from "node:fs/promises";
 import { beforeAll, describe, expect, it } from "vitest";
 import { type DecodedAgent, decodeAgents, encodeAgent, encodeAgentParts, encodeAgents, lineOf } from "../../src/store/agents-file-format.js";
+import type { SecretHash } from "../../src/registry/agent-secret.js";
 import { PROTOTYPE_FILE, PROTOTYPE_ROW, anAgent, anInventory } from "./agent-records.js";
 
 const ID_1 = "9b2d7c4e-1a3f-4e8b-a6d5-0c7f2e9b1a48";
@@ -174,7 +175,7 @@ describe("encoding agents", () => {
       ...decodeAgents(prototypeText),
       // Keys elsewhere in the line that look like the beat's own: the unknown ones, a label, a secret hash.
       {
-        record: anAgent({ labels: { last_heartbeat: "x", "\"q": "\"" }, inventory: anInventory(), inventoryUpdatedAt: 1, secretHash: `sha256:${"a".repeat(64)}` }),
+        record: anAgent({ labels: { last_heartbeat: "x", "\"q": "\"" }, inventory: anInventory(), inventoryUpdatedAt: 1, secretHash: `sha256:${"a".repeat(64)}` as SecretHash }),
         extra: { notes: { last_heartbeat: "2020-01-01T00:00:00Z" }, status_note: '","last_heartbeat":"' },
         revision: 9,
       },
