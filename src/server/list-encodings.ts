@@ -17,7 +17,7 @@ import { AgentSchema, type ListAgentsResponse, ListAgentsResponseSchema } from "
 import type { AgentRecord } from "../registry/agent.js";
 import type { ListQuery } from "../registry/agent-query.js";
 import type { EncodedAgents } from "../registry/encoded-agents.js";
-import type { EncodedView, Registry } from "../registry/registry.js";
+import type { Registry } from "../registry/registry.js";
 import { HTTP_JSON_OPTIONS, agentToWire } from "./wire.js";
 
 /** Agents encoded to a turn of the event loop: about a millisecond's work when most come from the cache. */
@@ -55,49 +55,60 @@ export class ListEncodings {
 
   /** The page as the JSON text (UTF-8) of a ListAgentsResponse, as the HTTP listener writes it (Connect JSON). */
   async jsonPage(query: ListQuery): Promise<Buffer> {
-    const page = await this.wholeAgents(query, this.json, jsonAgent);
-    const parts: Uint8Array[] = [JSON_START];
-    page.agents.forEach((agent, i) => {
-      if (i > 0) parts.push(COMMA);
-      parts.push(agent);
+    const { agents, nextPageToken } = await this.wholeAgents(query, this.json, jsonAgent);
+    const end = Buffer.from(`],"nextPageToken":${JSON.stringify(nextPageToken)}}`, "utf8");
+    let length = JSON_START.length + Math.max(0, agents.length - 1) + end.length;
+    for (const agent of agents) length += agent.length;
+    // One copy of each agent into the answer, commas between them.
+    const text = Buffer.allocUnsafe(length);
+    text.set(JSON_START, 0);
+    let at = JSON_START.length;
+    agents.forEach((agent, i) => {
+      if (i > 0) text[at++] = COMMA;
+      text.set(agent, at);
+      at += agent.length;
     });
-    parts.push(Buffer.from(`],"nextPageToken":${JSON.stringify(page.nextPageToken)}}`, "utf8"));
-    return Buffer.concat(parts);
+    text.set(end, at);
+    return text;
   }
 
   /** Each agent of the page whole, as `encode` makes it, SLICE agents to a turn of the event loop. */
-  private async wholeAgents(
-    query: ListQuery,
-    cache: EncodedAgents<CachedAgent>,
-    encode: (agent: EncodedView<CachedAgent>) => Uint8Array,
-  ): Promise<{ agents: Uint8Array[]; nextPageToken: string }> {
+  private async wholeAgents(query: ListQuery, cache: EncodedAgents<CachedAgent>, encode: Encode): Promise<{ agents: Uint8Array[]; nextPageToken: string }> {
     const page = this.registry.listRecords(query);
     const agents: Uint8Array[] = [];
+    const add = (cached: CachedAgent, lastHeartbeat: number, missedHeartbeats: number): void => {
+      agents.push(whole(cached, lastHeartbeat, missedHeartbeats, encode));
+    };
     for (let from = 0; from < page.agents.length; from += SLICE) {
       if (from > 0) await setImmediate();
-      for (const agent of this.registry.encodedViews(page.agents.slice(from, from + SLICE), cache)) agents.push(whole(agent, encode));
+      this.registry.forEachEncoded(page.agents, from, Math.min(from + SLICE, page.agents.length), cache, add);
     }
     return { agents, nextPageToken: page.nextPageToken };
   }
 }
 
+/** Makes an agent whole from its cached fields and its liveness facts. */
+type Encode = (fields: Uint8Array, lastHeartbeat: number, missedHeartbeats: number) => Uint8Array;
+
 const JSON_START = Buffer.from('{"agents":[', "latin1");
-const COMMA = Buffer.from(",", "latin1");
+const COMMA = 0x2c;
 
 /** The whole agent, from the cache while its liveness facts are the ones it was made with. */
-function whole(agent: EncodedView<CachedAgent>, encode: (agent: EncodedView<CachedAgent>) => Uint8Array): Uint8Array {
-  const cached = agent.encoded;
+function whole(cached: CachedAgent, lastHeartbeat: number, missedHeartbeats: number, encode: Encode): Uint8Array {
   const last = cached.whole;
-  if (last !== undefined && last.lastHeartbeat === agent.lastHeartbeat && last.missedHeartbeats === agent.missedHeartbeats) return last.bytes;
-  const bytes = encode(agent);
-  cached.whole = { bytes, lastHeartbeat: agent.lastHeartbeat, missedHeartbeats: agent.missedHeartbeats };
+  if (last !== undefined && last.lastHeartbeat === lastHeartbeat && last.missedHeartbeats === missedHeartbeats) return last.bytes;
+  const bytes = encode(cached.fields, lastHeartbeat, missedHeartbeats);
+  cached.whole = { bytes, lastHeartbeat, missedHeartbeats };
   return bytes;
 }
 
 /** The agent's JSON object: its record's members, then the liveness members (ASCII: a timestamp and a number). */
-function jsonAgent(agent: EncodedView<CachedAgent>): Uint8Array {
-  const liveness = `,"lastHeartbeat":"${timestampJson(agent.lastHeartbeat)}","missedHeartbeats":${agent.missedHeartbeats}}`;
-  return Buffer.concat([agent.encoded.fields, Buffer.from(liveness, "latin1")]);
+function jsonAgent(fields: Uint8Array, lastHeartbeat: number, missedHeartbeats: number): Uint8Array {
+  const liveness = `,"lastHeartbeat":"${timestampJson(lastHeartbeat)}","missedHeartbeats":${missedHeartbeats}}`;
+  const bytes = Buffer.allocUnsafe(fields.length + liveness.length);
+  bytes.set(fields, 0);
+  bytes.write(liveness, fields.length, "latin1");
+  return bytes;
 }
 
 /** The record on the wire without its liveness fields (last_heartbeat unset, missed_heartbeats 0). */
@@ -119,15 +130,15 @@ function jsonMembers(record: AgentRecord): Buffer {
  * (last_heartbeat = 7, a Timestamp of seconds = 1 and nanos = 2; missed_heartbeats = 11; zeros left out
  * as proto3 does): building and reflecting over a message per agent would cost more than the rest.
  */
-function binaryAgent(agent: EncodedView<CachedAgent>): Uint8Array {
-  const seconds = Math.floor(agent.lastHeartbeat / 1000);
-  const nanos = (agent.lastHeartbeat - seconds * 1000) * 1_000_000;
-  const writer = new BinaryWriter().fork().raw(agent.encoded.fields);
+function binaryAgent(fields: Uint8Array, lastHeartbeat: number, missedHeartbeats: number): Uint8Array {
+  const seconds = Math.floor(lastHeartbeat / 1000);
+  const nanos = (lastHeartbeat - seconds * 1000) * 1_000_000;
+  const writer = new BinaryWriter().fork().raw(fields);
   writer.tag(LAST_HEARTBEAT_FIELD, WireType.LengthDelimited).fork();
   if (seconds !== 0) writer.tag(1, WireType.Varint).int64(seconds);
   if (nanos !== 0) writer.tag(2, WireType.Varint).int32(nanos);
   writer.join();
-  if (agent.missedHeartbeats !== 0) writer.tag(MISSED_HEARTBEATS_FIELD, WireType.Varint).uint32(agent.missedHeartbeats);
+  if (missedHeartbeats !== 0) writer.tag(MISSED_HEARTBEATS_FIELD, WireType.Varint).uint32(missedHeartbeats);
   return writer.join().finish();
 }
 
