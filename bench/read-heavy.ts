@@ -12,7 +12,7 @@ import { type LatencySummary, summarize } from "./latency.js";
 import { type RunningLoad, loopDelaySinceLastScrape, sleep } from "./load-run.js";
 import type { LoopDelay } from "./protocol.js";
 import { cpuPercent, sampleProcess } from "./proc-stats.js";
-import { type WatchHandle, scrape, watchAgents } from "./registry-probe.js";
+import { type WatchHandle, listConnectJson, scrape, watchAgents } from "./registry-probe.js";
 
 const SERVICE = grpcServiceDefinition(AgentRegistry);
 
@@ -65,15 +65,19 @@ export async function readHeavy(running: RunningLoad, spec: ReadHeavySpec): Prom
     const lists: number[] = [];
     let listBytes = 0;
     let agentsReturned = 0;
+    let counting = false;
     const balancer = async (offsetMs: number): Promise<void> => {
       await sleep(offsetMs);
       while (performance.now() < until) {
         const t0 = performance.now();
         try {
-          const body = await listReady(httpUrl);
+          // ready=true, the whole list: what a load balancer routes by. One answer is decoded, to count.
+          const first = !counting;
+          counting = true;
+          const answer = await listConnectJson(httpUrl, { ready: true }, first);
           lists.push(performance.now() - t0);
-          listBytes = body.length;
-          if (lists.length === 1) agentsReturned = (JSON.parse(body.toString("utf8")) as { agents?: unknown[] }).agents?.length ?? 0;
+          listBytes = answer.bytes;
+          if (first) agentsReturned = (JSON.parse(answer.body ?? "{}") as { agents?: unknown[] }).agents?.length ?? 0;
         } catch {
           errors++;
         }
@@ -134,23 +138,6 @@ export async function readHeavy(running: RunningLoad, spec: ReadHeavySpec): Prom
     for (const watcher of watchers) watcher.close();
     registrar.close();
   }
-}
-
-/**
- * ListAgents(ready=true), the whole list, over Connect JSON: what a load balancer routes by. Kept as bytes,
- * decoded only when asked: the balancers run on the load generator's core, and decoding 20 lists of 4 MB a
- * second there would slow the generator's own acks.
- */
-async function listReady(httpUrl: string): Promise<Buffer> {
-  const response = await fetch(`${httpUrl}/registry.v1.AgentRegistry/ListAgents`, {
-    method: "POST",
-    headers: { "content-type": "application/json" },
-    body: JSON.stringify({ ready: true }),
-    signal: AbortSignal.timeout(30_000),
-  });
-  const body = Buffer.from(await response.arrayBuffer());
-  if (!response.ok) throw new Error(`ListAgents over Connect answered ${response.status}: ${body.toString("utf8", 0, 200)}`);
-  return body;
 }
 
 function register(client: grpc.Client, hostname: string): Promise<void> {

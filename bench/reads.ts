@@ -7,7 +7,7 @@ import { type LatencySummary, summarize } from "./latency.js";
 import { type RunningLoad, loopDelaySinceLastScrape, sleep } from "./load-run.js";
 import type { LoopDelay } from "./protocol.js";
 import { cpuPercent, sampleProcess } from "./proc-stats.js";
-import { RawListClient, listAllConnectJson, scrape } from "./registry-probe.js";
+import { RawListClient, listConnectJson, scrape } from "./registry-probe.js";
 
 export interface ReadsResult {
   readonly agents: number;
@@ -36,8 +36,8 @@ export async function readsUnderLoad(running: RunningLoad, pageCalls: number, fu
   try {
     // One untimed call of each kind first: connection set-up is not what is measured.
     await client.list(1000, "");
-    const first = await listAllConnectJson(target.httpUrl);
-    agentsReturned = (JSON.parse(first.body) as { agents?: unknown[] }).agents?.length ?? 0;
+    const first = await listConnectJson(target.httpUrl, { pageSize: 0 }, true);
+    agentsReturned = (JSON.parse(first.body ?? "{}") as { agents?: unknown[] }).agents?.length ?? 0;
     await scrape(target.httpUrl);
     await generator.mark();
     const s0 = await sampleProcess(target.child.pid);
@@ -58,7 +58,7 @@ export async function readsUnderLoad(running: RunningLoad, pageCalls: number, fu
     for (let i = 0; i < fullCalls; i++) {
       const t0 = performance.now();
       try {
-        fullBytes = (await listAllConnectJson(target.httpUrl)).bytes;
+        fullBytes = (await listConnectJson(target.httpUrl, { pageSize: 0 }, false)).bytes;
         full.push(performance.now() - t0);
       } catch {
         errors++;

@@ -1,8 +1,9 @@
 // The orchestrator's own calls to the registry under test (not load): /metrics scrapes (and waiting by them
 // for the store's next write), ListAgents over gRPC (timed to the last byte, the response left undecoded but
-// for its page token) and over Connect JSON on the HTTP port, and a WatchAgents stream whose events are
+// for its page token) and over Connect JSON on the HTTP port (counted, not kept), and a WatchAgents stream whose events are
 // timestamped on arrival.
 
+import * as http from "node:http";
 import * as grpc from "@grpc/grpc-js";
 import { create } from "@bufbuild/protobuf";
 import {
@@ -99,17 +100,40 @@ function nextPageToken(bytes: Buffer): string {
 }
 
 /** The whole registry in one Connect JSON call (page_size 0), as curl or a dashboard would ask. */
-export async function listAllConnectJson(httpUrl: string): Promise<{ bytes: number; body: string }> {
-  const response = await fetch(`${httpUrl}/registry.v1.AgentRegistry/ListAgents`, {
-    method: "POST",
-    headers: { "content-type": "application/json" },
-    body: JSON.stringify({ pageSize: 0 }),
-    signal: AbortSignal.timeout(30_000),
+/**
+ * ListAgents over Connect JSON (a POST of `request`), by node:http on a kept-alive connection: the answer is
+ * counted as it streams in and kept only if `keepBody` (or it is an error). As light as a client gets: the
+ * callers share the load generator's core, and decoding 4 MB lists there would slow its acks.
+ */
+export function listConnectJson(httpUrl: string, request: object, keepBody: boolean): Promise<{ bytes: number; body: string | undefined }> {
+  const payload = JSON.stringify(request);
+  return new Promise((resolve, reject) => {
+    const call = http.request(
+      `${httpUrl}/registry.v1.AgentRegistry/ListAgents`,
+      { method: "POST", agent: KEEP_ALIVE, timeout: 30_000, headers: { "content-type": "application/json", "content-length": Buffer.byteLength(payload) } },
+      (response) => {
+        const ok = response.statusCode === 200;
+        const chunks: Buffer[] = [];
+        let bytes = 0;
+        response.on("data", (chunk: Buffer) => {
+          bytes += chunk.length;
+          if (keepBody || !ok) chunks.push(chunk);
+        });
+        response.on("error", reject);
+        response.on("end", () => {
+          const body = keepBody || !ok ? Buffer.concat(chunks).toString("utf8") : undefined;
+          if (ok) resolve({ bytes, body });
+          else reject(new Error(`ListAgents over Connect answered ${response.statusCode}: ${body?.slice(0, 200)}`));
+        });
+      },
+    );
+    call.on("timeout", () => call.destroy(new Error("ListAgents over Connect: no answer within 30 s")));
+    call.on("error", reject);
+    call.end(payload);
   });
-  const body = await response.text();
-  if (!response.ok) throw new Error(`ListAgents over Connect answered ${response.status}: ${body.slice(0, 200)}`);
-  return { bytes: Buffer.byteLength(body), body };
 }
+
+const KEEP_ALIVE = new http.Agent({ keepAlive: true });
 
 export interface WatchHandle {
   /** Events with their arrival time (Date.now(), the clock the server stamps with). */
