@@ -272,6 +272,21 @@ export function loopDelaySinceLastScrape(metrics: PromText): LoopDelay {
   return { p50: lag("nodejs_eventloop_lag_p50_seconds"), p99: lag("nodejs_eventloop_lag_p99_seconds"), max: lag("nodejs_eventloop_lag_max_seconds") };
 }
 
+/** The registry's garbage collection between two scrapes (prom-client's nodejs_gc_duration_seconds). */
+export interface GcBetween {
+  readonly seconds: number;
+  /** Collections that took longer than 100 ms, each a pause of the event loop that long or most of it. */
+  readonly over100ms: number;
+}
+
+export function gcBetween(before: PromText, after: PromText): GcBetween {
+  const delta = (name: string, labels = {}): number => after.sum(name, labels) - before.sum(name, labels);
+  return {
+    seconds: delta("nodejs_gc_duration_seconds_sum"),
+    over100ms: delta("nodejs_gc_duration_seconds_count") - delta("nodejs_gc_duration_seconds_bucket", { le: "0.1" }),
+  };
+}
+
 function registryMetrics(
   before: PromText,
   after: PromText,

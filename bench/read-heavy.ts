@@ -9,7 +9,7 @@ import { create } from "@bufbuild/protobuf";
 import { AgentRegistry, RegisterRequestSchema } from "../gen/registry/v1/registry_pb.js";
 import { grpcServiceDefinition } from "../src/grpc-service-definition.js";
 import { type LatencySummary, summarize } from "./latency.js";
-import { type RunningLoad, loopDelaySinceLastScrape, sleep } from "./load-run.js";
+import { type GcBetween, type RunningLoad, gcBetween, loopDelaySinceLastScrape, sleep } from "./load-run.js";
 import type { LoopDelay } from "./protocol.js";
 import { cpuPercent, sampleProcess } from "./proc-stats.js";
 import { type WatchHandle, listConnectJson, scrape, watchAgents } from "./registry-probe.js";
@@ -34,6 +34,8 @@ export interface ReadHeavyResult {
   /** The event-loop delays while balancers and watchers ran: the server's and the load generator's. */
   readonly serverLoopDelayMs: LoopDelay;
   readonly generatorLoopDelayMs: LoopDelay;
+  /** The server's garbage collection meanwhile. */
+  readonly gc: GcBetween;
   /** Time for every watcher to have its snapshot of the fleet. */
   readonly snapshotMs: number;
   /** A new agent's ADDED event arrival at each watcher minus its Register ack. */
@@ -58,7 +60,7 @@ export async function readHeavy(running: RunningLoad, spec: ReadHeavySpec): Prom
     await Promise.all(watchers.map((watcher) => watcher.snapshot(running.spec.agents, 120_000)));
     const snapshotMs = performance.now() - openedAt;
 
-    await scrape(httpUrl);
+    const metrics0 = await scrape(httpUrl);
     await generator.mark();
     const s0 = await sampleProcess(target.child.pid);
     const until = performance.now() + spec.seconds * 1000;
@@ -101,7 +103,8 @@ export async function readHeavy(running: RunningLoad, spec: ReadHeavySpec): Prom
     await Promise.all([...Array.from({ length: spec.balancers }, (_, i) => balancer((i * 1000) / spec.balancers)), registrations]);
     const s1 = await sampleProcess(target.child.pid);
     const stats = await generator.collect();
-    const serverLoopDelayMs = loopDelaySinceLastScrape(await scrape(httpUrl));
+    const metrics1 = await scrape(httpUrl);
+    const serverLoopDelayMs = loopDelaySinceLastScrape(metrics1);
     // Events still under way when the window ended get a few seconds to arrive before they count as missing.
     await sleep(3000);
 
@@ -126,6 +129,7 @@ export async function readHeavy(running: RunningLoad, spec: ReadHeavySpec): Prom
       beatsPerSecond: stats.acked / (stats.windowMs / 1000),
       serverLoopDelayMs,
       generatorLoopDelayMs: stats.loopDelayMs,
+      gc: gcBetween(metrics0, metrics1),
       snapshotMs,
       watchLag: summarize(lags),
       eventsExpected: acks.size * watchers.length,

@@ -4,7 +4,7 @@
 // The beats' ack round trips during the reads are measured too: a slow read stalls the event loop.
 
 import { type LatencySummary, summarize } from "./latency.js";
-import { type RunningLoad, loopDelaySinceLastScrape, sleep } from "./load-run.js";
+import { type GcBetween, type RunningLoad, gcBetween, loopDelaySinceLastScrape, sleep } from "./load-run.js";
 import type { LoopDelay } from "./protocol.js";
 import { cpuPercent, sampleProcess } from "./proc-stats.js";
 import { RawListClient, listConnectJson, scrape } from "./registry-probe.js";
@@ -19,6 +19,8 @@ export interface ReadsResult {
   /** The event-loop delays while the reads ran: the server's (a read stalling it) and the load generator's. */
   readonly serverLoopDelayMs: LoopDelay;
   readonly generatorLoopDelayMs: LoopDelay;
+  /** The server's garbage collection meanwhile. */
+  readonly gc: GcBetween;
   readonly serverCpuPercent: number;
   readonly errors: number;
 }
@@ -38,7 +40,7 @@ export async function readsUnderLoad(running: RunningLoad, pageCalls: number, fu
     await client.list(1000, "");
     const first = await listConnectJson(target.httpUrl, { pageSize: 0 }, true);
     agentsReturned = (JSON.parse(first.body ?? "{}") as { agents?: unknown[] }).agents?.length ?? 0;
-    await scrape(target.httpUrl);
+    const metrics0 = await scrape(target.httpUrl);
     await generator.mark();
     const s0 = await sampleProcess(target.child.pid);
     let token = "";
@@ -67,7 +69,8 @@ export async function readsUnderLoad(running: RunningLoad, pageCalls: number, fu
     }
     const s1 = await sampleProcess(target.child.pid);
     const stats = await generator.collect();
-    const serverLoopDelayMs = loopDelaySinceLastScrape(await scrape(target.httpUrl));
+    const metrics1 = await scrape(target.httpUrl);
+    const serverLoopDelayMs = loopDelaySinceLastScrape(metrics1);
     return {
       agents: running.spec.agents,
       grpcPage: { pageSize: 1000, calls: pages.length, bytesPerPage, latency: summarize(pages) },
@@ -76,6 +79,7 @@ export async function readsUnderLoad(running: RunningLoad, pageCalls: number, fu
       beatsPerSecondDuringReads: stats.acked / (stats.windowMs / 1000),
       serverLoopDelayMs,
       generatorLoopDelayMs: stats.loopDelayMs,
+      gc: gcBetween(metrics0, metrics1),
       serverCpuPercent: cpuPercent(s0, s1),
       errors,
     };
