@@ -3,6 +3,8 @@
 // the prototype's format, or the same fleet migrated into registry.db, made before anything is timed), next
 // to the same store with an empty data directory and to a bare `node` printing one line (what Node itself
 // costs). The cases take turns start by start, so a noisy moment is shared out; median of several starts.
+// Then, per store, ListAgents pages of 1 000 on a server with the largest fleet and no load (a floor for
+// the reads scenario's pages).
 
 import { join } from "node:path";
 import type { StoreKind } from "../src/config/index.js";
@@ -28,7 +30,14 @@ export interface ColdStartReport {
   readonly runs: number;
   readonly nodeBareMs: LatencySummary;
   readonly cases: readonly ColdStartCase[];
+  /**
+   * ListAgents pages of 1 000 over gRPC on the started server with the largest fleet and nothing beating:
+   * the floor of the reads scenario's page, which runs during 10 000 beats a second.
+   */
+  readonly idlePages?: ReadonlyArray<{ readonly store: StoreKind; readonly agents: number; readonly latency: LatencySummary }>;
 }
+
+const IDLE_PAGE_CALLS = 100;
 
 interface Prepared {
   readonly store: StoreKind;
@@ -64,6 +73,29 @@ export async function coldStart(ctx: BenchContext, stores: readonly StoreKind[],
       c.toFirstList.push(toFirstListMs);
     }
   }
+  const idlePages: Array<NonNullable<ColdStartReport["idlePages"]>[number]> = [];
+  for (const store of stores) {
+    const largest = prepared.filter((c) => c.store === store).at(-1);
+    if (largest === undefined || largest.agents < 1000) continue;
+    const target = await startRegistry(ctx.processes, { dataDir: largest.dataDir, store, heartbeatIntervalS: 30, agentTimeoutS: 60 });
+    const client = new RawListClient(target.address);
+    try {
+      // Connection set-up and the first runs of the code (not yet optimised) are not what is measured:
+      // the reads scenario's server has been answering for a while.
+      let token = "";
+      for (let i = 0; i < IDLE_PAGE_CALLS; i++) token = (await client.list(1000, token)).nextPageToken;
+      const pages: number[] = [];
+      for (let i = 0; i < IDLE_PAGE_CALLS; i++) {
+        const t0 = performance.now();
+        token = (await client.list(1000, token)).nextPageToken;
+        pages.push(performance.now() - t0);
+      }
+      idlePages.push({ store, agents: largest.agents, latency: summarize(pages) });
+    } finally {
+      client.close();
+      await target.stop();
+    }
+  }
   if (ctx.profileDir !== undefined) {
     // One more start per store with the largest fleet, profiled and not timed (the profiler slows start-up).
     for (const store of stores) {
@@ -82,6 +114,7 @@ export async function coldStart(ctx: BenchContext, stores: readonly StoreKind[],
   return {
     runs,
     nodeBareMs: summarize(bare),
+    idlePages,
     cases: prepared.map((c) => ({
       store: c.store,
       agents: c.agents,

@@ -106,6 +106,10 @@ export function markdownReport(results: BenchResults): string {
         ],
       ),
       "",
+      ...(results.coldStart?.idlePages ?? []).map(
+        (idle) =>
+          `The same page of 1 000 on an idle server (${n(idle.agents)} agents, ${idle.store}, nothing beating; cold-start scenario): p50 ${f(idle.latency.p50, 2)} ms, p99 ${f(idle.latency.p99, 2)} ms.  `,
+      ),
       `Beats meanwhile: ${n(r.beatsPerSecondDuringReads)}/s, ack p50 ${f(r.ackDuringReads.p50, 2)} ms, p99 ${f(r.ackDuringReads.p99, 1)} ms, max ${f(r.ackDuringReads.max, 0)} ms; server CPU ${f(r.serverCpuPercent, 0)}%; read errors ${r.errors}. ` +
         `Event-loop delay meanwhile (p99 / max): server ${loopDelay(r.serverLoopDelayMs)} ms, load generator ${loopDelay(r.generatorLoopDelayMs)} ms; server GC ${gc(r.gc)}.`,
       "",
