@@ -1,6 +1,4 @@
 import { describe, expect, it } from "vitest";
-import type { AgentId } from "../../src/registry/agent-id.js";
-import type { AgentRecord } from "../../src/registry/agent.js";
 import {
   compareAgents,
   matches,
@@ -10,25 +8,7 @@ import {
   parsePageToken,
 } from "../../src/registry/agent-query.js";
 import { thrownBy as thrown } from "../support/registry-errors.js";
-
-
-function record(hostname: string, id: string, overrides: Partial<AgentRecord> = {}): AgentRecord {
-  return {
-    id: id as AgentId,
-    hostname,
-    ipAddress: "10.0.0.1",
-    port: 11434,
-    ollamaVersion: "0.5.7",
-    status: "online",
-    lastHeartbeat: 0,
-    registeredAt: 0,
-    labels: {},
-    draining: false,
-    streamConnected: false,
-    livenessHeld: false,
-    ...overrides,
-  };
-}
+import { record } from "../support/records.js";
 
 /** A query that matches every agent. */
 const EVERY_AGENT = { status: undefined, labels: [] } as const;

@@ -3,26 +3,9 @@ import type { AgentId } from "../../src/registry/agent-id.js";
 import type { AgentRecord } from "../../src/registry/agent.js";
 import { compareAgents } from "../../src/registry/agent-query.js";
 import { AgentTable } from "../../src/registry/agent-table.js";
+import { record } from "../support/records.js";
 
 const EVERY_AGENT = { status: undefined, labels: [], pageSize: 0, after: undefined } as const;
-
-function record(hostname: string, id: string, overrides: Partial<AgentRecord> = {}): AgentRecord {
-  return {
-    id: id as AgentId,
-    hostname,
-    ipAddress: "10.0.0.1",
-    port: 11434,
-    ollamaVersion: "0.5.7",
-    status: "online",
-    lastHeartbeat: 0,
-    registeredAt: 0,
-    labels: {},
-    draining: false,
-    streamConnected: false,
-    livenessHeld: false,
-    ...overrides,
-  };
-}
 
 /** A small deterministic generator (the same steps every run). */
 function steps(seed: number): () => number {
