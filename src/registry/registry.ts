@@ -36,13 +36,6 @@ export interface RegistryStats {
   readonly toldIntervalMs: number;
 }
 
-/** An agent of a page as a transport encoded its record, with the liveness facts that move without a commit. */
-export interface EncodedView<E> {
-  readonly encoded: E;
-  readonly lastHeartbeat: number;
-  readonly missedHeartbeats: number;
-}
-
 export interface RegistryOptions {
   readonly store: Store;
   readonly heartbeatIntervalMs: number;
@@ -207,23 +200,14 @@ export class Registry {
     return new EncodedAgents(this.table, encode);
   }
 
-  /** The page list() gives, as records: read them with encodedViews(), all at once or a slice at a time. */
+  /** The page list() gives, as records: read them with forEachEncoded(), all at once or a slice at a time. */
   listRecords(query: ListQuery): Page {
     return this.table.page(query);
   }
 
-  /** Each of `records` (from listRecords) as its cached encoding in `encoded` and its liveness facts now. */
-  encodedViews<E>(records: readonly AgentRecord[], encoded: EncodedAgents<E>): Array<EncodedView<E>> {
-    const views: Array<EncodedView<E>> = [];
-    this.forEachEncoded(records, 0, records.length, encoded, (view, lastHeartbeat, missedHeartbeats) =>
-      views.push({ encoded: view, lastHeartbeat, missedHeartbeats }),
-    );
-    return views;
-  }
-
   /**
-   * Visits records[from, to) as encodedViews() gives them, without making an object per agent: what a
-   * read of the whole fleet does, some thousand times a second.
+   * Visits records[from, to) (from listRecords), each as its cached encoding in `encoded` and its liveness
+   * facts now, without making an object per agent: what a read of the whole fleet does, agent by agent.
    */
   forEachEncoded<E>(
     records: readonly AgentRecord[],
