@@ -106,23 +106,20 @@ export function pageOf(
 
 /** Where `record` is, or would go, in `sorted` (sorted by compareAgents): the first agent not before it. */
 export function sortedPosition(sorted: readonly AgentRecord[], record: AgentRecord): number {
-  let lo = 0;
-  let hi = sorted.length;
-  while (lo < hi) {
-    const mid = (lo + hi) >>> 1;
-    if (compareAgents(sorted[mid] as AgentRecord, record) < 0) lo = mid + 1;
-    else hi = mid;
-  }
-  return lo;
+  return firstNot(sorted, (agent) => compareAgents(agent, record) < 0);
 }
 
 function firstAfter(sorted: readonly AgentRecord[], key: SortKey): number {
+  return firstNot(sorted, (agent) => compareKeys([agent.hostname, agent.id], key) <= 0);
+}
+
+/** Binary search: the index of the first agent for which `before` is false (it is true for a prefix). */
+function firstNot(sorted: readonly AgentRecord[], before: (agent: AgentRecord) => boolean): number {
   let lo = 0;
   let hi = sorted.length;
   while (lo < hi) {
     const mid = (lo + hi) >>> 1;
-    const agent = sorted[mid] as AgentRecord;
-    if (compareKeys([agent.hostname, agent.id], key) <= 0) lo = mid + 1;
+    if (before(sorted[mid] as AgentRecord)) lo = mid + 1;
     else hi = mid;
   }
   return lo;
