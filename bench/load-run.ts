@@ -287,6 +287,20 @@ export function gcBetween(before: PromText, after: PromText): GcBetween {
   };
 }
 
+/** How the server and the load generator fared while reads ran beside the beats. */
+export interface Meanwhile {
+  /** The event-loop delays: the server's (a read stalling it) and the load generator's. */
+  readonly serverLoopDelayMs: LoopDelay;
+  readonly generatorLoopDelayMs: LoopDelay;
+  /** The server's garbage collection. */
+  readonly gc: GcBetween;
+}
+
+/** From the server's /metrics scraped before and after (nothing else scraped between) and the generator's window. */
+export function meanwhile(before: PromText, after: PromText, stats: WindowStats): Meanwhile {
+  return { serverLoopDelayMs: loopDelaySinceLastScrape(after), generatorLoopDelayMs: stats.loopDelayMs, gc: gcBetween(before, after) };
+}
+
 function registryMetrics(
   before: PromText,
   after: PromText,

@@ -9,8 +9,7 @@ import { create } from "@bufbuild/protobuf";
 import { AgentRegistry, RegisterRequestSchema } from "../gen/registry/v1/registry_pb.js";
 import { grpcServiceDefinition } from "../src/grpc-service-definition.js";
 import { type LatencySummary, summarize } from "./latency.js";
-import { type GcBetween, type RunningLoad, gcBetween, loopDelaySinceLastScrape, sleep } from "./load-run.js";
-import type { LoopDelay } from "./protocol.js";
+import { type Meanwhile, type RunningLoad, meanwhile, sleep } from "./load-run.js";
 import { cpuPercent, sampleProcess } from "./proc-stats.js";
 import { type WatchHandle, listConnectJson, scrape, watchAgents } from "./registry-probe.js";
 
@@ -24,18 +23,14 @@ export interface ReadHeavySpec {
   readonly registersPerSecond: number;
 }
 
-export interface ReadHeavyResult {
+/** With the server's and the load generator's event loops, and the server's GC, while the reads ran. */
+export interface ReadHeavyResult extends Meanwhile {
   readonly agents: number;
   readonly spec: ReadHeavySpec;
   readonly lists: { readonly calls: number; readonly agentsReturned: number; readonly bytes: number; readonly latency: LatencySummary };
   /** Ack round trips of the beats while balancers and watchers ran. */
   readonly ackDuringReads: LatencySummary;
   readonly beatsPerSecond: number;
-  /** The event-loop delays while balancers and watchers ran: the server's and the load generator's. */
-  readonly serverLoopDelayMs: LoopDelay;
-  readonly generatorLoopDelayMs: LoopDelay;
-  /** The server's garbage collection meanwhile. */
-  readonly gc: GcBetween;
   /** Time for every watcher to have its snapshot of the fleet. */
   readonly snapshotMs: number;
   /** A new agent's ADDED event arrival at each watcher minus its Register ack. */
@@ -104,7 +99,6 @@ export async function readHeavy(running: RunningLoad, spec: ReadHeavySpec): Prom
     const s1 = await sampleProcess(target.child.pid);
     const stats = await generator.collect();
     const metrics1 = await scrape(httpUrl);
-    const serverLoopDelayMs = loopDelaySinceLastScrape(metrics1);
     // Events still under way when the window ended get a few seconds to arrive before they count as missing.
     await sleep(3000);
 
@@ -127,9 +121,7 @@ export async function readHeavy(running: RunningLoad, spec: ReadHeavySpec): Prom
       lists: { calls: lists.length, agentsReturned, bytes: listBytes, latency: summarize(lists) },
       ackDuringReads: stats.latency,
       beatsPerSecond: stats.acked / (stats.windowMs / 1000),
-      serverLoopDelayMs,
-      generatorLoopDelayMs: stats.loopDelayMs,
-      gc: gcBetween(metrics0, metrics1),
+      ...meanwhile(metrics0, metrics1, stats),
       snapshotMs,
       watchLag: summarize(lags),
       eventsExpected: acks.size * watchers.length,

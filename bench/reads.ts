@@ -4,23 +4,18 @@
 // The beats' ack round trips during the reads are measured too: a slow read stalls the event loop.
 
 import { type LatencySummary, summarize } from "./latency.js";
-import { type GcBetween, type RunningLoad, gcBetween, loopDelaySinceLastScrape, sleep } from "./load-run.js";
-import type { LoopDelay } from "./protocol.js";
+import { type Meanwhile, type RunningLoad, meanwhile, sleep } from "./load-run.js";
 import { cpuPercent, sampleProcess } from "./proc-stats.js";
 import { RawListClient, listConnectJson, scrape } from "./registry-probe.js";
 
-export interface ReadsResult {
+/** With the server's and the load generator's event loops, and the server's GC, while the reads ran. */
+export interface ReadsResult extends Meanwhile {
   readonly agents: number;
   readonly grpcPage: { readonly pageSize: number; readonly calls: number; readonly bytesPerPage: number; readonly latency: LatencySummary };
   readonly connectFull: { readonly calls: number; readonly agentsReturned: number; readonly bytes: number; readonly latency: LatencySummary };
   /** Ack round trips of the beats while the reads ran. */
   readonly ackDuringReads: LatencySummary;
   readonly beatsPerSecondDuringReads: number;
-  /** The event-loop delays while the reads ran: the server's (a read stalling it) and the load generator's. */
-  readonly serverLoopDelayMs: LoopDelay;
-  readonly generatorLoopDelayMs: LoopDelay;
-  /** The server's garbage collection meanwhile. */
-  readonly gc: GcBetween;
   readonly serverCpuPercent: number;
   readonly errors: number;
 }
@@ -70,16 +65,13 @@ export async function readsUnderLoad(running: RunningLoad, pageCalls: number, fu
     const s1 = await sampleProcess(target.child.pid);
     const stats = await generator.collect();
     const metrics1 = await scrape(target.httpUrl);
-    const serverLoopDelayMs = loopDelaySinceLastScrape(metrics1);
     return {
       agents: running.spec.agents,
       grpcPage: { pageSize: 1000, calls: pages.length, bytesPerPage, latency: summarize(pages) },
       connectFull: { calls: full.length, agentsReturned, bytes: fullBytes, latency: summarize(full) },
       ackDuringReads: stats.latency,
       beatsPerSecondDuringReads: stats.acked / (stats.windowMs / 1000),
-      serverLoopDelayMs,
-      generatorLoopDelayMs: stats.loopDelayMs,
-      gc: gcBetween(metrics0, metrics1),
+      ...meanwhile(metrics0, metrics1, stats),
       serverCpuPercent: cpuPercent(s0, s1),
       errors,
     };

@@ -1,7 +1,7 @@
 // Turns one run's results into Markdown: the table printed at the end of a run and the generated block of
 // BENCHMARKS.md (between its bench:generated markers), plus the short headline table for the README.
 
-import type { GcBetween, LoadRunResult } from "./load-run.js";
+import type { LoadRunResult, Meanwhile } from "./load-run.js";
 import { INTERFERENCE_LIMIT } from "./interference.js";
 import { connections, errors, f, n, table } from "./markdown.js";
 import { SERVER_CORE } from "./processes.js";
@@ -14,9 +14,12 @@ function loopDelay(delay: LoopDelay): string {
   return `${f(delay.p99, 1)} / ${f(delay.max, 0)}`;
 }
 
-/** A garbage collection summary: its time in all, and the collections over 100 ms. */
-function gc(between: GcBetween): string {
-  return `${f(between.seconds * 1000, 0)} ms in all, ${between.over100ms} collections over 100 ms`;
+/** The event loops and the server's garbage collection while reads ran, as a sentence. */
+function meanwhileText({ serverLoopDelayMs, generatorLoopDelayMs, gc }: Meanwhile): string {
+  return (
+    `Event-loop delay meanwhile (p99 / max): server ${loopDelay(serverLoopDelayMs)} ms, load generator ${loopDelay(generatorLoopDelayMs)} ms; ` +
+    `server GC ${f(gc.seconds * 1000, 0)} ms in all, ${gc.over100ms} collections over 100 ms.`
+  );
 }
 
 function loadRows(rows: readonly LoadRunResult[]): string {
@@ -111,7 +114,7 @@ export function markdownReport(results: BenchResults): string {
           `The same page of 1 000 on an idle server (${n(idle.agents)} agents, ${idle.store}, nothing beating; cold-start scenario): p50 ${f(idle.latency.p50, 2)} ms, p99 ${f(idle.latency.p99, 2)} ms.  `,
       ),
       `Beats meanwhile: ${n(r.beatsPerSecondDuringReads)}/s, ack p50 ${f(r.ackDuringReads.p50, 2)} ms, p99 ${f(r.ackDuringReads.p99, 1)} ms, max ${f(r.ackDuringReads.max, 0)} ms; server CPU ${f(r.serverCpuPercent, 0)}%; read errors ${r.errors}. ` +
-        `Event-loop delay meanwhile (p99 / max): server ${loopDelay(r.serverLoopDelayMs)} ms, load generator ${loopDelay(r.generatorLoopDelayMs)} ms; server GC ${gc(r.gc)}.`,
+        meanwhileText(r),
       "",
     );
   }
@@ -130,7 +133,7 @@ export function markdownReport(results: BenchResults): string {
       ),
       "",
       `Every watcher had its snapshot of the fleet ${f(rh.snapshotMs / 1000, 1)} s after the ${rh.spec.watchers} watches opened; ${rh.watchersCutOff} cut off; server CPU ${f(rh.serverCpuPercent, 0)}%; errors ${rh.errors}. ` +
-        `Event-loop delay meanwhile (p99 / max): server ${loopDelay(rh.serverLoopDelayMs)} ms, load generator ${loopDelay(rh.generatorLoopDelayMs)} ms; server GC ${gc(rh.gc)}.`,
+        meanwhileText(rh),
       "",
     );
   }

@@ -18,7 +18,7 @@ import { type LoadRunResult, type LoadRunSpec, type RunningLoad, loadRun } from 
 import { BENCHMARKS_MD, RESULTS_DIR, SERVER_CLI } from "./paths.js";
 import { CLOCK_TICKS } from "./proc-stats.js";
 import { GENERATOR_CORE, PINNING, ProcessGroup, pinSelf } from "./processes.js";
-import type { TargetKind } from "./protocol.js";
+import type { LoopDelay, TargetKind } from "./protocol.js";
 import { type InventoryCostResult, inventoryCost, inventoryTable } from "./inventory-cost.js";
 import { readsUnderLoad } from "./reads.js";
 import { readHeavy } from "./read-heavy.js";
@@ -175,12 +175,17 @@ function machine(etcd: EtcdBinary | undefined): Machine {
   };
 }
 
+/** "loop delay p99/max server a/b load gen c/d ms", for the progress lines. */
+function loopDelays(server: LoopDelay | undefined, generator: LoopDelay): string {
+  const pair = (delay: LoopDelay): string => `${delay.p99.toFixed(0)}/${delay.max.toFixed(0)}`;
+  return `loop delay p99/max server ${server === undefined ? "n/a" : pair(server)} load gen ${pair(generator)} ms`;
+}
+
 function describe(r: LoadRunResult): string {
   return (
     `${r.label}: ${Math.round(r.beatsPerSecond)} beats/s, ack p50 ${r.ack.p50.toFixed(2)} p99 ${r.ack.p99.toFixed(1)} max ${r.ack.max.toFixed(0)} ms, ` +
     `server CPU ${r.serverCpuPercent.toFixed(0)}% = ${r.cpuMicrosPerBeat.toFixed(1)} µs/beat, RSS ${r.rssMiB.toFixed(0)} MiB ` +
-    `(${r.kbPerStream.toFixed(1)} KB/stream), errors ${r.errorCount}, loop delay p99/max server ${r.serverLoopDelayMs === undefined ? "n/a" : `${r.serverLoopDelayMs.p99.toFixed(0)}/${r.serverLoopDelayMs.max.toFixed(0)}`} ` +
-    `load gen ${r.generatorLoopDelayMs.p99.toFixed(0)}/${r.generatorLoopDelayMs.max.toFixed(0)} ms, load gen CPU ${r.generatorCpuPercent.toFixed(0)}%`
+    `(${r.kbPerStream.toFixed(1)} KB/stream), errors ${r.errorCount}, ${loopDelays(r.serverLoopDelayMs, r.generatorLoopDelayMs)}, load gen CPU ${r.generatorCpuPercent.toFixed(0)}%`
   );
 }
 
@@ -244,15 +249,16 @@ async function main(): Promise<void> {
     let reads: BenchResults["reads"];
     let heavy: BenchResults["readHeavy"];
     const largest = p.steady.at(-1);
+    const anyReads = options.only.has("reads") || options.only.has("read-heavy");
     // The reads chosen, run with the largest fleet still beating (and again in the profile run).
     const theReads = async (running: RunningLoad) => ({
       reads: options.only.has("reads") ? await readsUnderLoad(running, p.reads.pageCalls, p.reads.fullCalls) : undefined,
       heavy: options.only.has("read-heavy") ? await readHeavy(running, p.readHeavy) : undefined,
     });
-    if (options.only.has("steady") || options.only.has("reads") || options.only.has("read-heavy")) {
+    if (options.only.has("steady") || anyReads) {
       for (const config of p.steady) {
         for (const kind of targets.filter((k) => config.kinds.includes(k))) {
-          const isReads = kind === "registry" && config === largest && (options.only.has("reads") || options.only.has("read-heavy"));
+          const isReads = kind === "registry" && config === largest && anyReads;
           if (!options.only.has("steady") && !isReads) continue;
           const spec: LoadRunSpec = {
             name: `steady-${kind}-${config.agents}x${config.connections}`,
@@ -270,13 +276,13 @@ async function main(): Promise<void> {
             log(`  ${describe(result)}`);
             if (extra?.reads !== undefined) {
               reads = extra.reads;
-              log(`  reads: page of 1000 p50 ${reads.grpcPage.latency.p50.toFixed(2)} p99 ${reads.grpcPage.latency.p99.toFixed(2)} ms; full list (Connect JSON) p50 ${reads.connectFull.latency.p50.toFixed(0)} ms; ack p99 ${reads.ackDuringReads.p99.toFixed(1)} ms; loop delay p99/max server ${reads.serverLoopDelayMs.p99.toFixed(0)}/${reads.serverLoopDelayMs.max.toFixed(0)} load gen ${reads.generatorLoopDelayMs.p99.toFixed(0)}/${reads.generatorLoopDelayMs.max.toFixed(0)} ms`);
+              log(`  reads: page of 1000 p50 ${reads.grpcPage.latency.p50.toFixed(2)} p99 ${reads.grpcPage.latency.p99.toFixed(2)} ms; full list (Connect JSON) p50 ${reads.connectFull.latency.p50.toFixed(0)} ms; ack p99 ${reads.ackDuringReads.p99.toFixed(1)} ms; ${loopDelays(reads.serverLoopDelayMs, reads.generatorLoopDelayMs)}`);
             }
             if (extra?.heavy !== undefined) {
               heavy = extra.heavy;
               log(
                 `  read-heavy: ${heavy.spec.balancers} balancers p50 ${heavy.lists.latency.p50.toFixed(1)} p99 ${heavy.lists.latency.p99.toFixed(1)} ms; ack p99 ${heavy.ackDuringReads.p99.toFixed(1)} ms ` +
-                  `(${result.ack.p99.toFixed(1)} without); watch lag p99 ${heavy.watchLag.p99.toFixed(1)} ms, ${heavy.eventsMissing} missing, ${heavy.watchersCutOff} cut off; loop delay p99/max server ${heavy.serverLoopDelayMs.p99.toFixed(0)}/${heavy.serverLoopDelayMs.max.toFixed(0)} load gen ${heavy.generatorLoopDelayMs.p99.toFixed(0)}/${heavy.generatorLoopDelayMs.max.toFixed(0)} ms`,
+                  `(${result.ack.p99.toFixed(1)} without); watch lag p99 ${heavy.watchLag.p99.toFixed(1)} ms, ${heavy.eventsMissing} missing, ${heavy.watchersCutOff} cut off; ${loopDelays(heavy.serverLoopDelayMs, heavy.generatorLoopDelayMs)}`,
               );
             }
           } catch (error) {
@@ -290,7 +296,7 @@ async function main(): Promise<void> {
     // The profile run: the largest fleet preloaded from agents.json (no 10 000 durable Registers in the
     // profile), beating for a long window, then the reads chosen; under node --cpu-prof.
     let profiled: LoadRunResult | undefined;
-    if (options.profile && largest !== undefined && (options.only.has("steady") || options.only.has("reads") || options.only.has("read-heavy"))) {
+    if (options.profile && largest !== undefined && (options.only.has("steady") || anyReads)) {
       const spec: LoadRunSpec = {
         name: `profile-registry-${largest.agents}x${largest.connections}`,
         target: "registry",
