@@ -113,6 +113,7 @@ const GRPC_CASES: readonly GrpcCase[] = [
   { what: "half a length prefix", path: LIST, body: bytes(0x00, 0x00), code: Status.UNIMPLEMENTED, message: /no request message/ },
   { what: "no message at all on a unary call", path: REGISTER, body: bytes(), code: Status.UNIMPLEMENTED, message: /no request message/ },
   { what: "two messages on a unary call", path: LIST, body: Buffer.concat([list(), list()]), code: Status.UNIMPLEMENTED, message: /second request message/ },
+  { what: "a lone 0xff byte on the reflection stream", path: "/grpc.reflection.v1.ServerReflection/ServerReflectionInfo", body: grpcFrame(bytes(0xff)), code: Status.INVALID_ARGUMENT, message: /^the request is not a valid grpc\.reflection\.v1\.ServerReflectionRequest in protobuf binary: / },
   // Compression.
   { what: "the compression flag with gzip named but plain bytes sent", path: LIST, body: grpcFrame(bytes(0x08, 0x01), { compressed: 1 }), headers: { "grpc-encoding": "gzip" }, code: Status.INTERNAL, message: /decompress/ },
   { what: "an encoding the server does not know", path: LIST, body: grpcFrame(validList, { compressed: 1 }), headers: { "grpc-encoding": "snappy" }, code: Status.UNIMPLEMENTED, message: /snappy/ },

@@ -108,3 +108,18 @@ describe.each(["grpc-v1", "grpc-v1alpha"])("server reflection with buf curl --re
     ]);
   });
 });
+
+describe("server reflection on a server that has answered none yet", () => {
+  it("answers the first calls, v1 and v1alpha at once, while it loads the reflection library", async () => {
+    const server = await startTestServer();
+    try {
+      const url = `http://${server.grpcAddress}`;
+      const outputs = await Promise.all(
+        ["grpc-v1", "grpc-v1alpha", "grpc-v1"].map((protocol) => succeeded(bufCurl(["--reflect-protocol", protocol, "--list-services", url]))),
+      );
+      for (const stdout of outputs) expect(stdout.trim().split("\n")).toEqual(expect.arrayContaining(["registry.v1.AgentRegistry", "grpc.health.v1.Health"]));
+    } finally {
+      await server.dispose();
+    }
+  });
+});
