@@ -16,8 +16,8 @@ function findRoot(): string {
 }
 
 export const ROOT = findRoot();
-/** `agent-registry` as built by `tsc -p tsconfig.build.json`. */
-export const SERVER_CLI = join(ROOT, "dist", "src", "cli", "main.js");
+/** `agent-registry` as `npm run build` bundles it (rolldown.config.js). */
+export const SERVER_CLI = join(ROOT, "dist", "bundle", "agent-registry.js");
 /** The compiled harness (`tsc -p bench/tsconfig.json`). */
 export const BENCH_BUILD = join(ROOT, "dist", "bench-build", "bench");
 export const ETCD_LEASE_PROTO = join(ROOT, "bench", "proto", "etcd", "lease.proto");

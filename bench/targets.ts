@@ -1,5 +1,5 @@
 // The servers under test, each a separate process pinned to the server core: the real `agent-registry
-// serve` (dist/src/cli/main.js, temp data directory, json or sqlite store, LOG_LEVEL=warn, ephemeral
+// serve` (dist/bundle/agent-registry.js, temp data directory, json or sqlite store, LOG_LEVEL=warn, ephemeral
 // loopback ports), the bare grpc-js and connect-node echoes, and etcd. Each start resolves once the server
 // is ready for load.
 

@@ -46,8 +46,8 @@ const PAGE_POLICY = [
 ].join("; ");
 
 /**
- * Where the built page is: dist/web beside the compiled server (dist/src/server -> dist/web), or under the
- * package root when the server runs from its TypeScript sources (src/server -> dist/web).
+ * Where the built page is, from the bundle (dist/bundle -> dist/web), the compiled server (dist/src/server
+ * -> dist/web) or its TypeScript sources (src/server -> dist/web).
  */
 export async function findDashboardDir(): Promise<string | undefined> {
   for (const candidate of ["../../dist/web/", "../../web/"]) {

@@ -6,7 +6,7 @@ import { type ChildProcess, spawn } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import { testStore } from "./test-server.js";
 
-export const CLI = fileURLToPath(new URL("../../dist/src/cli/main.js", import.meta.url));
+export const CLI = fileURLToPath(new URL("../../dist/bundle/agent-registry.js", import.meta.url));
 
 export interface ServerProcess {
   readonly child: ChildProcess;
