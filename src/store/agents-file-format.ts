@@ -41,6 +41,8 @@ const KNOWN_KEYS = new Set([
 
 // RFC 3339 with a zone; the prototype (chrono) writes up to nine fractional digits.
 const RFC3339 = /^(\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2})(\.\d{1,9})?([Zz]|[+-]\d{2}:\d{2})$/;
+// What this server writes (toISOString): Date.parse reads it as it is.
+const ISO_MS_UTC = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/;
 
 /** One agent as its line of the file. */
 export function encodeAgent(agent: DecodedAgent): string {
@@ -138,7 +140,7 @@ function decodeAgent(row: unknown, where: string): DecodedAgent {
   if (secretHash !== undefined && !isSecretHash(secretHash)) {
     throw new Error(`${at}: "secret_hash" must be "sha256:" and 64 lower-case hex digits, got ${JSON.stringify(secretHash.slice(0, 80))}`);
   }
-  const extra = Object.fromEntries(Object.entries(fields).filter(([key]) => !KNOWN_KEYS.has(key)));
+  const extra = extraKeys(fields);
   const revision = optionalField(fields, "revision", at, "number");
   if (revision !== undefined && !(Number.isSafeInteger(revision) && revision > 0)) {
     throw new Error(`${at}: "revision" must be a positive integer, got ${revision}`);
@@ -174,6 +176,18 @@ function decodeAgent(row: unknown, where: string): DecodedAgent {
   };
 }
 
+/** Shared by every agent without keys of its own (nearly all): a load makes no object for them. */
+const NO_EXTRA_KEYS: ExtraKeys = Object.freeze({});
+
+function extraKeys(fields: Record<string, unknown>): ExtraKeys {
+  let extra: Record<string, unknown> | undefined;
+  for (const key in fields) {
+    // No prototype: a key named "__proto__" is kept as a key like any other.
+    if (!KNOWN_KEYS.has(key)) (extra ??= Object.create(null) as Record<string, unknown>)[key] = fields[key];
+  }
+  return extra ?? NO_EXTRA_KEYS;
+}
+
 type Primitive = { string: string; number: number; boolean: boolean };
 
 function field<T extends keyof Primitive>(
@@ -202,9 +216,13 @@ function optionalField<T extends keyof Primitive>(
 
 function timestamp(fields: Record<string, unknown>, key: string, where: string): number {
   const text = field(fields, key, where, "string");
-  const match = RFC3339.exec(text);
-  // Date.parse takes at most millisecond precision: drop the digits past it.
-  const ms = match === null ? NaN : Date.parse(`${match[1]}${(match[2] ?? "").slice(0, 4)}${match[3]}`);
+  let ms: number;
+  if (ISO_MS_UTC.test(text)) ms = Date.parse(text);
+  else {
+    const match = RFC3339.exec(text);
+    // Date.parse takes at most millisecond precision: drop the digits past it.
+    ms = match === null ? NaN : Date.parse(`${match[1]}${(match[2] ?? "").slice(0, 4)}${match[3]}`);
+  }
   if (Number.isNaN(ms)) {
     throw new Error(`${where}: "${key}" must be an RFC 3339 time such as 2024-05-01T12:00:00Z, got ${JSON.stringify(text)}`);
   }

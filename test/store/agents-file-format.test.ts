@@ -209,6 +209,15 @@ describe("keys this server does not know", () => {
     expect(entry).toMatchObject(unknown);
   });
 
+  it("keep a key named __proto__ as a key, through a decode and encode", () => {
+    const text = fileOf(row()).replace('"id":', '"__proto__":{"polluted":true},"id":');
+    const [agent] = decodeAgents(text);
+
+    expect(Object.keys(agent?.extra ?? {})).toEqual(["__proto__"]);
+    expect(({} as Record<string, unknown>)["polluted"]).toBeUndefined();
+    expect(encodeAgents(agent === undefined ? [] : [agent])).toContain('"__proto__":{"polluted":true}');
+  });
+
   it("never override the known fields on encode", () => {
     const [agent] = decodeAgents(fileOf(row()));
     const record = anAgent({ id: agent!.record.id, hostname: "renamed" });
@@ -287,6 +296,7 @@ describe("a file that is not valid", () => {
     ["has a last_heartbeat that is not a time", fileOf(row({ last_heartbeat: "yesterday" })), /agent #1 \(id .*\): "last_heartbeat" must be an RFC 3339 time .*got "yesterday"/],
     ["has a registered_at without a zone", fileOf(row({ registered_at: "2024-05-01T12:00:00" })), /agent #1 \(id .*\): "registered_at" must be an RFC 3339 time/],
     ["has a time with month 13", fileOf(row({ last_heartbeat: "2024-13-01T00:00:00Z" })), /"last_heartbeat" must be an RFC 3339 time/],
+    ["has a time with month 13 in the form this server writes", fileOf(row({ last_heartbeat: "2024-13-01T00:00:00.000Z" })), /"last_heartbeat" must be an RFC 3339 time/],
     ["has a time as epoch seconds", fileOf(row({ last_heartbeat: 1714564800 })), /agent #1 \(id .*\): "last_heartbeat" must be a string, found a number/],
     ["has an id that is not a UUID", fileOf(row({ id: "node-1" })), /agent #1: "id" must be a UUID, got "node-1"/],
     ["has the nil UUID as id", fileOf(row({ id: "00000000-0000-0000-0000-000000000000" })), /agent #1: "id" must be a UUID/],
