@@ -7,6 +7,20 @@ import { CLOCK_TICKS, type CoreTimes, type ProcSample, cpuPercent, sampleCores, 
 /** Above this (percent of one core) a window counts as skewed. */
 export const INTERFERENCE_LIMIT = 10;
 
+/**
+ * A load generator whose own event loop stalled longer than this timestamped the acks that arrived
+ * meanwhile late by as much: in a window of 10 s or more, such a stall alone can set the ack p99 (1 % of
+ * the beats), a fault of the client, not of the server. Such a window is measured again, as a skewed one is.
+ */
+export const GENERATOR_STALL_MS = 100;
+
+/** Why a window should be measured again, or undefined when it need not be. */
+export function disturbance(interferencePercent: number, generatorLoopMaxMs: number): string | undefined {
+  if (interferencePercent > INTERFERENCE_LIMIT) return `other processes used ${interferencePercent.toFixed(0)}% of a core during the window`;
+  if (generatorLoopMaxMs > GENERATOR_STALL_MS) return `the load generator's event loop stalled ${generatorLoopMaxMs.toFixed(0)} ms during the window`;
+  return undefined;
+}
+
 /** Starts watching; the returned function says how much others used since, in percent of one core. */
 export async function watchInterference(ours: readonly number[]): Promise<() => Promise<number>> {
   const pids = [...new Set([process.pid, ...ours])];

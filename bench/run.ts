@@ -139,7 +139,7 @@ function plan(quick: boolean, sizes: readonly number[] | undefined) {
     warmupMs: quick ? 2000 : 5000,
     windowMs: quick ? 4000 : 20_000,
     ceiling: { agents: 1000, connections: 4, window: 1, kinds: quick ? (["registry", "echo-grpc"] as TargetKind[]) : KINDS },
-    reads: { pageCalls: quick ? 60 : 300, fullCalls: quick ? 5 : 20 },
+    reads: { pageCalls: quick ? 60 : 300, fullCalls: quick ? 5 : 20, rounds: quick ? 2 : 3 },
     readHeavy: { balancers: 20, watchers: 20, seconds: quick ? 5 : 20, registersPerSecond: 10 },
     // The store dimension: each store at each size.
     sizes: sizes ?? (quick ? QUICK_SIZES : FULL_SIZES),
@@ -252,7 +252,7 @@ async function main(): Promise<void> {
     const anyReads = options.only.has("reads") || options.only.has("read-heavy");
     // The reads chosen, run with the largest fleet still beating (and again in the profile run).
     const theReads = async (running: RunningLoad) => ({
-      reads: options.only.has("reads") ? await readsUnderLoad(running, p.reads.pageCalls, p.reads.fullCalls) : undefined,
+      reads: options.only.has("reads") ? await readsUnderLoad(running, p.reads.pageCalls, p.reads.fullCalls, p.reads.rounds, log) : undefined,
       heavy: options.only.has("read-heavy") ? await readHeavy(running, p.readHeavy) : undefined,
     });
     if (options.only.has("steady") || anyReads) {
