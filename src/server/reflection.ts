@@ -67,12 +67,21 @@ function bridge(call: grpc.ServerDuplexStream<Buffer, Buffer>, method: LoadedMet
   const messages = new Duplex({
     objectMode: true,
     read: () => undefined,
-    write: (message: unknown, _encoding, done) => void call.write(responseSerialize(message), done),
+    write: (message: unknown, _encoding, done) => {
+      try {
+        call.write(responseSerialize(message), done);
+      } catch (error) {
+        done(error as Error);
+      }
+    },
     final: (done) => {
       call.end();
       done();
     },
   });
+  messages.on("error", (error) => call.emit("error", { code: grpc.status.INTERNAL, details: `server reflection failed: ${error.message}` }));
+  // A client that goes away takes the library's side of the call with it.
+  call.on("cancelled", () => messages.destroy());
   // The call's own accessors (peer, metadata, deadline, ...) on the stream of decoded messages.
   const stream = Object.assign(messages, {
     metadata: call.metadata,
