@@ -4,6 +4,7 @@ import type { Command } from "commander";
 import { loadLogConfig, loadServerConfig } from "../config/index.js";
 import { startServer } from "../server/server.js";
 import { createLogger } from "./logger.js";
+import { markOnTheMainThreadOnOneCpu } from "./one-cpu-gc.js";
 import { addSettingOptions, givenFlags } from "./setting-options.js";
 
 /** After a clean shutdown the process must end by itself within this long. */
@@ -18,6 +19,7 @@ export function addServeCommand(program: Command): void {
     const config = loadServerConfig(process.env, flags);
     const logging = loadLogConfig(process.env, flags);
     const log = await createLogger("agent-registry", logging.level, logging.format);
+    if (markOnTheMainThreadOnOneCpu()) log.info({}, "one CPU: V8 marks the heap on the main thread, so the beats keep the core during a collection");
     const server = await startServer(config, { log });
     const stop = (signal: string): void => {
       log.info({ signal }, "shutting down");

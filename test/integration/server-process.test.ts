@@ -3,6 +3,7 @@
 
 import { execFile } from "node:child_process";
 import { readFile, readlink, rm, stat, symlink, truncate, writeFile } from "node:fs/promises";
+import { availableParallelism } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { Code } from "@connectrpc/connect";
@@ -34,8 +35,8 @@ let dataDir: string;
 const running: ServerProcess[] = [];
 const clients: RegistryClient[] = [];
 
-async function start(env: Record<string, string> = {}): Promise<ServerProcess> {
-  const server = await startServerProcess(dataDir, env);
+async function start(env: Record<string, string> = {}, wrapper: readonly string[] = []): Promise<ServerProcess> {
+  const server = await startServerProcess(dataDir, env, [], wrapper);
   running.push(server);
   return server;
 }
@@ -156,6 +157,24 @@ describe("start-up", () => {
     const result = await runServerToExit(dataDir, env);
     expect(result.code).toBe(1);
     expect(result.stderr).toContain(names);
+  });
+});
+
+describe("on one CPU", () => {
+  // taskset narrows the process to one core, as a container's cpuset does.
+  it.runIf(availableParallelism() > 1)("has V8 mark the heap on the main thread and says so; on two CPUs it does not", async () => {
+    const one = await start({ LOG_LEVEL: "info" }, ["taskset", "-c", "0"]);
+    const otherDir = await makeDataDir();
+    try {
+      const two = await startServerProcess(otherDir, { LOG_LEVEL: "info" });
+      running.push(two);
+      // The line is written before the start line, but on stderr, which may be read after stdout.
+      await expect.poll(() => one.stderr()).toContain("one CPU: V8 marks the heap on the main thread");
+      expect(two.stderr()).not.toContain("one CPU");
+      await kill9(two);
+    } finally {
+      await rm(otherDir, { recursive: true, force: true });
+    }
   });
 });
 

@@ -36,9 +36,17 @@ function serverEnv(dataDir: string, env: Record<string, string>): NodeJS.Process
   };
 }
 
-/** Starts the server and waits for its start line; `args` are extra `serve` flags. */
-export async function startServerProcess(dataDir: string, env: Record<string, string> = {}, args: readonly string[] = []): Promise<ServerProcess> {
-  const { match, ...started } = await startCli(["serve", ...args], serverEnv(dataDir, env), /gRPC on (\S+) and HTTP on (\S+?);/);
+/**
+ * Starts the server and waits for its start line; `args` are extra `serve` flags, `wrapper` a command that
+ * runs node (`taskset -c 0`).
+ */
+export async function startServerProcess(
+  dataDir: string,
+  env: Record<string, string> = {},
+  args: readonly string[] = [],
+  wrapper: readonly string[] = [],
+): Promise<ServerProcess> {
+  const { match, ...started } = await startCli(["serve", ...args], serverEnv(dataDir, env), /gRPC on (\S+) and HTTP on (\S+?);/, wrapper);
   return { ...started, grpcAddress: match[1] as string, httpUrl: match[2] as string };
 }
 
@@ -51,8 +59,9 @@ export interface StartedCli {
 }
 
 /** Runs the built CLI with `args` and waits until its stdout matches `startLine` (rejects if it exits first). */
-export function startCli(args: readonly string[], env: NodeJS.ProcessEnv, startLine: RegExp): Promise<StartedCli> {
-  const child = spawn(process.execPath, [CLI, ...args], { env, stdio: ["ignore", "pipe", "pipe"] });
+export function startCli(args: readonly string[], env: NodeJS.ProcessEnv, startLine: RegExp, wrapper: readonly string[] = []): Promise<StartedCli> {
+  const [command, ...commandArgs] = [...wrapper, process.execPath, CLI, ...args] as [string, ...string[]];
+  const child = spawn(command, commandArgs, { env, stdio: ["ignore", "pipe", "pipe"] });
   let stdout = "";
   let stderr = "";
   child.stderr.on("data", (chunk: Buffer) => (stderr += chunk.toString()));
