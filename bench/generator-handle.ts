@@ -3,7 +3,7 @@
 
 import { join } from "node:path";
 import type { Child, ProcessGroup } from "./processes.js";
-import { GENERATOR_CORE } from "./processes.js";
+import { GENERATOR_CORE, PINNED_NODE_FLAGS } from "./processes.js";
 import { BENCH_BUILD } from "./paths.js";
 import type { Command, Envelope, FleetReady, FleetSpec, Reply, StormResult, WindowStats } from "./protocol.js";
 
@@ -31,7 +31,7 @@ export class GeneratorHandle {
     // BENCH_PROFILE_GENERATOR=<dir>: profile the generator itself (node --cpu-prof), to check it is not the limit.
     const profileDir = process.env["BENCH_PROFILE_GENERATOR"];
     const profile = profileDir === undefined || profileDir === "" ? [] : ["--cpu-prof", `--cpu-prof-dir=${profileDir}`];
-    const args = [...profile, "--max-old-space-size=4096", "--max-semi-space-size=64", join(BENCH_BUILD, "load-generator.js")];
+    const args = [...profile, ...PINNED_NODE_FLAGS, "--max-old-space-size=4096", "--max-semi-space-size=64", join(BENCH_BUILD, "load-generator.js")];
     return new GeneratorHandle(processes.spawn("load-generator", process.execPath, args, { core: GENERATOR_CORE, ipc: true }));
   }
 

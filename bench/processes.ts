@@ -14,6 +14,14 @@ export const SERVER_CORE = 1;
 const TASKSET = ["/usr/bin/taskset", "/bin/taskset"].find((path) => existsSync(path));
 export const PINNING = TASKSET !== undefined && cpus().length >= 2;
 
+/**
+ * Node flags for a Node process pinned to one core: V8's concurrent marking off, as `agent-registry serve`
+ * turns it off itself on one CPU (src/cli/one-cpu-gc.ts), so the load generator and the echoes run the way
+ * the server does (with it on, four marking threads take the pinned core from the event loop for a few
+ * hundred ms at each major GC).
+ */
+export const PINNED_NODE_FLAGS: readonly string[] = PINNING ? ["--no-concurrent-marking"] : [];
+
 export interface Exit {
   readonly code: number | null;
   readonly signal: NodeJS.Signals | null;

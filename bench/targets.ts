@@ -10,7 +10,7 @@ import type { StoreKind } from "../src/config/index.js";
 import { type EtcdBinary, startEtcd } from "./etcd.js";
 import { BENCH_BUILD, SERVER_CLI } from "./paths.js";
 import type { Child, ProcessGroup } from "./processes.js";
-import { SERVER_CORE } from "./processes.js";
+import { PINNED_NODE_FLAGS, SERVER_CORE } from "./processes.js";
 import type { TargetKind } from "./protocol.js";
 
 export interface Target {
@@ -79,7 +79,7 @@ export async function startRegistry(processes: ProcessGroup, options: RegistryOp
 /** `keepaliveMs`: the grpc-js echo pings each connection this often, as the registry does (interval, 1-30 s). */
 export async function startEcho(processes: ProcessGroup, kind: "echo-grpc" | "echo-connect", keepaliveMs: number): Promise<Target> {
   const script = join(BENCH_BUILD, kind === "echo-grpc" ? "echo-grpc-server.js" : "echo-connect-server.js");
-  const args = kind === "echo-grpc" ? [script, "127.0.0.1:0", String(keepaliveMs)] : [script, "0"];
+  const args = [...PINNED_NODE_FLAGS, ...(kind === "echo-grpc" ? [script, "127.0.0.1:0", String(keepaliveMs)] : [script, "0"])];
   const started = performance.now();
   const child = processes.spawn(kind, process.execPath, args, { core: SERVER_CORE });
   const match = await waitForLine(child, /listening on (\S+)/, 30_000);
