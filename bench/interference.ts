@@ -42,12 +42,15 @@ export async function watchInterference(ours: readonly number[]): Promise<() => 
   };
 }
 
-/** Waits (up to `maxMs`) until others use less than the limit over one second; says how long it waited. */
-export async function waitForQuiet(maxMs: number, log: (line: string) => void): Promise<number> {
+/**
+ * Waits (up to `maxMs`) until others use less than the limit over one second; says how long it waited.
+ * `ours`: processes of the run that are not others (the server and load generator of a load that stays on).
+ */
+export async function waitForQuiet(maxMs: number, log: (line: string) => void, ours: readonly number[] = []): Promise<number> {
   const started = Date.now();
   let logged = false;
   for (;;) {
-    const stop = await watchInterference([]);
+    const stop = await watchInterference(ours);
     await new Promise((resolve) => setTimeout(resolve, 1000));
     const others = await stop();
     if (others < INTERFERENCE_LIMIT) return Date.now() - started;

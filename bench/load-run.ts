@@ -201,7 +201,7 @@ export async function loadRun<T = undefined>(
     // are never a reason: they are what is measured.
     let best: Window | undefined;
     for (let attempt = 1; attempt <= (ctx.quick ? 2 : 5); attempt++) {
-      if (attempt > 1) await waitForQuiet(ctx.quick ? 10_000 : 60_000, ctx.log);
+      if (attempt > 1) await waitForQuiet(ctx.quick ? 10_000 : 60_000, ctx.log, [target.child.pid, generator.pid]);
       if (spec.windowOffsetAfterWriteMs !== undefined && target.httpUrl !== undefined) {
         await afterNextStoreWrite(target.httpUrl, 60_000);
         await sleep(spec.windowOffsetAfterWriteMs);
