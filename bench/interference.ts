@@ -14,11 +14,12 @@ export const INTERFERENCE_LIMIT = 10;
  */
 export const GENERATOR_STALL_MS = 100;
 
-/** Why a window should be measured again, or undefined when it need not be. */
-export function disturbance(interferencePercent: number, generatorLoopMaxMs: number): string | undefined {
-  if (interferencePercent > INTERFERENCE_LIMIT) return `other processes used ${interferencePercent.toFixed(0)}% of a core during the window`;
-  if (generatorLoopMaxMs > GENERATOR_STALL_MS) return `the load generator's event loop stalled ${generatorLoopMaxMs.toFixed(0)} ms during the window`;
-  return undefined;
+/** Why a window should be measured again; none when it need not be. */
+export function disturbances(interferencePercent: number, generatorLoopMaxMs: number): string[] {
+  const reasons: string[] = [];
+  if (interferencePercent > INTERFERENCE_LIMIT) reasons.push(`other processes used ${interferencePercent.toFixed(0)}% of a core during the window`);
+  if (generatorLoopMaxMs > GENERATOR_STALL_MS) reasons.push(`the load generator's event loop stalled ${generatorLoopMaxMs.toFixed(0)} ms during the window`);
+  return reasons;
 }
 
 /** Starts watching; the returned function says how much others used since, in percent of one core. */

@@ -12,7 +12,7 @@ import type { LatencySummary } from "./latency.js";
 import { type ProcSample, type CoreUse, coreUse, countSockets, cpuPercent, sampleCores, sampleProcess } from "./proc-stats.js";
 import { SERVER_CORE } from "./processes.js";
 import type { PromText } from "./prom-text.js";
-import { GENERATOR_STALL_MS, INTERFERENCE_LIMIT, disturbance, waitForQuiet, watchInterference } from "./interference.js";
+import { disturbances, waitForQuiet, watchInterference } from "./interference.js";
 import type { FleetReady, LoopDelay, TargetKind, WindowStats } from "./protocol.js";
 import { afterNextStoreWrite, scrape } from "./registry-probe.js";
 import { storeDataBytes, writeStoreDataDir } from "./store-data-dir.js";
@@ -208,7 +208,7 @@ export async function loadRun<T = undefined>(
       }
       const window = await measureWindow(target, generator, spec.windowMs);
       if (best === undefined || quieter(window, best)) best = { ...window, attempts: attempt };
-      const reason = disturbance(window.interferencePercent, window.stats.loopDelayMs.max);
+      const [reason] = disturbancesOf(window);
       if (reason === undefined) break;
       ctx.log(`  ${reason}; measuring again`);
     }
@@ -345,11 +345,12 @@ interface Window {
   readonly attempts?: number;
 }
 
+const disturbancesOf = (window: Window): string[] => disturbances(window.interferencePercent, window.stats.loopDelayMs.max);
+
 /** Fewer reasons to measure again first, then less interference. */
 function quieter(a: Window, b: Window): boolean {
-  const reasons = (w: Window): number =>
-    Number(w.interferencePercent > INTERFERENCE_LIMIT) + Number(w.stats.loopDelayMs.max > GENERATOR_STALL_MS);
-  return reasons(a) !== reasons(b) ? reasons(a) < reasons(b) : a.interferencePercent < b.interferencePercent;
+  const reasons = disturbancesOf(a).length - disturbancesOf(b).length;
+  return reasons !== 0 ? reasons < 0 : a.interferencePercent < b.interferencePercent;
 }
 
 async function measureWindow(target: Target, generator: GeneratorHandle, windowMs: number): Promise<Window> {

@@ -3,7 +3,7 @@
 // Connect JSON on the HTTP port; one call at a time with a short pause, as a scheduler polling would.
 // The beats' ack round trips during the reads are measured too: a slow read stalls the event loop.
 
-import { disturbance } from "./interference.js";
+import { disturbances } from "./interference.js";
 import { type LatencySummary, summarize } from "./latency.js";
 import { type Meanwhile, type RunningLoad, meanwhile, sleep } from "./load-run.js";
 import { cpuPercent, sampleProcess } from "./proc-stats.js";
@@ -33,7 +33,7 @@ export async function readsUnderLoad(running: RunningLoad, pageCalls: number, fu
   for (; ; round++) {
     const result = await readsRound(running, pageCalls, fullCalls);
     if (best === undefined || result.generatorLoopDelayMs.max < best.generatorLoopDelayMs.max) best = result;
-    const reason = disturbance(0, result.generatorLoopDelayMs.max);
+    const [reason] = disturbances(0, result.generatorLoopDelayMs.max);
     if (reason === undefined || round === rounds) break;
     log(`  ${reason}; reading again`);
   }
