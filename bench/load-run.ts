@@ -1,8 +1,10 @@
 // One load run against one server: start the server, measure it idle, set up the fleet (register and open
 // every stream), beat (steady timer or closed loop), warm up, then measure one window: server CPU and RSS
 // from /proc, the generator's CPU, ack round trips and errors from the generator, and (registry) the
-// scrape deltas of /metrics and the store's files. An `after` hook runs with the load still on (reads,
-// detection). Everything started here is stopped here, also on failure.
+// scrape deltas of /metrics and the store's files. Where a figure swings from window to window (CPU per
+// beat, memory, the ack tail), several windows are measured one after another on the same load and each
+// such figure is their median. An `after` hook runs with the load still on (reads, detection). Everything
+// started here is stopped here, also on failure.
 
 import { join } from "node:path";
 import type { StoreKind } from "../src/config/index.js";
@@ -50,6 +52,21 @@ export interface LoadRunSpec {
    * flushes, not one more or one less depending on where it fell.
    */
   readonly windowOffsetAfterWriteMs?: number;
+  /**
+   * Windows measured one after another on the same load (default 1). With more, the result's CPU per beat,
+   * RSS and ack latencies are the medians of the windows (each from its median window), errors their sum.
+   */
+  readonly windows?: number;
+}
+
+/** What one window measured of the figures that swing from window to window. */
+export interface WindowFigures {
+  readonly cpuMicrosPerBeat: number;
+  readonly serverCpuPercent: number;
+  readonly rssMiB: number;
+  readonly kbPerStream: number;
+  readonly ackP50Ms: number;
+  readonly ackP99Ms: number;
 }
 
 export interface RunningLoad {
@@ -118,8 +135,13 @@ export interface LoadRunResult {
   readonly otherOnServerCorePercent: number;
   /** CPU other processes used on the whole machine during the window, percent of one core. */
   readonly interferencePercent: number;
-  /** Windows measured to get one without interference or a stall of the load generator (the least disturbed is kept). */
+  /**
+   * Windows measured in all: for each one kept, until one without interference or a stall of the load
+   * generator (the least disturbed is kept).
+   */
   readonly windowAttempts: number;
+  /** Each kept window's figures, when several were (spec.windows > 1); the result holds their medians. */
+  readonly windowFigures?: readonly WindowFigures[];
   /** The server's event-loop delay over the window (registry: /metrics; echoes: SIGUSR2; etcd: none). */
   readonly serverLoopDelayMs: LoopDelay | undefined;
   readonly serverBeats?: number;
@@ -199,70 +221,127 @@ export async function loadRun<T = undefined>(
     // A window in which other processes ran, or the load generator itself stalled, is measured again
     // (the load stays on), up to a few times; the least disturbed one is kept. The server's own stalls
     // are never a reason: they are what is measured.
-    let best: Window | undefined;
-    for (let attempt = 1; attempt <= (ctx.quick ? 2 : 5); attempt++) {
-      if (attempt > 1) await waitForQuiet(ctx.quick ? 10_000 : 60_000, ctx.log, [target.child.pid, generator.pid]);
-      if (spec.windowOffsetAfterWriteMs !== undefined && target.httpUrl !== undefined) {
-        await afterNextStoreWrite(target.httpUrl, 60_000);
-        await sleep(spec.windowOffsetAfterWriteMs);
+    const load = generator;
+    const quietWindow = async (): Promise<Window> => {
+      let best: Window | undefined;
+      let measured = 0;
+      for (let attempt = 1; attempt <= (ctx.quick ? 2 : 5); attempt++) {
+        measured = attempt;
+        if (attempt > 1) await waitForQuiet(ctx.quick ? 10_000 : 60_000, ctx.log, [target.child.pid, load.pid]);
+        if (spec.windowOffsetAfterWriteMs !== undefined && target.httpUrl !== undefined) {
+          await afterNextStoreWrite(target.httpUrl, 60_000);
+          await sleep(spec.windowOffsetAfterWriteMs);
+        }
+        const window = await measureWindow(target, load, spec.windowMs);
+        if (best === undefined || quieter(window, best)) best = window;
+        const [reason] = disturbancesOf(window);
+        if (reason === undefined) break;
+        ctx.log(`  ${reason}; measuring again`);
       }
-      const window = await measureWindow(target, generator, spec.windowMs);
-      if (best === undefined || quieter(window, best)) best = { ...window, attempts: attempt };
-      const [reason] = disturbancesOf(window);
-      if (reason === undefined) break;
-      ctx.log(`  ${reason}; measuring again`);
-    }
-    const { stats, server0, server1, generator0, generator1, cores, metricsBefore, metricsAfter, echoDelay, interferencePercent, attempts } = best as Window;
+      return { ...(best as Window), attempts: measured };
+    };
+    const kept: Window[] = [];
+    for (let w = 0; w < Math.max(1, spec.windows ?? 1); w++) kept.push(await quietWindow());
     const dataBytes = dataDir === undefined ? undefined : await storeDataBytes(dataDir, store);
 
     const extra = after === undefined ? undefined : await after({ target, generator, fleet, spec });
 
-    const windowSeconds = stats.windowMs / 1000;
-    const cpuSeconds = server1.cpuSeconds - server0.cpuSeconds;
-    const errorCount = Object.values(stats.errors).reduce((a, b) => a + b, 0) + Object.values(fleet.setupErrors).reduce((a, b) => a + b, 0);
-    const result: LoadRunResult = {
-      name: spec.name,
-      target: spec.target,
-      ...(spec.target === "registry" ? { store } : {}),
-      label: TARGET_LABELS[spec.target],
-      agents: spec.agents,
-      connections: spec.connections,
-      serverSockets,
-      load: spec.load,
-      setupMs: fleet.setupMs,
-      setupErrors: fleet.setupErrors,
-      setupLatency: fleet.setupLatency,
-      streamsOpen: stats.streamsOpen,
-      windowSeconds,
-      sent: stats.sent,
-      acked: stats.acked,
-      skipped: stats.skipped,
-      beatsPerSecond: stats.acked / windowSeconds,
-      ack: stats.latency,
-      errors: { ...fleet.setupErrors, ...stats.errors },
-      errorCount,
-      serverCpuPercent: cpuPercent(server0, server1),
-      cpuMicrosPerBeat: (cpuSeconds * 1e6) / Math.max(1, stats.acked),
-      idleRssMiB: idle.rssBytes / MIB,
-      rssMiB: server1.rssBytes / MIB,
-      kbPerStream: (server1.rssBytes - idle.rssBytes) / 1024 / spec.agents,
-      generatorCpuPercent: cpuPercent(generator0, generator1),
-      generatorLoopDelayMs: stats.loopDelayMs,
-      cores,
-      // Process time on the server's core that was not the server's: another process ran there.
-      otherOnServerCorePercent: Math.max(0, (cores[SERVER_CORE]?.processPercent ?? 0) - cpuPercent(server0, server1)),
-      interferencePercent,
-      windowAttempts: attempts ?? 1,
-      serverLoopDelayMs: echoDelay,
-      ...(metricsBefore !== undefined && metricsAfter !== undefined
-        ? registryMetrics(metricsBefore, metricsAfter, server0, server1, windowSeconds, dataBytes)
-        : {}),
-    };
+    const perWindow = kept.map((window) => resultOf(spec, store, window, { idle, serverSockets, fleet, dataBytes }));
+    const result = kept.length === 1 ? (perWindow[0] as LoadRunResult) : medianOf(perWindow);
     return { result, extra };
   } finally {
     await generator?.stop();
     await target.stop();
   }
+}
+
+/** What a run knows besides its windows. */
+interface RunContext {
+  readonly idle: ProcSample;
+  readonly serverSockets: number;
+  readonly fleet: FleetReady;
+  readonly dataBytes: number | undefined;
+}
+
+/** The run's result as measured in one window. */
+function resultOf(spec: LoadRunSpec, store: StoreKind, window: Window, { idle, serverSockets, fleet, dataBytes }: RunContext): LoadRunResult {
+  const { stats, server0, server1, generator0, generator1, cores, metricsBefore, metricsAfter, echoDelay, interferencePercent, attempts } = window;
+  const windowSeconds = stats.windowMs / 1000;
+  const cpuSeconds = server1.cpuSeconds - server0.cpuSeconds;
+  const errorCount = Object.values(stats.errors).reduce((a, b) => a + b, 0) + Object.values(fleet.setupErrors).reduce((a, b) => a + b, 0);
+  return {
+    name: spec.name,
+    target: spec.target,
+    ...(spec.target === "registry" ? { store } : {}),
+    label: TARGET_LABELS[spec.target],
+    agents: spec.agents,
+    connections: spec.connections,
+    serverSockets,
+    load: spec.load,
+    setupMs: fleet.setupMs,
+    setupErrors: fleet.setupErrors,
+    setupLatency: fleet.setupLatency,
+    streamsOpen: stats.streamsOpen,
+    windowSeconds,
+    sent: stats.sent,
+    acked: stats.acked,
+    skipped: stats.skipped,
+    beatsPerSecond: stats.acked / windowSeconds,
+    ack: stats.latency,
+    errors: { ...fleet.setupErrors, ...stats.errors },
+    errorCount,
+    serverCpuPercent: cpuPercent(server0, server1),
+    cpuMicrosPerBeat: (cpuSeconds * 1e6) / Math.max(1, stats.acked),
+    idleRssMiB: idle.rssBytes / MIB,
+    rssMiB: server1.rssBytes / MIB,
+    kbPerStream: (server1.rssBytes - idle.rssBytes) / 1024 / spec.agents,
+    generatorCpuPercent: cpuPercent(generator0, generator1),
+    generatorLoopDelayMs: stats.loopDelayMs,
+    cores,
+    // Process time on the server's core that was not the server's: another process ran there.
+    otherOnServerCorePercent: Math.max(0, (cores[SERVER_CORE]?.processPercent ?? 0) - cpuPercent(server0, server1)),
+    interferencePercent,
+    windowAttempts: attempts,
+    serverLoopDelayMs: echoDelay,
+    ...(metricsBefore !== undefined && metricsAfter !== undefined
+      ? registryMetrics(metricsBefore, metricsAfter, server0, server1, windowSeconds, dataBytes)
+      : {}),
+  };
+}
+
+function figuresOf(r: LoadRunResult): WindowFigures {
+  return { cpuMicrosPerBeat: r.cpuMicrosPerBeat, serverCpuPercent: r.serverCpuPercent, rssMiB: r.rssMiB, kbPerStream: r.kbPerStream, ackP50Ms: r.ack.p50, ackP99Ms: r.ack.p99 };
+}
+
+/** The window whose `pick` is the median (the lower middle one of an even count). */
+function medianWindow(results: readonly LoadRunResult[], pick: (r: LoadRunResult) => number): LoadRunResult {
+  return [...results].sort((a, b) => pick(a) - pick(b))[Math.floor((results.length - 1) / 2)] as LoadRunResult;
+}
+
+/**
+ * Several windows of one run as one result: the ack latencies of the window with the median ack p99 (with
+ * everything else that window measured), CPU from the window with the median CPU per beat, memory from the
+ * one with the median KB per stream; errors and windows measured summed over all of them.
+ */
+function medianOf(results: readonly LoadRunResult[]): LoadRunResult {
+  const byAck = medianWindow(results, (r) => r.ack.p99);
+  const byCpu = medianWindow(results, (r) => r.cpuMicrosPerBeat);
+  const byMemory = medianWindow(results, (r) => r.kbPerStream);
+  const errors: Record<string, number> = {};
+  for (const r of results) for (const [code, count] of Object.entries(r.errors)) errors[code] = (errors[code] ?? 0) + count;
+  return {
+    ...byAck,
+    errors,
+    errorCount: results.reduce((sum, r) => sum + r.errorCount, 0),
+    skipped: results.reduce((sum, r) => sum + r.skipped, 0),
+    serverCpuPercent: byCpu.serverCpuPercent,
+    cpuMicrosPerBeat: byCpu.cpuMicrosPerBeat,
+    rssMiB: byMemory.rssMiB,
+    kbPerStream: byMemory.kbPerStream,
+    interferencePercent: Math.max(...results.map((r) => r.interferencePercent)),
+    windowAttempts: results.reduce((sum, r) => sum + r.windowAttempts, 0),
+    windowFigures: results.map(figuresOf),
+  };
 }
 
 /**
@@ -342,7 +421,8 @@ interface Window {
   readonly metricsAfter: PromText | undefined;
   readonly echoDelay: LoopDelay | undefined;
   readonly interferencePercent: number;
-  readonly attempts?: number;
+  /** Windows measured to keep this one. */
+  readonly attempts: number;
 }
 
 const disturbancesOf = (window: Window): string[] => disturbances(window.interferencePercent, window.stats.loopDelayMs.max);
@@ -366,7 +446,7 @@ async function measureWindow(target: Target, generator: GeneratorHandle, windowM
   const interferencePercent = await others();
   const metricsAfter = target.httpUrl === undefined ? undefined : await scrape(target.httpUrl);
   const echoDelay = isEcho ? await echoLoopDelay(target) : undefined;
-  return { stats, server0, server1, generator0, generator1, cores: coreUse(cores0, cores1), metricsBefore, metricsAfter, echoDelay, interferencePercent };
+  return { stats, server0, server1, generator0, generator1, cores: coreUse(cores0, cores1), metricsBefore, metricsAfter, echoDelay, interferencePercent, attempts: 1 };
 }
 
 /** Asks an echo server for its event-loop delay since the last ask (and starts a new period). */
