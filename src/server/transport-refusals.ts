@@ -26,7 +26,9 @@ export function watchConnectionStreams(
     if (session === undefined) return;
     const count = (open.get(session) ?? 0) + 1;
     open.set(session, count);
-    stream.once("close", () => open.set(session, (open.get(session) ?? 1) - 1));
+    // `on`, not `once`: "close" comes once per stream anyway, and `once` keeps a wrapper on every
+    // long-lived stream (a heartbeat stream lives for days).
+    stream.on("close", () => open.set(session, (open.get(session) ?? 1) - 1));
     if (count === limit) {
       log.refused(
         "maxStreamsPerConnection",
@@ -48,6 +50,8 @@ export function watchGrpcListener(server: grpc.Server, maxStreamsPerConnection: 
   for (const h2 of servers.keys()) {
     watchConnectionStreams(h2, maxStreamsPerConnection, log, "grpc");
     h2.on("stream", (stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders) => {
+      // Only the path is kept for the stream's life, not the whole header object (~1 KB a stream).
+      const method = headers[":path"];
       // grpc-js ends such a call at once: with a trailers-only response (then "finish" follows it), or with
       // trailers after earlier messages (sent when the stream asks for them: "wantTrailers", then "close").
       let checked = false;
@@ -59,13 +63,13 @@ export function watchGrpcListener(server: grpc.Server, maxStreamsPerConnection: 
         if (String(status["grpc-status"]) === "8" && /^Received message (larger|that decompresses to a size larger) than/.test(message)) {
           log.refused(
             "maxMessageBytes",
-            { listener: "grpc", method: headers[":path"], peer: stream.session?.socket?.remoteAddress },
+            { listener: "grpc", method, peer: stream.session?.socket?.remoteAddress },
             `request refused: ${message}`,
           );
         }
       };
-      stream.once("finish", check);
-      stream.once("close", check);
+      stream.on("finish", check);
+      stream.on("close", check);
     });
   }
 }
