@@ -110,12 +110,7 @@ export class HeartbeatCall {
     this.firstBeatTimer?.cancel();
     this.firstBeatTimer = undefined;
     if (this.session === undefined) {
-      if (request.agentId === "") throw invalidArgument("agent_id", "is required in the first message of a Heartbeat stream");
-      this.session = this.registry.openHeartbeat(
-        parseAgentId(request.agentId),
-        (reason) => this.finish(reason),
-        request.agentSecret,
-      );
+      this.session = this.open(request);
     } else if (request.agentId !== "" && request.agentId.toLowerCase() !== this.session.agentId) {
       throw invalidArgument(
         "agent_id",
@@ -128,7 +123,18 @@ export class HeartbeatCall {
       leaving: request.leaving,
       inventory: inventoryFromWire(request.inventory),
     });
-    return result instanceof Promise ? result.then((done) => this.ack(request.seq, done)) : this.ack(request.seq, result);
+    const seq = request.seq;
+    return result instanceof Promise ? result.then((done) => this.ack(seq, done)) : this.ack(seq, result);
+  }
+
+  /**
+   * The registry session the stream's first message names. A method of its own, so that the end callback,
+   * which lives as long as the stream, keeps nothing of the message alive (in `apply` it would share a
+   * closure context with `request`: the first beat, a whole inventory with it, held for the stream's life).
+   */
+  private open(request: HeartbeatRequest): HeartbeatSession {
+    if (request.agentId === "") throw invalidArgument("agent_id", "is required in the first message of a Heartbeat stream");
+    return this.registry.openHeartbeat(parseAgentId(request.agentId), (reason) => this.finish(reason), request.agentSecret);
   }
 
   /** The transport is gone (client finished, cancelled, or the connection broke). */
