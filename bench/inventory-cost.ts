@@ -10,8 +10,9 @@ import { createGrpcTransport } from "@connectrpc/connect-node";
 import { v4 } from "uuid";
 import { AgentRegistry, type HeartbeatRequest, HeartbeatRequestSchema, type Inventory, InventorySchema } from "../gen/registry/v1/registry_pb.js";
 import { SERVER_DEFAULTS, type StoreKind } from "../src/config/index.js";
+import { join } from "node:path";
 import { pathToFileURL } from "node:url";
-import { SERVER_CLI } from "./paths.js";
+import { SERVER_MODULES } from "./paths.js";
 import type { BenchContext } from "./context.js";
 
 export interface InventoryCostRow {
@@ -64,7 +65,7 @@ export async function inventoryCost(ctx: BenchContext, stores: readonly StoreKin
   const beats = quick ? 400 : 2000;
   const rows: InventoryCostRow[] = [];
   // The server as built (dist/src): its SQLite writer thread is a file beside it, which the bench build lacks.
-  const { startServer } = (await import(new URL("../server/server.js", pathToFileURL(SERVER_CLI)).href)) as typeof import("../src/server/server.js");
+  const { startServer } = (await import(pathToFileURL(join(SERVER_MODULES, "server", "server.js")).href)) as typeof import("../src/server/server.js");
   for (const store of stores) {
     const dataDir = await ctx.freshDir(`inventory-${store}`);
     const server = await startServer({

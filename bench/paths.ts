@@ -18,6 +18,8 @@ function findRoot(): string {
 export const ROOT = findRoot();
 /** `agent-registry` as `npm run build` bundles it (rolldown.config.js). */
 export const SERVER_CLI = join(ROOT, "dist", "bundle", "agent-registry.js");
+/** The server's modules as tsc builds them (`tsc -p tsconfig.build.json`, before the bundle). */
+export const SERVER_MODULES = join(ROOT, "dist", "src");
 /** The compiled harness (`tsc -p bench/tsconfig.json`). */
 export const BENCH_BUILD = join(ROOT, "dist", "bench-build", "bench");
 export const ETCD_LEASE_PROTO = join(ROOT, "bench", "proto", "etcd", "lease.proto");
