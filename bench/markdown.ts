@@ -3,8 +3,9 @@
 
 import type { LoadRunResult } from "./load-run.js";
 
-/** `digits` decimals; "n/a" for a number that was not measured. */
-export const f = (value: number | undefined, digits = 1): string => (value === undefined || Number.isNaN(value) ? "n/a" : value.toFixed(digits));
+/** `digits` decimals; "n/a" for a number that was not measured (NaN, or null once a results file is read back). */
+export const f = (value: number | null | undefined, digits = 1): string =>
+  value === undefined || value === null || Number.isNaN(value) ? "n/a" : value.toFixed(digits);
 
 /** Rounded, with thousands separators. */
 export const n = (value: number): string => Math.round(value).toLocaleString("en-US");

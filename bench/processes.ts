@@ -58,7 +58,8 @@ export class ProcessGroup {
     const argv = pinned ? ["-c", String(options.core), command, ...args] : [...args];
     const stdio: StdioOptions = options.ipc === true ? ["ignore", "pipe", "pipe", "ipc"] : ["ignore", "pipe", "pipe"];
     // detached: its own process group, so kill(-pid) ends it and anything it started.
-    const child = spawn(file, argv, { env: options.env ?? process.env, stdio, detached: true, cwd: options.cwd });
+    // IPC by structured clone, not JSON: a window with no acks has NaN percentiles, which JSON turns into null.
+    const child = spawn(file, argv, { env: options.env ?? process.env, stdio, detached: true, cwd: options.cwd, serialization: "advanced" });
     if (child.pid === undefined) throw new Error(`cannot start ${name} (${command})`);
     let out = "";
     const keep = (chunk: Buffer): void => {

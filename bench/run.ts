@@ -48,6 +48,8 @@ interface Options {
   readonly writeDoc: boolean;
   /** A run of some scenarios only: its name in `latest-<name>.json`, so it never replaces a whole run's. */
   readonly partial: string | undefined;
+  /** --report=FILE: measure nothing; print the report of a results file (and with --doc, rewrite the block). */
+  readonly reportFrom: string | undefined;
 }
 
 const USAGE = `usage: npm run bench -- [--quick] [--only=${SCENARIOS.join(",")}] [--targets=${KINDS.join(",")}]
@@ -62,7 +64,9 @@ const USAGE = `usage: npm run bench -- [--quick] [--only=${SCENARIOS.join(",")}]
               largest size), one more cold start per store (largest size) and one more persistence run
               per store (largest size); summarise the profiles (top frames by self time); with
               =DIR the .cpuprofile files are kept there (open them in Chrome DevTools)
-  --doc       rewrite the generated block of BENCHMARKS.md (default for a full run of every scenario)`;
+  --doc       rewrite the generated block of BENCHMARKS.md (default for a full run of every scenario)
+  --report=FILE  measure nothing: print the report of a results file (bench/results/*.json); with --doc,
+              rewrite the generated block from it`;
 
 function parseOptions(argv: readonly string[]): Options {
   let quick = false;
@@ -73,6 +77,7 @@ function parseOptions(argv: readonly string[]): Options {
   let targets: TargetKind[] = [...KINDS];
   let stores: StoreKind[] = [...STORES];
   let sizes: number[] | undefined;
+  let reportFrom: string | undefined;
   for (const arg of argv) {
     const [key, value] = arg.split("=", 2) as [string, string | undefined];
     if (key === "--quick") quick = true;
@@ -87,6 +92,7 @@ function parseOptions(argv: readonly string[]): Options {
     else if (key === "--no-etcd") targets = targets.filter((t) => t !== "etcd");
     else if (key === "--stores" && value !== undefined) stores = parseList(value, STORES, "--stores");
     else if (key === "--sizes" && value !== undefined) sizes = parseSizes(value);
+    else if (key === "--report" && value !== undefined) reportFrom = value;
     else {
       process.stderr.write(`unknown argument ${arg}\n${USAGE}\n`);
       process.exit(arg === "--help" || arg === "-h" ? 0 : 2);
@@ -98,7 +104,8 @@ function parseOptions(argv: readonly string[]): Options {
   }
   const everything = only.size === SCENARIOS.length && targets.length === KINDS.length && stores.length === STORES.length && sizes === undefined;
   const partial = everything ? undefined : [...only].join("+");
-  return { quick, only, targets, stores, sizes, profile, profileDir, writeDoc: doc ?? (!quick && everything), partial };
+  if (reportFrom !== undefined) return { quick, only, targets, stores, sizes, profile, profileDir, writeDoc: doc ?? false, partial, reportFrom };
+  return { quick, only, targets, stores, sizes, profile, profileDir, writeDoc: doc ?? (!quick && everything), partial, reportFrom };
 }
 
 function parseSizes(value: string): number[] {
@@ -214,6 +221,10 @@ async function main(): Promise<void> {
   const log = (line: string): void => {
     process.stdout.write(`[bench ${((Date.now() - started) / 1000).toFixed(0).padStart(4)} s] ${line}\n`);
   };
+  if (options.reportFrom !== undefined) {
+    await publish(JSON.parse(readFileSync(options.reportFrom, "utf8")) as BenchResults, options.writeDoc, log);
+    return;
+  }
   try {
     readFileSync(SERVER_CLI);
   } catch {
@@ -527,16 +538,16 @@ async function main(): Promise<void> {
       comparisons: compare(steady, ceiling),
       targets: checkTargets(measured, largest?.agents ?? 10_000, largest?.connections ?? 10),
     };
-    const report = markdownReport(results);
-    process.stdout.write(`\n${report}\n`);
-    await writeResults(results, report, options, log);
+    // The results first: a report that cannot be made loses no run (--report=FILE makes it again).
+    await writeResults(results, options, log);
+    await publish(results, options.writeDoc, log);
   } finally {
     await processes.stopAll(3000).catch(() => undefined);
     cleanup();
   }
 }
 
-async function writeResults(results: BenchResults, report: string, options: Options, log: (line: string) => void): Promise<void> {
+async function writeResults(results: BenchResults, options: Options, log: (line: string) => void): Promise<void> {
   await mkdir(RESULTS_DIR, { recursive: true });
   const suffix = options.quick ? "-quick" : "";
   const stamp = results.startedAt.replace(/[:.]/g, "-");
@@ -545,7 +556,13 @@ async function writeResults(results: BenchResults, report: string, options: Opti
   const latest = `latest${options.partial === undefined ? "" : `-${options.partial}`}${suffix}.json`;
   await writeFile(join(RESULTS_DIR, latest), json);
   log(`results: bench/results/${stamp}${suffix}.json and bench/results/${latest}`);
-  if (!options.writeDoc) return;
+}
+
+/** Prints the report of `results`, and with `writeDoc` puts it in BENCHMARKS.md's generated block. */
+async function publish(results: BenchResults, writeDoc: boolean, log: (line: string) => void): Promise<void> {
+  const report = markdownReport(results);
+  process.stdout.write(`\n${report}\n`);
+  if (!writeDoc) return;
   await updateGeneratedBlock(BENCHMARKS_MD, "bench:generated", report);
   log("BENCHMARKS.md: generated block rewritten");
 }
