@@ -104,8 +104,9 @@ function parseOptions(argv: readonly string[]): Options {
   }
   const everything = only.size === SCENARIOS.length && targets.length === KINDS.length && stores.length === STORES.length && sizes === undefined;
   const partial = everything ? undefined : [...only].join("+");
-  if (reportFrom !== undefined) return { quick, only, targets, stores, sizes, profile, profileDir, writeDoc: doc ?? false, partial, reportFrom };
-  return { quick, only, targets, stores, sizes, profile, profileDir, writeDoc: doc ?? (!quick && everything), partial, reportFrom };
+  // The block is rewritten by default only by a full run of every scenario, never by --report.
+  const writeDoc = doc ?? (reportFrom === undefined && !quick && everything);
+  return { quick, only, targets, stores, sizes, profile, profileDir, writeDoc, partial, reportFrom };
 }
 
 function parseSizes(value: string): number[] {
